@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from smis_layers.layers.group_conv2d import GroupConv2D
+from smis_layers.layers.normalization import NORMS, make_normalization
+from smis_layers.ops.checks import (
+    require_choice,
+    require_divisible,
+    require_positive_int,
+    require_rank,
+)
+from smis_layers.ops.grouped_conv import LOWERINGS
+from smis_layers.ops.resize import resize_nearest
+
+
+@keras.saving.register_keras_serializable(package="smis_layers")
+class CGNorm(keras.layers.Layer):
+    """Conditional group normalization: SPADE with grouped convolutions.
+
+    `out = norm(x) * (1 + gamma) + beta`, where `norm` is parameter-free (batch, sync-batch or
+    instance), and `gamma`, `beta` are predicted from the semantic mask (resized, nearest with
+    PyTorch's index convention, to x's size) by a grouped conv + ReLU to `hidden_channels`
+    channels (`shared_groups` groups) followed by two grouped convs (`groups` groups). With
+    `shared_groups == groups`, output group `g` depends only on x's group `g` and on the mask's
+    group `g` of channels.
+
+    The official GroupDNet variants are all expressible:
+    DeepFashion `CGNorm(groups=G, hidden_channels=128)`; Cityscapes (mask of 2C channels, each
+    class paired with the instance-edge map) `CGNorm(groups=C, hidden_channels=C * G,
+    shared_groups=C)`; ADE20K `CGNorm(groups=G, hidden_channels=2C if C % G == 0 else C * G,
+    shared_groups=C)`.
+
+    Args:
+        groups: groups of the gamma and beta convolutions; divides x's channels and
+            `hidden_channels`.
+        hidden_channels: width of the shared hidden layer.
+        shared_groups: groups of the shared convolution; divides the mask's channels and
+            `hidden_channels`. Defaults to `groups`.
+        norm: parameter-free normalization of x: "batch", "sync_batch" or "instance".
+        kernel_size: odd kernel size of the three convolutions.
+        lowering: grouped-convolution lowering, see `GroupConv2D`.
+        kernel_initializer: initializer of the three convolutions' kernels.
+        **kwargs: base layer keyword arguments.
+
+    Call arguments:
+        x: (B, H, W, channels) features.
+        segmap: (B, h, w, mask_channels) semantic mask (one-hot per class, optionally with extra
+            per-class channels such as instance edges); resized to (H, W).
+
+    Example:
+
+    >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+    >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
+    >>> CGNorm(groups=4, hidden_channels=32)(x, segmap).shape
+    (2, 8, 8, 16)
+
+    Reference:
+        Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.3;
+        Park et al., "Semantic Image Synthesis with Spatially-Adaptive Normalization", CVPR 2019.
+    """
+
+    def __init__(
+        self,
+        groups: int,
+        hidden_channels: int,
+        shared_groups: int | None = None,
+        norm: str = "batch",
+        kernel_size: int = 3,
+        lowering: str = "auto",
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.groups = require_positive_int("groups", groups)
+        self.hidden_channels = require_positive_int("hidden_channels", hidden_channels)
+        self.shared_groups = require_positive_int(
+            "shared_groups", groups if shared_groups is None else shared_groups
+        )
+        require_divisible("hidden_channels", hidden_channels, self.shared_groups, "shared_groups")
+        require_divisible("hidden_channels", hidden_channels, self.groups, "groups")
+        require_choice("norm", norm, NORMS)
+        self.norm = norm
+        self.kernel_size = require_positive_int("kernel_size", kernel_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"`kernel_size` must be odd; received kernel_size={kernel_size}")
+        require_choice("lowering", lowering, LOWERINGS)
+        self.lowering = lowering
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, x_shape, segmap_shape):
+        require_rank("x", x_shape, 4, "(batch, height, width, channels)")
+        require_rank("segmap", segmap_shape, 4, "(batch, height, width, mask_channels)")
+        channels, mask_channels = x_shape[-1], segmap_shape[-1]
+        require_divisible("x channels", channels, self.groups, "groups")
+        require_divisible("segmap channels", mask_channels, self.shared_groups, "shared_groups")
+        self.param_free_norm = make_normalization(self.norm, affine=False, name="param_free_norm")
+        self.param_free_norm.build(x_shape)
+        conv_args = {
+            "kernel_size": self.kernel_size,
+            "padding": "same",
+            "lowering": self.lowering,
+            "kernel_initializer": keras.initializers.get(
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
+        }
+        self.shared = GroupConv2D(
+            self.hidden_channels, groups=self.shared_groups, name="shared", **conv_args
+        )
+        self.gamma = GroupConv2D(channels, groups=self.groups, name="gamma", **conv_args)
+        self.beta = GroupConv2D(channels, groups=self.groups, name="beta", **conv_args)
+        hidden_shape = (*tuple(x_shape[:3]), self.hidden_channels)
+        self.shared.build((*tuple(x_shape[:3]), mask_channels))
+        self.gamma.build(hidden_shape)
+        self.beta.build(hidden_shape)
+
+    def call(self, x, segmap):
+        normalized = self.param_free_norm(x)
+        segmap = ops.cast(segmap, x.dtype)
+        segmap = resize_nearest(segmap, (x.shape[1], x.shape[2]))
+        hidden = ops.relu(self.shared(segmap))
+        return normalized * (1.0 + self.gamma(hidden)) + self.beta(hidden)
+
+    def compute_output_shape(self, x_shape, segmap_shape):
+        return tuple(x_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "groups": self.groups,
+                "hidden_channels": self.hidden_channels,
+                "shared_groups": self.shared_groups,
+                "norm": self.norm,
+                "kernel_size": self.kernel_size,
+                "lowering": self.lowering,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config
