@@ -94,9 +94,7 @@ class GroupConvEncoder(keras.layers.Layer):
     @property
     def layer_channels(self) -> list[int]:
         """Widths of the stride-2 layers."""
-        return [
-            self.base_channels * min(2**i, self.max_multiplier) for i in range(self.num_layers)
-        ]
+        return [self.base_channels * min(2**i, self.max_multiplier) for i in range(self.num_layers)]
 
     def build(self, input_shape):
         require_rank("inputs", input_shape, 4, "(batch, height, width, 3 * num_classes)")

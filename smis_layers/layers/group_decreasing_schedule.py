@@ -66,7 +66,8 @@ class GroupDecreasingSchedule:
     >>> schedule = GroupDecreasingSchedule.official("deepfashion")
     >>> [block.groups for block in schedule.blocks]
     [8, 8, 4, 4, 2, 2, 1]
-    >>> GroupDecreasingSchedule.decreasing(num_classes=6, base_filters=12, image_size=64).output_size
+    >>> rule = GroupDecreasingSchedule.decreasing(num_classes=6, base_filters=12, image_size=64)
+    >>> rule.output_size
     (64, 64)
 
     Reference:
@@ -195,7 +196,9 @@ class GroupDecreasingSchedule:
             target = final_groups if i == num_blocks - 1 else num_classes / 2 ** (i // halve_every)
             groups = _largest_common_divisor_at_most(channels, max(1, math.floor(target)))
             hidden = _round_up(norm_hidden_channels or 128, groups)
-            blocks.append(DecoderBlockSpec(names[i], filters, groups, hidden, groups, groups, i > 0))
+            blocks.append(
+                DecoderBlockSpec(names[i], filters, groups, hidden, groups, groups, i > 0)
+            )
             in_channels = filters
         input_groups = _largest_common_divisor_at_most(
             (latent_channels * num_classes, input_filters), num_classes
@@ -260,25 +263,55 @@ class GroupDecreasingSchedule:
         if not self.blocks:
             raise ValueError("`blocks` must hold at least one DecoderBlockSpec; received none")
         latent = self.latent_channels * self.num_classes
-        _check_divides("input convolution", "input_groups", self.input_groups,
-                       {"latent channels": latent, "input_filters": self.input_filters})
+        _check_divides(
+            "input convolution",
+            "input_groups",
+            self.input_groups,
+            {"latent channels": latent, "input_filters": self.input_filters},
+        )
         in_channels = self.input_filters
         previous_groups = None
         for block in self.blocks:
-            for field in ("filters", "groups", "norm_hidden_channels", "norm_shared_groups",
-                          "norm_groups"):
+            for field in (
+                "filters",
+                "groups",
+                "norm_hidden_channels",
+                "norm_shared_groups",
+                "norm_groups",
+            ):
                 require_positive_int(f"{block.name}.{field}", getattr(block, field))
             middle = min(in_channels, block.filters)
-            _check_divides(block.name, "groups", block.groups, {
-                "input channels": in_channels, "middle channels": middle,
-                "filters": block.filters})
-            _check_divides(block.name, "norm_groups", block.norm_groups, {
-                "input channels": in_channels, "middle channels": middle,
-                "norm_hidden_channels": block.norm_hidden_channels})
-            _check_divides(block.name, "norm_shared_groups", block.norm_shared_groups, {
-                "norm_hidden_channels": block.norm_hidden_channels})
-            if (self.require_decreasing and previous_groups is not None
-                    and block.groups > previous_groups):
+            _check_divides(
+                block.name,
+                "groups",
+                block.groups,
+                {
+                    "input channels": in_channels,
+                    "middle channels": middle,
+                    "filters": block.filters,
+                },
+            )
+            _check_divides(
+                block.name,
+                "norm_groups",
+                block.norm_groups,
+                {
+                    "input channels": in_channels,
+                    "middle channels": middle,
+                    "norm_hidden_channels": block.norm_hidden_channels,
+                },
+            )
+            _check_divides(
+                block.name,
+                "norm_shared_groups",
+                block.norm_shared_groups,
+                {"norm_hidden_channels": block.norm_hidden_channels},
+            )
+            if (
+                self.require_decreasing
+                and previous_groups is not None
+                and block.groups > previous_groups
+            ):
                 raise ValueError(
                     f"Block {block.name}: groups must not increase along the decoder "
                     f"(require_decreasing=True); received {block.groups} after {previous_groups}. "
@@ -304,7 +337,9 @@ class GroupDecreasingSchedule:
         return cls(**config)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, GroupDecreasingSchedule) and self.get_config() == other.get_config()
+        return (
+            isinstance(other, GroupDecreasingSchedule) and self.get_config() == other.get_config()
+        )
 
     def __hash__(self) -> int:
         return hash(repr(self.get_config()))
@@ -347,8 +382,11 @@ def _num_upsamplings(image_size: tuple[int, int], latent_size: tuple[int, int]) 
 def _rule_block_names(num_blocks: int) -> list[str]:
     num_up = min(4, num_blocks - 1)
     num_middle = num_blocks - 1 - num_up
-    return (["head_0"] + [f"G_middle_{i}" for i in range(num_middle)]
-            + [f"up_{i}" for i in range(num_up)])
+    return (
+        ["head_0"]
+        + [f"G_middle_{i}" for i in range(num_middle)]
+        + [f"up_{i}" for i in range(num_up)]
+    )
 
 
 def _largest_common_divisor_at_most(values: Sequence[int], limit: int) -> int:
