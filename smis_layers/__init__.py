@@ -2,18 +2,27 @@
 
 Implements GroupDNet (Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020,
 https://arxiv.org/abs/2003.12697) from reusable layers.
+
+The public names are imported on first use, so `import smis_layers` (and the `smis` command)
+does not start TensorFlow until a layer is needed.
 """
 
-from smis_layers.layers import (
-    CGBlock,
-    CGNorm,
-    ClassMaskSplit,
-    DecoderBlockSpec,
-    GroupConv2D,
-    GroupConvEncoder,
-    GroupDecreasingSchedule,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from smis_layers.version import __version__
+
+_LAZY_EXPORTS = {
+    "CGBlock": "smis_layers.layers",
+    "CGNorm": "smis_layers.layers",
+    "ClassMaskSplit": "smis_layers.layers",
+    "DecoderBlockSpec": "smis_layers.layers",
+    "GroupConv2D": "smis_layers.layers",
+    "GroupConvEncoder": "smis_layers.layers",
+    "GroupDecreasingSchedule": "smis_layers.layers",
+}
 
 __all__ = [
     "CGBlock",
@@ -25,3 +34,26 @@ __all__ = [
     "GroupDecreasingSchedule",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from smis_layers.layers import (
+        CGBlock,
+        CGNorm,
+        ClassMaskSplit,
+        DecoderBlockSpec,
+        GroupConv2D,
+        GroupConvEncoder,
+        GroupDecreasingSchedule,
+    )
+
+
+def __getattr__(name: str):
+    if name in _LAZY_EXPORTS:
+        value = getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'smis_layers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
