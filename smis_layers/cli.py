@@ -112,8 +112,8 @@ def demo(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     labels = rng.integers(0, c, (1, size // 8, size // 8)).repeat(8, 1).repeat(8, 2)
     batch = [
-        rng.uniform(-1, 1, (1, size, size, 3)).astype("float32"),
-        np.eye(c, dtype="float32")[labels],
+        keras.ops.convert_to_tensor(rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")),
+        keras.ops.convert_to_tensor(np.eye(c, dtype="float32")[labels]),
     ]
 
     def run():

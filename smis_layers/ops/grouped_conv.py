@@ -97,13 +97,18 @@ def _tensorflow_auto(inputs) -> str:
 
 
 def _tensorflow_on_gpu(inputs) -> bool:
-    import tensorflow as tf
-
     device = getattr(inputs, "device", "") or ""
     if "CPU" in device.upper():
         return False
     if "GPU" in device.upper():
         return True
+    return _tensorflow_has_gpu()
+
+
+@functools.lru_cache(maxsize=1)
+def _tensorflow_has_gpu() -> bool:
+    import tensorflow as tf
+
     return bool(tf.config.list_logical_devices("GPU"))
 
 

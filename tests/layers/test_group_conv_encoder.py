@@ -56,11 +56,20 @@ def test_class_code_depends_only_on_class_pixels():
         assert diff[c] > 1e-4 and np.all(np.delete(diff, c) <= 1e-6), diff
 
 
-def test_official_deepfashion_parameter_count():
-    encoder = GroupConvEncoder(num_classes=8, base_channels=256, num_layers=6)
-    encoder.build((None, 256, 256, 24))
+@pytest.mark.parametrize(
+    "num_classes, ndf, official_count",
+    [(8, 256, 12_835_712), (35, 350, 5_768_210), (151, 604, 4_411_012)],
+    ids=["deepfashion", "cityscapes", "ade20k"],
+)
+def test_official_parameter_counts(num_classes, ndf, official_count):
+    # Counts of the official ConvEncoder (crop >= 256: six stride-2 layers), computed by
+    # instantiating the official PyTorch code.
+    encoder = GroupConvEncoder(
+        num_classes, base_channels=ndf, num_layers=6, kernel_initializer="zeros"
+    )
+    encoder.build((None, 256, 256, 3 * num_classes))
     trainable = sum(int(np.prod(v.shape)) for v in encoder.trainable_variables)
-    assert trainable == 12_835_712  # official ConvEncoder, DeepFashion, crop 256
+    assert trainable == official_count
     assert all(conv.layer.bias is None for conv in encoder.convs)  # bias dropped before norm
 
 

@@ -66,15 +66,20 @@ def test_official_cgnorm_variants():
     assert all(b.norm_shared_groups == 151 and b.norm_groups == b.groups for b in ade20k)
 
 
-def test_layers_reproduce_the_official_deepfashion_generator_parameter_count():
-    schedule = GroupDecreasingSchedule.official("deepfashion", ngf=160)
+def _decoder_parameter_count(schedule, mask_channels, mask_size):
+    """Trainable parameters of fc + CGBlocks + RGB conv built from `schedule` with the layers."""
     fc = GroupConv2D(
         schedule.input_filters, 3, groups=schedule.input_groups, kernel_initializer="zeros"
     )
-    fc.build((None, 4, 4, 8 * schedule.num_classes))
-    total, channels, size = fc.count_params(), schedule.input_filters, 4
+    fc.build((None, *schedule.latent_size, 8 * schedule.num_classes))
+    total, channels, (height, width) = (
+        fc.count_params(),
+        schedule.input_filters,
+        schedule.latent_size,
+    )
     for spec in schedule.blocks:
-        size *= 2 if spec.upsample else 1
+        scale = 2 if spec.upsample else 1
+        height, width = height * scale, width * scale
         block = CGBlock(
             spec.filters,
             spec.groups,
@@ -83,12 +88,46 @@ def test_layers_reproduce_the_official_deepfashion_generator_parameter_count():
             spec.norm_groups,
             kernel_initializer="zeros",
         )
-        block.build((None, size, size, channels), (None, 256, 256, 8))
+        block.build((None, height, width, channels), (None, *mask_size, mask_channels))
         total += sum(int(np.prod(v.shape)) for v in block.trainable_variables)
         channels = spec.filters
-    to_rgb = GroupConv2D(3, 3)
-    to_rgb.build((None, size, size, channels))
-    assert total + to_rgb.count_params() == 96_324_451  # official DeepFashionGenerator
+    to_rgb = GroupConv2D(3, 3, kernel_initializer="zeros")
+    to_rgb.build((None, height, width, channels))
+    return total + to_rgb.count_params()
+
+
+# Generator parameter counts of the official code (DeepFashionGenerator, CityscapesGenerator,
+# ADE20KGenerator with 'more' upsampling), computed by instantiating it.
+OFFICIAL_GENERATOR_COUNTS = {
+    "deepfashion": 96_324_451,
+    "cityscapes": 76_501_358,
+    "ade20k": 68_326_847,
+}
+# The official ADE20KGenerator also builds an `up_4` block (128 -> 64, groups 1) that its forward
+# never calls; its parameters are in the official count but not in the network that runs.
+ADE20K_UNUSED_UP_4 = 1_868_132
+
+
+@pytest.mark.parametrize(
+    "dataset, mask_channels, mask_size",
+    [("deepfashion", 8, (256, 256)), ("cityscapes", 70, (256, 512)), ("ade20k", 151, (256, 256))],
+)
+def test_layers_reproduce_the_official_generator_parameter_counts(
+    dataset, mask_channels, mask_size
+):
+    count = _decoder_parameter_count(
+        GroupDecreasingSchedule.official(dataset), mask_channels, mask_size
+    )
+    unused = ADE20K_UNUSED_UP_4 if dataset == "ade20k" else 0
+    assert count + unused == OFFICIAL_GENERATOR_COUNTS[dataset]
+
+
+def test_the_unused_official_ade20k_block_count():
+    block = CGBlock(
+        64, groups=1, norm_hidden_channels=302, norm_shared_groups=151, kernel_initializer="zeros"
+    )
+    block.build((None, 256, 256, 128), (None, 256, 256, 151))
+    assert sum(int(np.prod(v.shape)) for v in block.trainable_variables) == ADE20K_UNUSED_UP_4
 
 
 def test_rule_reproduces_deepfashion_and_generalizes():

@@ -1,0 +1,6 @@
+"""Models built from the layers: GroupDNet (and, as they land, the discriminator and baselines)."""
+
+from smis_layers.models.discriminator import MultiScaleDiscriminator
+from smis_layers.models.groupdnet import GroupDNet
+
+__all__ = ["GroupDNet", "MultiScaleDiscriminator"]

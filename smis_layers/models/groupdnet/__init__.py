@@ -1,0 +1,3 @@
+from smis_layers.models.groupdnet.groupdnet import GroupDNet
+
+__all__ = ["GroupDNet"]

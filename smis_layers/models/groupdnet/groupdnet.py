@@ -1,0 +1,391 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from smis_layers.layers.cg_block import CGBlock
+from smis_layers.layers.class_mask_split import MODES as SPLIT_MODES
+from smis_layers.layers.class_mask_split import ClassMaskSplit
+from smis_layers.layers.group_conv2d import GroupConv2D
+from smis_layers.layers.group_conv_encoder import GroupConvEncoder
+from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
+from smis_layers.layers.normalization import NORMS
+from smis_layers.models.groupdnet.groupdnet_presets import official_config
+from smis_layers.models.masks import (
+    instance_edge_map,
+    pair_with_instance_edges,
+    prepare_segmap,
+)
+from smis_layers.ops.checks import require_choice, require_positive_int
+
+
+def _pair(name: str, value) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"`{name}` must be an int or (height, width); received {value!r}")
+    for v in pair:
+        require_positive_int(name, v)
+    return pair
+
+
+@keras.saving.register_keras_serializable(package="smis_layers")
+class GroupDNet(keras.Model):
+    """GroupDNet: the group decreasing network for semantically multi-modal image synthesis.
+
+    Encoder: `ClassMaskSplit` -> `GroupConvEncoder`, one latent code of `latent_channels`
+    channels per class (class `c` owns latent channels `8c..8c+7` at the official setting).
+    Decoder (from a `GroupDecreasingSchedule`): a grouped 3x3 convolution `fc` from the code, the
+    `CGBlock`s (`head_0`, `G_middle_0`, ..., `up_3`; nearest x2 upsampling before those that ask
+    for it), LeakyReLU(0.2), a 3x3 convolution `conv_img` to RGB and tanh. Every CGNorm is
+    conditioned on the full-resolution mask (paired with the instance-edge map when
+    `use_instance_edges`, as the official Cityscapes network does).
+
+    Masks are accepted one-hot (B, H, W, C) or as integer label maps (B, H, W) / (B, H, W, 1).
+    Images are (B, H, W, 3) in [-1, 1].
+
+    Args:
+        num_classes: C.
+        image_size: (height, width) of the images, or an int for square images.
+        schedule: the decoder; default `GroupDecreasingSchedule.decreasing(num_classes,
+            base_filters=16, image_size=image_size)`.
+        encoder_channels: width of the encoder's first layer (divisible by C); default 4C.
+        encoder_layers: stride-2 layers of the encoder; default so that the encoder's output
+            size equals the schedule's latent size.
+        split_mode: `ClassMaskSplit` mode, "crop_resize" (official) or "mask" (paper).
+        norm: parameter-free normalization inside CGNorm ("batch", "sync_batch", "instance").
+        encoder_norm: normalization of the encoder ("instance" officially).
+        spectral_norm: spectral normalization of the CGBlock and encoder convolutions.
+        use_instance_edges: condition CGNorm on (class mask, instance edges) pairs (2C channels).
+        lowering: grouped-convolution lowering, see `GroupConv2D`.
+        seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
+        **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    >>> model = GroupDNet(num_classes=4, image_size=32, schedule=GroupDecreasingSchedule
+    ...                   .decreasing(4, base_filters=4, image_size=32))
+    >>> labels = np.random.randint(0, 4, (2, 32, 32))
+    >>> model.generate(labels, seed=0).shape
+    (2, 32, 32, 3)
+
+    Reference:
+        Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        image_size: int | Sequence[int],
+        schedule: GroupDecreasingSchedule | dict | None = None,
+        encoder_channels: int | None = None,
+        encoder_layers: int | None = None,
+        split_mode: str = "crop_resize",
+        norm: str = "batch",
+        encoder_norm: str = "instance",
+        spectral_norm: bool = True,
+        use_instance_edges: bool = False,
+        lowering: str = "auto",
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_classes = require_positive_int("num_classes", num_classes)
+        self.image_size = _pair("image_size", image_size)
+        if schedule is None:
+            schedule = GroupDecreasingSchedule.decreasing(num_classes, 16, self.image_size)
+        elif isinstance(schedule, dict):
+            schedule = GroupDecreasingSchedule.from_config(schedule)
+        self.schedule = schedule
+        self._validate_schedule()
+        self.encoder_channels = encoder_channels or 4 * num_classes
+        self.encoder_layers = encoder_layers or self._default_encoder_layers()
+        require_choice("split_mode", split_mode, SPLIT_MODES)
+        require_choice("norm", norm, NORMS)
+        self.split_mode = split_mode
+        self.norm = norm
+        self.encoder_norm = encoder_norm
+        self.spectral_norm = bool(spectral_norm)
+        self.use_instance_edges = bool(use_instance_edges)
+        self.lowering = lowering
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+        self.class_mask_split = ClassMaskSplit(
+            num_classes, mode=split_mode, name="class_mask_split"
+        )
+        self.encoder = GroupConvEncoder(
+            num_classes,
+            self.encoder_channels,
+            self.encoder_layers,
+            latent_channels=schedule.latent_channels,
+            spectral_norm=spectral_norm,
+            norm=encoder_norm,
+            lowering=lowering,
+            name="encoder",
+        )
+        self.fc = GroupConv2D(
+            schedule.input_filters, 3, groups=schedule.input_groups, lowering=lowering, name="fc"
+        )
+        self.blocks = [
+            CGBlock(
+                spec.filters,
+                spec.groups,
+                norm_hidden_channels=spec.norm_hidden_channels,
+                norm_shared_groups=spec.norm_shared_groups,
+                norm_groups=spec.norm_groups,
+                norm=norm,
+                spectral_norm=spectral_norm,
+                lowering=lowering,
+                name=spec.name,
+            )
+            for spec in schedule.blocks
+        ]
+        self.upsample = keras.layers.UpSampling2D(2, interpolation="nearest", name="up")
+        self.conv_img = GroupConv2D(3, 3, lowering=lowering, name="conv_img")
+        self._build_all()
+
+    @classmethod
+    def official(cls, dataset: str, **overrides) -> GroupDNet:
+        """The official GroupDNet architecture for "deepfashion", "cityscapes" or "ade20k".
+
+        Keyword arguments override the official constructor arguments (e.g. `norm`).
+        """
+        return cls(**{**official_config(dataset), **overrides})
+
+    @classmethod
+    def from_preset(cls, name_or_path) -> GroupDNet:
+        """Loads a preset folder (or zoo name) after verifying its files' sha256."""
+        from smis_layers.presets import load_preset
+
+        return load_preset(name_or_path, expected_class=cls)
+
+    def save_to_preset(self, directory, metadata: dict | None = None, overwrite: bool = False):
+        """Writes this model as a preset folder (config.json, model.weights.h5, metadata.json)."""
+        from smis_layers.presets import save_preset
+
+        return save_preset(self, directory, metadata=metadata, overwrite=overwrite)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters of the encoder and of the generator (fc, blocks, conv_img)."""
+
+        def count(layers):
+            return sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
+
+        return {
+            "encoder": count([self.encoder]),
+            "generator": count([self.fc, *self.blocks, self.conv_img]),
+        }
+
+    # ------------------------------------------------------------------ construction
+    def _validate_schedule(self):
+        if self.schedule.num_classes != self.num_classes:
+            raise ValueError(
+                f"`schedule.num_classes` ({self.schedule.num_classes}) must equal `num_classes` "
+                f"({self.num_classes})"
+            )
+        if self.schedule.output_size != self.image_size:
+            raise ValueError(
+                f"The schedule generates {self.schedule.output_size} images (latent "
+                f"{self.schedule.latent_size} x 2**{self.schedule.num_upsamplings}); "
+                f"`image_size` is {self.image_size}"
+            )
+
+    def _default_encoder_layers(self) -> int:
+        ratio = self.image_size[0] // self.schedule.latent_size[0]
+        return max(1, ratio.bit_length() - 1)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(h, w, latent_channels * C) of one sample's code."""
+        return (*self.schedule.latent_size, self.schedule.latent_channels * self.num_classes)
+
+    @property
+    def mask_channels(self) -> int:
+        """Channels of the mask CGNorm sees (2C with instance edges)."""
+        return (2 if self.use_instance_edges else 1) * self.num_classes
+
+    def _build_all(self):
+        height, width = self.image_size
+        c = self.num_classes
+        self.class_mask_split.build((None, height, width, 3), (None, height, width, c))
+        self.encoder.build((None, height, width, 3 * c))
+        encoded = self.encoder.compute_output_shape((None, height, width, 3 * c))[0]
+        if tuple(encoded[1:3]) != self.schedule.latent_size:
+            raise ValueError(
+                f"The encoder ({self.encoder_layers} stride-2 layers) maps {self.image_size} "
+                f"images to {tuple(encoded[1:3])} codes but the schedule's latent size is "
+                f"{self.schedule.latent_size}; change `encoder_layers`"
+            )
+        segmap_shape = (None, height, width, self.mask_channels)
+        self.fc.build((None, *self.latent_shape))
+        channels, (h, w) = self.schedule.input_filters, self.schedule.latent_size
+        for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
+            if spec.upsample:
+                h, w = 2 * h, 2 * w
+            block.build((None, h, w, channels), segmap_shape)
+            channels = spec.filters
+        self.conv_img.build((None, h, w, channels))
+        self.built = True
+
+    # ------------------------------------------------------------------ inputs
+    def _segmap(self, masks):
+        return prepare_segmap(masks, self.num_classes, dtype=self.compute_dtype)
+
+    def _decoder_segmap(self, segmap, instance_ids=None, instance_edges=None):
+        if not self.use_instance_edges:
+            return segmap
+        if instance_edges is None:
+            if instance_ids is None:
+                raise ValueError(
+                    "This GroupDNet conditions on instance edges (use_instance_edges=True): "
+                    "pass `instances` (instance id map) or `instance_edges`"
+                )
+            instance_edges = instance_edge_map(instance_ids, dtype=segmap.dtype)
+        if len(instance_edges.shape) == 3:
+            instance_edges = ops.expand_dims(instance_edges, -1)
+        return pair_with_instance_edges(segmap, ops.cast(instance_edges, segmap.dtype))
+
+    # ------------------------------------------------------------------ networks
+    def encode_segmap(self, images, segmap, training=None):
+        """(mu, logvar) of one-hot `segmap` and images."""
+        return self.encoder(self.class_mask_split(images, segmap), training=training)
+
+    def decode(self, z, segmap, training=None):
+        """Images from codes `z` (B, h, w, 8C) and the decoder's segmap (one-hot, or paired)."""
+        x = self.fc(z)
+        for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
+            if spec.upsample:
+                x = self.upsample(x)
+            x = block(x, segmap, training=training)
+        x = self.conv_img(ops.leaky_relu(x, negative_slope=0.2))
+        return ops.tanh(x)
+
+    def call(self, inputs, training=None):
+        """Training forward pass: encode, sample z, decode.
+
+        Args:
+            inputs: dict with "images" (B, H, W, 3), "masks" (any accepted format) and, for
+                models with instance edges, "instances" or "instance_edges".
+
+        Returns:
+            dict with "images" (generated), "mu", "logvar" and "z".
+        """
+        segmap = self._segmap(inputs["masks"])
+        mu, logvar = self.encode_segmap(inputs["images"], segmap, training=training)
+        z = GroupConvEncoder.reparameterize(mu, logvar, seed=self.seed_generator)
+        decoder_segmap = self._decoder_segmap(
+            segmap, inputs.get("instances"), inputs.get("instance_edges")
+        )
+        images = self.decode(z, decoder_segmap, training=training)
+        return {"images": images, "mu": mu, "logvar": logvar, "z": z}
+
+    # ------------------------------------------------------------------ user API
+    def encode(self, images, masks):
+        """(mu, logvar) of real images, as NumPy arrays (inference mode)."""
+        images = self._check_images(images)
+        segmap = self._segmap(self._check_masks(masks))
+        mu, logvar = self.encode_segmap(images, segmap, training=False)
+        return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
+
+    def sample_z(self, batch_size: int, seed: int | None = None):
+        """Codes drawn from N(0, 1): (batch_size, h, w, 8C) NumPy array."""
+        return np.asarray(
+            ops.convert_to_numpy(keras.random.normal((batch_size, *self.latent_shape), seed=seed))
+        ).astype("float32")
+
+    def generate(self, masks, z=None, seed=None, instances=None, instance_edges=None):
+        """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn from N(0, 1) if None).
+
+        Args:
+            masks: one-hot (B, H, W, C) or label maps (B, H, W) / (B, H, W, 1).
+            z: codes (B, h, w, 8C); None draws them with `seed`.
+            seed: int seed for drawing `z`.
+            instances / instance_edges: for models with `use_instance_edges`.
+        """
+        masks = self._check_masks(masks)
+        batch = masks.shape[0]
+        z = self.sample_z(batch, seed) if z is None else self._check_z(z, batch)
+        segmap = self._segmap(masks)
+        decoder_segmap = self._decoder_segmap(segmap, instances, instance_edges)
+        return np.asarray(ops.convert_to_numpy(self.decode(z, decoder_segmap, training=False)))
+
+    def class_code(self, z, class_index: int):
+        """Class `class_index`'s part of the codes: (..., latent_channels)."""
+        lo, hi = self._class_channels(class_index)
+        return np.asarray(z)[..., lo:hi]
+
+    def with_class_code(self, z, class_index: int, code):
+        """A copy of `z` in which class `class_index`'s code is replaced by `code`."""
+        lo, hi = self._class_channels(class_index)
+        z = np.array(z, dtype="float32", copy=True)
+        z[..., lo:hi] = code
+        return z
+
+    def _class_channels(self, class_index: int) -> tuple[int, int]:
+        if not 0 <= class_index < self.num_classes:
+            raise ValueError(
+                f"`class_index` must be in [0, {self.num_classes}); received {class_index}"
+            )
+        k = self.schedule.latent_channels
+        return k * class_index, k * (class_index + 1)
+
+    # ------------------------------------------------------------------ validation
+    def _check_masks(self, masks):
+        masks = np.asarray(masks)
+        if masks.ndim < 3 or tuple(masks.shape[1:3]) != self.image_size:
+            raise ValueError(
+                f"`masks` must be (batch, {self.image_size[0]}, {self.image_size[1]}[, C or 1]) "
+                f"for this model; received shape {masks.shape}"
+            )
+        if masks.ndim == 4 and masks.shape[-1] not in (1, self.num_classes):
+            raise ValueError(
+                f"`masks` must have 1 (label map) or {self.num_classes} (one-hot) channels; "
+                f"received shape {masks.shape}"
+            )
+        return masks
+
+    def _check_images(self, images):
+        images = np.asarray(images, dtype="float32")
+        expected = (*self.image_size, 3)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"`images` must be (batch, {expected[0]}, {expected[1]}, 3); received shape "
+                f"{images.shape}"
+            )
+        return images
+
+    def _check_z(self, z, batch):
+        z = np.asarray(z, dtype="float32")
+        if z.shape != (batch, *self.latent_shape):
+            raise ValueError(
+                f"`z` must have shape {(batch, *self.latent_shape)}; received {z.shape}"
+            )
+        return z
+
+    # ------------------------------------------------------------------ serialization
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "image_size": list(self.image_size),
+                "schedule": self.schedule.get_config(),
+                "encoder_channels": self.encoder_channels,
+                "encoder_layers": self.encoder_layers,
+                "split_mode": self.split_mode,
+                "norm": self.norm,
+                "encoder_norm": self.encoder_norm,
+                "spectral_norm": self.spectral_norm,
+                "use_instance_edges": self.use_instance_edges,
+                "lowering": self.lowering,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

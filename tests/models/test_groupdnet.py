@@ -1,0 +1,176 @@
+import keras
+import numpy as np
+import pytest
+
+from smis_layers import GroupDecreasingSchedule
+from smis_layers.models import GroupDNet
+from smis_layers.models.masks import instance_edge_map, pair_with_instance_edges
+from tests.helpers import blocky_segmap, to_numpy
+
+C, SIZE = 4, 32
+
+
+def tiny(**overrides):
+    config = {
+        "num_classes": C,
+        "image_size": SIZE,
+        "schedule": GroupDecreasingSchedule.decreasing(C, base_filters=2, image_size=SIZE),
+        "encoder_channels": 8,
+    }
+    return GroupDNet(**{**config, **overrides})
+
+
+def _labels(batch=2, seed=0):
+    return blocky_segmap(batch, SIZE, SIZE, C, block=8, seed=seed).argmax(-1)
+
+
+def _images(batch=2, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (batch, SIZE, SIZE, 3)).astype("float32")
+
+
+def test_training_call_shapes():
+    model = tiny()
+    out = model({"images": _images(), "masks": _labels()}, training=True)
+    assert tuple(out["images"].shape) == (2, SIZE, SIZE, 3)
+    assert tuple(out["mu"].shape) == tuple(out["logvar"].shape) == (2, 4, 4, 8 * C)
+    assert model.latent_shape == (4, 4, 8 * C)
+    images = to_numpy(out["images"])
+    assert np.all(np.abs(images) <= 1.0)
+
+
+def test_mask_formats_are_equivalent():
+    model = tiny()
+    labels = _labels()
+    z = model.sample_z(2, seed=3)
+    reference = model.generate(labels, z=z)
+    np.testing.assert_allclose(model.generate(labels[..., None], z=z), reference, atol=1e-6)
+    one_hot = np.eye(C, dtype="float32")[labels]
+    np.testing.assert_allclose(model.generate(one_hot, z=z), reference, atol=1e-6)
+
+
+def test_generate_is_deterministic_given_seed():
+    model = tiny()
+    labels = _labels()
+    a, b = model.generate(labels, seed=7), model.generate(labels, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, model.generate(labels, seed=8))
+
+
+def test_encode_then_generate_and_class_codes():
+    model = tiny()
+    mu, logvar = model.encode(_images(), _labels())
+    assert mu.shape == logvar.shape == (2, 4, 4, 8 * C)
+    code = model.class_code(mu, 2)
+    np.testing.assert_array_equal(code, mu[..., 16:24])
+    z = model.with_class_code(mu, 2, 0.0)
+    assert np.all(z[..., 16:24] == 0) and np.array_equal(z[..., :16], mu[..., :16])
+    assert model.generate(_labels(), z=z).shape == (2, SIZE, SIZE, 3)
+    with pytest.raises(ValueError, match=r"`class_index` must be in \[0, 4\); received 4"):
+        model.class_code(mu, 4)
+
+
+def test_class_isolation_where_the_architecture_guarantees_it():
+    """Class c's code reaches only group c of fc, head_0 (groups = C); later blocks mix."""
+    model = tiny()
+    labels = _labels()
+    segmap = keras.ops.convert_to_tensor(np.eye(C, dtype="float32")[labels])
+    z = model.sample_z(2, seed=1)
+    groups = model.schedule.groups
+    assert groups[0] == C
+
+    def head_output(codes):
+        x = model.fc(keras.ops.convert_to_tensor(codes))
+        return to_numpy(model.blocks[0](x, segmap, training=False))
+
+    base = head_output(z)
+    for c in range(C):
+        changed = model.with_class_code(z, c, z[..., 8 * c : 8 * c + 8] + 1.0)
+        diff = np.abs(head_output(changed) - base)
+        per_group = diff.reshape(*diff.shape[:3], C, -1).max(axis=(0, 1, 2, 4))
+        assert per_group[c] > 1e-4 and np.all(np.delete(per_group, c) <= 1e-6), per_group
+
+    # The image itself: class c's pixels must change; how much other classes' pixels move is
+    # learned (the paper's disentanglement), not architectural, for an untrained decoder.
+    image = model.generate(labels, z=z)
+    changed = model.generate(labels, z=model.with_class_code(z, 1, z[..., 8:16] + 1.0))
+    inside = np.abs(changed - image)[labels == 1].mean()
+    assert inside > 1e-4
+
+
+def test_save_load_round_trip(tmp_path):
+    model = tiny(seed=5)
+    labels, z = _labels(), model.sample_z(2, seed=0)
+    expected = model.generate(labels, z=z)
+    path = tmp_path / "groupdnet.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, GroupDNet)
+    np.testing.assert_allclose(restored.generate(labels, z=z), expected, atol=1e-6)
+    assert restored.get_config()["schedule"] == model.get_config()["schedule"]
+
+
+def test_config_round_trip_and_summary_names():
+    model = tiny()
+    clone = GroupDNet.from_config(model.get_config())
+    assert clone.schedule == model.schedule
+    assert clone.count_params() == model.count_params()
+    names = [layer.name for layer in model.layers]
+    assert names[:3] == ["class_mask_split", "encoder", "fc"]
+    assert [b.name for b in model.blocks] == ["head_0", "up_0", "up_1", "up_2"]
+    assert "conv_img" in names
+
+
+def test_instance_edges_pairing():
+    ids = np.array([[[1, 1, 2], [1, 1, 2], [3, 3, 3]]])
+    edges = to_numpy(instance_edge_map(ids))[0, ..., 0]
+    np.testing.assert_array_equal(edges, [[0, 1, 1], [1, 1, 1], [1, 1, 1]])
+    segmap = np.eye(2, dtype="float32")[np.array([[[0, 1, 1], [0, 0, 1], [1, 1, 1]]])]
+    paired = to_numpy(pair_with_instance_edges(segmap, to_numpy(instance_edge_map(ids))))
+    np.testing.assert_array_equal(paired[..., 0::2], segmap)
+    np.testing.assert_array_equal(paired[..., 1::2], np.repeat(edges[None, ..., None], 2, -1))
+
+
+def test_model_with_instance_edges():
+    model = tiny(use_instance_edges=True)
+    assert model.mask_channels == 2 * C
+    instances = np.random.default_rng(0).integers(0, 3, (2, SIZE, SIZE))
+    out = model.generate(_labels(), seed=0, instances=instances)
+    assert out.shape == (2, SIZE, SIZE, 3)
+    with pytest.raises(ValueError, match="pass `instances`"):
+        model.generate(_labels(), seed=0)
+
+
+def test_bad_inputs():
+    model = tiny()
+    with pytest.raises(ValueError, match=r"`masks` must be \(batch, 32, 32"):
+        model.generate(np.zeros((1, 16, 16), int), seed=0)
+    with pytest.raises(ValueError, match=r"must have 1 .* or 4 .* channels"):
+        model.generate(np.zeros((1, SIZE, SIZE, 5), "float32"), seed=0)
+    with pytest.raises(ValueError, match=r"label values must lie in \[0, 4\)"):
+        model.generate(np.full((1, SIZE, SIZE), 4), seed=0)
+    with pytest.raises(ValueError, match=r"`z` must have shape \(1, 4, 4, 32\)"):
+        model.generate(np.zeros((1, SIZE, SIZE), int), z=np.zeros((1, 4, 4, 8)))
+    with pytest.raises(ValueError, match=r"`images` must be \(batch, 32, 32, 3\)"):
+        model.encode(np.zeros((1, SIZE, SIZE, 1)), np.zeros((1, SIZE, SIZE), int))
+    with pytest.raises(ValueError, match="The schedule generates"):
+        tiny(image_size=48)
+    with pytest.raises(ValueError, match="must equal `num_classes`"):
+        tiny(num_classes=5, encoder_channels=10)
+
+
+OFFICIAL_COUNTS = {  # computed by instantiating the official PyTorch code
+    "deepfashion": {"generator": 96_324_451, "encoder": 12_835_712},
+    "cityscapes": {"generator": 76_501_358, "encoder": 5_768_210},
+    # The official ADE20KGenerator also builds an `up_4` block its forward never uses
+    # (1,868,132 parameters); the official count 68,326,847 includes it.
+    "ade20k": {"generator": 68_326_847 - 1_868_132, "encoder": 4_411_012},
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(OFFICIAL_COUNTS))
+def test_official_architectures_parameter_counts(dataset):
+    model = GroupDNet.official(dataset)
+    assert model.parameter_counts() == OFFICIAL_COUNTS[dataset]
+    assert model.latent_shape == (
+        (4, 8, 280) if dataset == "cityscapes" else (4, 4, 8 * model.num_classes)
+    )

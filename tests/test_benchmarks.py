@@ -1,0 +1,14 @@
+"""The benchmark scripts run (tiny shapes); no test asserts a time."""
+
+from benchmarks import group_conv
+
+
+def test_group_conv_benchmark_runs_every_candidate(capsys):
+    rows = group_conv.main(["--shape", "1", "8", "8", "8", "--groups", "2", "--repeats", "1"])
+    modes = {row[1] for row in rows}
+    assert modes == set(group_conv.MODES[group_conv.BACKEND])
+    for _, _, auto_to, results, _, _ in rows:
+        assert auto_to in ("native", "split")
+        assert set(results) == set(group_conv.CANDIDATES)
+        assert all(ms > 0 for ms in results.values())
+    assert "| G | mode |" in capsys.readouterr().out

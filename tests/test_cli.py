@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+import pytest
+
+from smis_layers import __version__
+from smis_layers.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"smis-layers {__version__}"
+
+
+def test_info_reports_backend_and_lowering(capsys):
+    import keras
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"backend      {keras.backend.backend()}" in out
+    assert "lowering='auto' resolves to" in out
+
+
+def test_demo_builds_and_runs_the_layers(capsys):
+    assert main(["demo", "--num-classes", "4", "--image-size", "32", "--base-filters", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "| head_0 |" in out and "GroupConvEncoder" in out
+    assert "forward pass: output (1, 32, 32, 3)" in out
+
+
+def test_module_entry_point_without_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "smis_layers.cli"], capture_output=True, text=True, check=True
+    )
+    assert "usage: smis" in result.stdout
