@@ -150,6 +150,7 @@ class GroupDecreasingSchedule:
         final_groups: int = 1,
         norm_hidden_channels: int | None = None,
         width_multipliers: Sequence[int] | None = None,
+        start_groups: int | None = None,
     ) -> GroupDecreasingSchedule:
         """A decreasing schedule by rule, for any number of classes and output size.
 
@@ -172,10 +173,12 @@ class GroupDecreasingSchedule:
             norm_hidden_channels: CGNorm hidden width (default 128, raised to a multiple of
                 the block's groups).
             width_multipliers: one multiplier of `base_filters` per block.
+            start_groups: groups of the first block (default `num_classes`).
         """
         num_classes = require_positive_int("num_classes", num_classes)
         base_filters = require_positive_int("base_filters", base_filters)
         halve_every = require_positive_int("halve_every", halve_every)
+        start_groups = require_positive_int("start_groups", start_groups or num_classes)
         latent_size = _pair_of_ints("latent_size", latent_size)
         num_upsamplings = _num_upsamplings(_pair_of_ints("image_size", image_size), latent_size)
         num_blocks = num_upsamplings + 1
@@ -193,7 +196,7 @@ class GroupDecreasingSchedule:
         blocks, in_channels = [], input_filters
         for i, filters in enumerate(widths):
             channels = (in_channels, min(in_channels, filters), filters)
-            target = final_groups if i == num_blocks - 1 else num_classes / 2 ** (i // halve_every)
+            target = final_groups if i == num_blocks - 1 else start_groups / 2 ** (i // halve_every)
             groups = _largest_common_divisor_at_most(channels, max(1, math.floor(target)))
             hidden = _round_up(norm_hidden_channels or 128, groups)
             blocks.append(
@@ -201,7 +204,7 @@ class GroupDecreasingSchedule:
             )
             in_channels = filters
         input_groups = _largest_common_divisor_at_most(
-            (latent_channels * num_classes, input_filters), num_classes
+            (latent_channels * num_classes, input_filters), start_groups
         )
         return cls(num_classes, latent_size, latent_channels, input_filters, input_groups, blocks)
 
@@ -214,8 +217,11 @@ class GroupDecreasingSchedule:
         latent_size: int | Sequence[int] = 4,
         latent_channels: int = 8,
         norm_hidden_channels: int | None = None,
+        groups: int | None = None,
     ) -> GroupDecreasingSchedule:
-        """Every block keeps `num_classes` groups (the GroupNet baseline: no decrease)."""
+        """Every block keeps the same groups: `num_classes` (the GroupNet baseline: no
+        decrease) by default, or `groups=1` for an ordinary SPADE decoder."""
+        groups = groups or num_classes
         rule = cls.decreasing(
             num_classes,
             base_filters,
@@ -224,7 +230,8 @@ class GroupDecreasingSchedule:
             latent_channels,
             norm_hidden_channels=norm_hidden_channels,
             halve_every=10**9,
-            final_groups=num_classes,
+            final_groups=groups,
+            start_groups=groups,
         )
         return cls(**{**rule.get_config(), "require_decreasing": False})
 

@@ -1,6 +1,7 @@
 """Models built from the layers: GroupDNet (and, as they land, the discriminator and baselines)."""
 
+from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.models.groupdnet import GroupDNet
 
-__all__ = ["GroupDNet", "MultiScaleDiscriminator"]
+__all__ = ["VSPADE", "GroupDNet", "GroupEnc", "GroupNet", "MulNet", "MultiScaleDiscriminator"]

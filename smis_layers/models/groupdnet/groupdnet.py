@@ -95,7 +95,7 @@ class GroupDNet(keras.Model):
         self.num_classes = require_positive_int("num_classes", num_classes)
         self.image_size = _pair("image_size", image_size)
         if schedule is None:
-            schedule = GroupDecreasingSchedule.decreasing(num_classes, 16, self.image_size)
+            schedule = self.default_schedule(num_classes, self.image_size)
         elif isinstance(schedule, dict):
             schedule = GroupDecreasingSchedule.from_config(schedule)
         self.schedule = schedule
@@ -116,16 +116,7 @@ class GroupDNet(keras.Model):
         self.class_mask_split = ClassMaskSplit(
             num_classes, mode=split_mode, name="class_mask_split"
         )
-        self.encoder = GroupConvEncoder(
-            num_classes,
-            self.encoder_channels,
-            self.encoder_layers,
-            latent_channels=schedule.latent_channels,
-            spectral_norm=spectral_norm,
-            norm=encoder_norm,
-            lowering=lowering,
-            name="encoder",
-        )
+        self.encoder = self._make_encoder()
         self.fc = GroupConv2D(
             schedule.input_filters, 3, groups=schedule.input_groups, lowering=lowering, name="fc"
         )
@@ -144,7 +135,7 @@ class GroupDNet(keras.Model):
             for spec in schedule.blocks
         ]
         self.upsample = keras.layers.UpSampling2D(2, interpolation="nearest", name="up")
-        self.conv_img = GroupConv2D(3, 3, lowering=lowering, name="conv_img")
+        self.conv_img = self._make_output_conv()
         self._build_all()
 
     @classmethod
@@ -179,6 +170,37 @@ class GroupDNet(keras.Model):
             "generator": count([self.fc, *self.blocks, self.conv_img]),
         }
 
+    # ------------------------------------------------------------------ variation points
+    @classmethod
+    def default_schedule(cls, num_classes: int, image_size) -> GroupDecreasingSchedule:
+        """The decoder used when no `schedule` is given."""
+        return GroupDecreasingSchedule.decreasing(num_classes, 16, image_size)
+
+    @property
+    def encoder_input_channels(self) -> int:
+        return 3 * self.num_classes
+
+    def _make_encoder(self) -> keras.layers.Layer:
+        return GroupConvEncoder(
+            self.num_classes,
+            self.encoder_channels,
+            self.encoder_layers,
+            latent_channels=self.schedule.latent_channels,
+            spectral_norm=self.spectral_norm,
+            norm=self.encoder_norm,
+            lowering=self.lowering,
+            name="encoder",
+        )
+
+    def _encoder_input(self, images, segmap):
+        return self.class_mask_split(images, segmap)
+
+    def _make_output_conv(self) -> keras.layers.Layer:
+        return GroupConv2D(3, 3, lowering=self.lowering, name="conv_img")
+
+    def _compose_output(self, x, segmap):
+        return ops.tanh(x)
+
     # ------------------------------------------------------------------ construction
     def _validate_schedule(self):
         if self.schedule.num_classes != self.num_classes:
@@ -211,8 +233,9 @@ class GroupDNet(keras.Model):
         height, width = self.image_size
         c = self.num_classes
         self.class_mask_split.build((None, height, width, 3), (None, height, width, c))
-        self.encoder.build((None, height, width, 3 * c))
-        encoded = self.encoder.compute_output_shape((None, height, width, 3 * c))[0]
+        encoder_input = (None, height, width, self.encoder_input_channels)
+        self.encoder.build(encoder_input)
+        encoded = self.encoder.compute_output_shape(encoder_input)[0]
         if tuple(encoded[1:3]) != self.schedule.latent_size:
             raise ValueError(
                 f"The encoder ({self.encoder_layers} stride-2 layers) maps {self.image_size} "
@@ -251,7 +274,7 @@ class GroupDNet(keras.Model):
     # ------------------------------------------------------------------ networks
     def encode_segmap(self, images, segmap, training=None):
         """(mu, logvar) of one-hot `segmap` and images."""
-        return self.encoder(self.class_mask_split(images, segmap), training=training)
+        return self.encoder(self._encoder_input(images, segmap), training=training)
 
     def decode(self, z, segmap, training=None):
         """Images from codes `z` (B, h, w, 8C) and the decoder's segmap (one-hot, or paired)."""
@@ -261,7 +284,7 @@ class GroupDNet(keras.Model):
                 x = self.upsample(x)
             x = block(x, segmap, training=training)
         x = self.conv_img(ops.leaky_relu(x, negative_slope=0.2))
-        return ops.tanh(x)
+        return self._compose_output(x, segmap)
 
     def call(self, inputs, training=None):
         """Training forward pass: encode, sample z, decode.
