@@ -93,9 +93,7 @@ def save_preset(
         "keras_version": keras.__version__,
         "parameters": int(model.count_params()),
         **(metadata or {}),
-        "sha256": {
-            name: sha256_of(directory / name) for name in (CONFIG_FILE, WEIGHTS_FILE)
-        },
+        "sha256": {name: sha256_of(directory / name) for name in (CONFIG_FILE, WEIGHTS_FILE)},
     }
     atomic_write_bytes(directory / METADATA_FILE, json.dumps(meta, indent=2).encode())
     return directory
