@@ -1,0 +1,61 @@
+"""Named architectures (untrained): the official GroupDNet networks and the small *_shapes64
+models of the synthetic benchmark, which train on a CPU.
+
+The *_shapes64 models share C=8 classes, 64x64 images, 4x4 latents with 8 channels per class,
+CGNorm hidden width 64 and a generator budget of roughly 0.5M parameters (widths chosen per model
+to match it; the table is in docs/models.md).
+"""
+
+from __future__ import annotations
+
+from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
+from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
+from smis_layers.models.groupdnet.groupdnet import GroupDNet
+
+SHAPES64_CLASSES = 8
+SHAPES64_SIZE = 64
+SHAPES64_HIDDEN = 64
+
+
+def _shapes64(model_class, base_filters: int, groups: int | None, encoder_channels: int):
+    c, size, hidden = SHAPES64_CLASSES, SHAPES64_SIZE, SHAPES64_HIDDEN
+    if groups is None:
+        schedule = GroupDecreasingSchedule.decreasing(
+            c, base_filters, size, norm_hidden_channels=hidden
+        )
+    else:
+        schedule = GroupDecreasingSchedule.constant(
+            c, base_filters, size, groups=groups, norm_hidden_channels=hidden
+        )
+    config = {
+        "num_classes": c,
+        "image_size": (size, size),
+        "schedule": schedule.get_config(),
+        "encoder_channels": encoder_channels,
+        "split_mode": "crop_resize",
+    }
+    return model_class, config
+
+
+ARCHITECTURES = {
+    "groupdnet_shapes64": _shapes64(GroupDNet, 12, None, 16),
+    "groupnet_shapes64": _shapes64(GroupNet, 16, SHAPES64_CLASSES, 16),
+    "mulnet_shapes64": _shapes64(MulNet, 16, SHAPES64_CLASSES, 16),
+    "groupenc_shapes64": _shapes64(GroupEnc, 3, 1, 16),
+    "vspade_shapes64": _shapes64(VSPADE, 3, 1, 8),
+}
+OFFICIAL = ("deepfashion", "cityscapes", "ade20k")
+
+
+def available_architectures() -> list[str]:
+    return sorted([*ARCHITECTURES, *(f"groupdnet_{name}" for name in OFFICIAL)])
+
+
+def build_architecture(name: str, **overrides) -> GroupDNet:
+    """An untrained model by architecture name; keyword arguments override its config."""
+    if name.startswith("groupdnet_") and name.removeprefix("groupdnet_") in OFFICIAL:
+        return GroupDNet.official(name.removeprefix("groupdnet_"), **overrides)
+    if name not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {name!r}; available: {available_architectures()}")
+    model_class, config = ARCHITECTURES[name]
+    return model_class(**{**config, **overrides})

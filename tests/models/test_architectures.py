@@ -1,0 +1,25 @@
+import pytest
+
+from smis_layers.models import available_architectures, build_architecture
+from smis_layers.models.architectures import ARCHITECTURES
+
+
+def test_shapes64_models_have_roughly_equal_generator_budgets():
+    budgets = {
+        name: build_architecture(name).parameter_counts()["generator"] for name in ARCHITECTURES
+    }
+    reference = budgets["groupdnet_shapes64"]
+    for name, count in budgets.items():
+        assert 0.9 * reference <= count <= 1.15 * reference, (name, count, reference)
+
+
+def test_shapes64_groupdnet_decreases_its_groups():
+    model = build_architecture("groupdnet_shapes64")
+    assert model.schedule.groups == (8, 8, 4, 4, 1)
+    assert model.image_size == (64, 64) and model.latent_shape == (4, 4, 64)
+
+
+def test_unknown_architecture():
+    assert "groupdnet_deepfashion" in available_architectures()
+    with pytest.raises(ValueError, match="Unknown architecture 'x'; available"):
+        build_architecture("x")
