@@ -12,3 +12,11 @@ def test_group_conv_benchmark_runs_every_candidate(capsys):
         assert set(results) == set(group_conv.CANDIDATES)
         assert all(ms > 0 for ms in results.values())
     assert "| G | mode |" in capsys.readouterr().out
+
+
+def test_class_isolation_benchmark_reports_mulnet_as_exactly_isolated():
+    from benchmarks import class_isolation
+
+    rows = class_isolation.main(["--samples", "1"])
+    assert rows["mulnet_shapes64"][1] == 0.0
+    assert all(inside > 0 for inside, _ in rows.values())
