@@ -102,6 +102,17 @@ class MultiScaleDiscriminator(keras.Model):
         stages.append([final])
         return stages
 
+    def build(self, input_shape):
+        batch, height, width, channels = input_shape
+        for stages in self.scales:
+            shape = (batch, height, width, channels)
+            for stage in stages:
+                for layer in stage:
+                    layer.build(shape)
+                    shape = layer.compute_output_shape(shape)
+            height, width = (height - 1) // 2 + 1, (width - 1) // 2 + 1
+        self.built = True
+
     def call(self, inputs, training=None):
         results = []
         x = inputs

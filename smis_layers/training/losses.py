@@ -1,0 +1,55 @@
+"""GAN losses of GroupDNet / SPADE as pure functions of `keras.ops` (backend-agnostic).
+
+Discriminator outputs are lists (one per scale) of lists of feature maps whose last entry is the
+patch logits, as `MultiScaleDiscriminator` returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from keras import ops
+
+VGG_LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def hinge_discriminator_loss(real_outputs, fake_outputs):
+    """mean(relu(1 - D(real))) + mean(relu(1 + D(fake))), averaged over scales."""
+    real = [ops.mean(ops.relu(1.0 - scale[-1])) for scale in real_outputs]
+    fake = [ops.mean(ops.relu(1.0 + scale[-1])) for scale in fake_outputs]
+    return ops.mean(ops.stack(real)), ops.mean(ops.stack(fake))
+
+
+def hinge_generator_loss(fake_outputs):
+    """-mean(D(fake)), averaged over scales."""
+    return ops.mean(ops.stack([-ops.mean(scale[-1]) for scale in fake_outputs]))
+
+
+def feature_matching_loss(real_outputs, fake_outputs):
+    """L1 between the discriminator's intermediate features of fake and (fixed) real images,
+    summed over layers and averaged over scales (as in pix2pixHD / SPADE)."""
+    total = 0.0
+    for real_scale, fake_scale in zip(real_outputs, fake_outputs, strict=True):
+        for real, fake in zip(real_scale[:-1], fake_scale[:-1], strict=True):
+            total = total + ops.mean(ops.abs(fake - ops.stop_gradient(real)))
+    return total / len(real_outputs)
+
+
+def kl_divergence_loss(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, 1)) summed over all elements (the official code's sum)."""
+    return -0.5 * ops.sum(1.0 + logvar - ops.square(mu) - ops.exp(logvar))
+
+
+def perceptual_loss(
+    real_features: Sequence, fake_features: Sequence, weights: Sequence[float] = VGG_LAYER_WEIGHTS
+):
+    """Weighted L1 between feature maps (VGG19 relu1_1..relu5_1 with weights 1/32 ... 1)."""
+    if len(real_features) != len(weights):
+        raise ValueError(
+            f"`weights` must have one entry per feature map ({len(real_features)}); "
+            f"received {len(weights)}"
+        )
+    total = 0.0
+    for real, fake, weight in zip(real_features, fake_features, weights, strict=True):
+        total = total + weight * ops.mean(ops.abs(fake - ops.stop_gradient(real)))
+    return total

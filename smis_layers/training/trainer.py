@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import warnings
+
+import keras
+from keras import ops
+
+from smis_layers.models.discriminator import MultiScaleDiscriminator
+from smis_layers.training import losses
+
+
+def _default_optimizer(learning_rate) -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
+
+
+def resolve_jit_compile(jit_compile) -> bool:
+    """ "auto" compiles with XLA on GPUs only: on CPUs TensorFlow's graph mode with the native
+    grouped convolution is faster than any XLA-compiled step (docs/benchmarks.md)."""
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+@keras.saving.register_keras_serializable(package="smis_layers")
+class SMISTrainer(keras.Model):
+    """Trains a generator of the zoo (GroupDNet or a baseline) against a discriminator.
+
+    `fit` runs, per batch, one generator step (hinge GAN + feature matching + perceptual + KL
+    losses; the generator's encoder is trained with it) and one discriminator step (hinge loss on
+    real images and on freshly generated ones), as the official code does.
+
+    Args:
+        generator: a `GroupDNet` (or baseline) instance.
+        discriminator: a `MultiScaleDiscriminator`; default `MultiScaleDiscriminator()`.
+        feature_extractor: images in [-1, 1] -> list of feature maps for the perceptual loss
+            (e.g. `vgg19_feature_extractor(path)`); None trains without the perceptual term and
+            says so once.
+        **kwargs: `keras.Model` keyword arguments.
+
+    Data: batches `{"images": (B, H, W, 3) in [-1, 1], "masks": label maps or one-hot}` (plus
+    "instances" or "instance_edges" for models with instance edges).
+
+    Example:
+
+    >>> trainer = SMISTrainer(generator, MultiScaleDiscriminator(num_layers=3, base_filters=16))
+    >>> trainer.compile()
+    >>> trainer.fit(dataset, epochs=1, steps_per_epoch=10)
+    """
+
+    def __init__(self, generator, discriminator=None, feature_extractor=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator or MultiScaleDiscriminator()
+        self.feature_extractor = feature_extractor
+        height, width = generator.image_size
+        self.discriminator.build((None, height, width, generator.mask_channels + 3))
+        if feature_extractor is None:
+            warnings.warn(
+                "SMISTrainer: no feature extractor (VGG19 weights) given; training without the "
+                "perceptual loss. Pass feature_extractor=vgg19_feature_extractor(PATH) to use it.",
+                stacklevel=2,
+            )
+        names = (
+            "g_loss",
+            "d_loss",
+            "g_gan",
+            "g_feature_matching",
+            "g_perceptual",
+            "g_kl",
+            "d_real",
+            "d_fake",
+        )
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def compile(
+        self,
+        g_optimizer: keras.optimizers.Optimizer | None = None,
+        d_optimizer: keras.optimizers.Optimizer | None = None,
+        gan_weight: float = 1.0,
+        feature_matching_weight: float = 10.0,
+        perceptual_weight: float = 10.0,
+        kl_weight: float = 0.05,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """Args: the two optimizers (default TTUR: Adam(1e-4) for G, Adam(4e-4) for D, both with
+        beta_1=0, beta_2=0.9), the loss weights, and `jit_compile` ("auto": XLA on GPU only)."""
+        if keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(
+                "SMISTrainer's train_step is written for the TensorFlow backend; set "
+                f"KERAS_BACKEND=tensorflow (current: {keras.backend.backend()})"
+            )
+        super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
+        self.g_optimizer = g_optimizer or _default_optimizer(1e-4)
+        self.d_optimizer = d_optimizer or _default_optimizer(4e-4)
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            self.g_optimizer = _loss_scaled(self.g_optimizer)
+            self.d_optimizer = _loss_scaled(self.d_optimizer)
+        self.loss_weights = {
+            "gan": float(gan_weight),
+            "feature_matching": float(feature_matching_weight),
+            "perceptual": float(perceptual_weight),
+            "kl": float(kl_weight),
+        }
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ------------------------------------------------------------------ pure computations
+    def _segmaps(self, data):
+        segmap = self.generator._segmap(data["masks"])
+        return segmap, self.generator._decoder_segmap(
+            segmap, data.get("instances"), data.get("instance_edges")
+        )
+
+    def _discriminate(self, segmap, images, training):
+        images = ops.cast(images, segmap.dtype)
+        return self.discriminator(ops.concatenate([segmap, images], axis=-1), training=training)
+
+    def generator_losses(self, data, training=True) -> dict:
+        """The generator's loss terms (weighted) and the generated images."""
+        _, condition = self._segmaps(data)
+        out = self.generator(data, training=training)
+        fake, real = out["images"], ops.cast(data["images"], out["images"].dtype)
+        fake_outputs = self._discriminate(condition, fake, training)
+        real_outputs = self._discriminate(condition, real, training)
+        w = self.loss_weights
+        terms = {
+            "g_gan": w["gan"] * losses.hinge_generator_loss(fake_outputs),
+            "g_feature_matching": w["feature_matching"]
+            * losses.feature_matching_loss(real_outputs, fake_outputs),
+            "g_kl": w["kl"]
+            * losses.kl_divergence_loss(
+                ops.cast(out["mu"], "float32"), ops.cast(out["logvar"], "float32")
+            ),
+            "g_perceptual": ops.convert_to_tensor(0.0),
+        }
+        if self.feature_extractor is not None and w["perceptual"] > 0:
+            terms["g_perceptual"] = w["perceptual"] * losses.perceptual_loss(
+                self.feature_extractor(real), self.feature_extractor(fake)
+            )
+        terms = {k: ops.cast(v, "float32") for k, v in terms.items()}
+        terms["g_loss"] = sum(terms.values())
+        return terms, fake
+
+    def discriminator_losses(self, data, fake, training=True) -> dict:
+        _, condition = self._segmaps(data)
+        real = ops.cast(data["images"], condition.dtype)
+        fake_outputs = self._discriminate(condition, ops.stop_gradient(fake), training)
+        real_outputs = self._discriminate(condition, real, training)
+        d_real, d_fake = losses.hinge_discriminator_loss(real_outputs, fake_outputs)
+        d_real, d_fake = ops.cast(d_real, "float32"), ops.cast(d_fake, "float32")
+        return {"d_real": d_real, "d_fake": d_fake, "d_loss": d_real + d_fake}
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, data):
+        import tensorflow as tf
+
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            g_terms, _ = self.generator_losses(data, training=True)
+            g_scaled = _scale(self.g_optimizer, g_terms["g_loss"])
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars, strict=True))
+
+        fake = ops.stop_gradient(self.generator(data, training=True)["images"])
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            d_terms = self.discriminator_losses(data, fake, training=True)
+            d_scaled = _scale(self.d_optimizer, d_terms["d_loss"])
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars, strict=True))
+        return self._update_trackers({**g_terms, **d_terms})
+
+    def test_step(self, data):
+        g_terms, fake = self.generator_losses(data, training=False)
+        d_terms = self.discriminator_losses(data, fake, training=False)
+        return self._update_trackers({**g_terms, **d_terms})
+
+    def _update_trackers(self, terms):
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def call(self, inputs, training=None):
+        return self.generator(inputs, training=training)
+
+
+def _loss_scaled(optimizer):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def _scale(optimizer, loss):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.scale_loss(loss)
+    return loss

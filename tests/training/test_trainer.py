@@ -1,0 +1,113 @@
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from smis_layers import GroupDecreasingSchedule
+from smis_layers.data import SyntheticShapes, synthetic_tf_dataset
+from smis_layers.models import GroupDNet, MulNet, MultiScaleDiscriminator
+from smis_layers.training import ConstantThenLinearDecay, SMISTrainer, losses
+from tests.helpers import BACKEND, to_numpy
+
+pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TensorFlow")
+
+C, SIZE = 8, 64
+
+
+def tiny_generator(model_class=GroupDNet):
+    constant = model_class is MulNet
+    schedule = (
+        GroupDecreasingSchedule.constant(C, 8, SIZE, norm_hidden_channels=16)
+        if constant
+        else GroupDecreasingSchedule.decreasing(C, 4, SIZE, norm_hidden_channels=16)
+    )
+    return model_class(num_classes=C, image_size=SIZE, schedule=schedule, encoder_channels=8)
+
+
+def tiny_trainer(model_class=GroupDNet, feature_extractor=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SMISTrainer(
+            tiny_generator(model_class),
+            MultiScaleDiscriminator(num_layers=2, base_filters=8),
+            feature_extractor=feature_extractor,
+        )
+
+
+def _data(batch=4, seed=0):
+    return synthetic_tf_dataset(SyntheticShapes(SIZE, seed=seed), batch)
+
+
+@pytest.mark.parametrize("model_class", [GroupDNet, MulNet])
+def test_fit_runs_and_updates_both_networks(model_class):
+    trainer = tiny_trainer(model_class)
+    trainer.compile()
+    g_before = [to_numpy(v) for v in trainer.generator.trainable_variables]
+    d_before = [to_numpy(v) for v in trainer.discriminator.trainable_variables]
+    history = trainer.fit(_data(), epochs=1, steps_per_epoch=2, verbose=0)
+    for name in ("g_loss", "d_loss", "g_gan", "g_feature_matching", "g_kl", "d_real", "d_fake"):
+        assert np.isfinite(history.history[name][-1]), name
+    g_changed = [
+        not np.allclose(a, to_numpy(v))
+        for a, v in zip(g_before, trainer.generator.trainable_variables, strict=True)
+    ]
+    d_changed = [
+        not np.allclose(a, to_numpy(v))
+        for a, v in zip(d_before, trainer.discriminator.trainable_variables, strict=True)
+    ]
+    assert np.mean(g_changed) > 0.9 and np.mean(d_changed) > 0.9
+    assert trainer.g_optimizer.learning_rate.numpy() == pytest.approx(1e-4)
+    assert trainer.d_optimizer.learning_rate.numpy() == pytest.approx(4e-4)
+    assert trainer.g_optimizer.beta_1 == 0.0 and trainer.g_optimizer.beta_2 == 0.9
+
+
+def test_warns_once_without_perceptual_features():
+    with pytest.warns(UserWarning, match="without the perceptual loss"):
+        SMISTrainer(tiny_generator(), MultiScaleDiscriminator(num_layers=2, base_filters=8))
+
+
+def test_perceptual_term_with_a_feature_extractor():
+    inputs = keras.Input((SIZE, SIZE, 3))
+    f1 = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    f2 = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(f1)
+    extractor = keras.Model(inputs, [f1, f2])
+    extractor.trainable = False
+    trainer = tiny_trainer(feature_extractor=lambda x: extractor(x) + [extractor(x)[1]] * 3)
+    trainer.compile()
+    logs = trainer.evaluate(_data(), steps=1, verbose=0, return_dict=True)
+    assert logs["g_perceptual"] > 0
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_losses_stay_finite(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        trainer = tiny_trainer()
+        trainer.compile()
+        if policy == "mixed_float16":
+            assert isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        history = trainer.fit(_data(), epochs=1, steps_per_epoch=2, verbose=0)
+        assert all(np.isfinite(v[-1]) for v in history.history.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_losses_match_their_definitions():
+    real = [[np.full((1, 2, 2, 1), 0.5, "float32"), np.full((1, 2, 2, 1), 2.0, "float32")]]
+    fake = [[np.full((1, 2, 2, 1), 1.5, "float32"), np.full((1, 2, 2, 1), -0.5, "float32")]]
+    d_real, d_fake = losses.hinge_discriminator_loss(real, fake)
+    assert float(d_real) == 0.0 and float(d_fake) == pytest.approx(0.5)
+    assert float(losses.hinge_generator_loss(fake)) == pytest.approx(0.5)
+    assert float(losses.feature_matching_loss(real, fake)) == pytest.approx(1.0)
+    mu, logvar = np.array([1.0, 0.0]), np.array([0.0, np.log(2.0)])
+    expected = -0.5 * ((1 + 0 - 1 - 1) + (1 + np.log(2) - 0 - 2))
+    assert float(losses.kl_divergence_loss(mu, logvar)) == pytest.approx(expected)
+
+
+def test_constant_then_linear_decay():
+    schedule = ConstantThenLinearDecay(1e-3, constant_steps=10, decay_steps=10)
+    values = [float(schedule(step)) for step in (0, 10, 15, 20, 30)]
+    assert values == pytest.approx([1e-3, 1e-3, 5e-4, 0.0, 0.0])
+    restored = ConstantThenLinearDecay.from_config(schedule.get_config())
+    assert float(restored(15)) == pytest.approx(5e-4)
