@@ -58,6 +58,7 @@ class SMISTrainer(keras.Model):
         self.feature_extractor = feature_extractor
         height, width = generator.image_size
         self.discriminator.build((None, height, width, generator.mask_channels + 3))
+        self.built = True
         if feature_extractor is None:
             warnings.warn(
                 "SMISTrainer: no feature extractor (VGG19 weights) given; training without the "

@@ -1,0 +1,263 @@
+"""Resumable training runs: `smis train` and `train_run`.
+
+A run folder holds `run.json` (the run's arguments, fixed at creation), checkpoints
+`checkpoint-<step>.weights.h5` (the trainer's weights: generator, discriminator, both
+optimizers and the sampling seed state) and `state.json` naming the last complete checkpoint.
+Every file is written to a temporary name and renamed, so a kill at any moment leaves the
+previous checkpoint and state readable; rerunning the same command resumes from `state.json`
+with the data stream positioned at the next unseen sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from smis_layers.presets import atomic_write_bytes
+
+STATE_FILE = "state.json"
+RUN_FILE = "run.json"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a training loss becomes NaN or infinite."""
+
+
+class ResumableCheckpoint(keras.callbacks.Callback):
+    """Saves the trainer atomically every epoch (= `steps_per_epoch` steps) and stops on NaN/Inf
+    losses without saving, so the last good checkpoint stays the one to resume from."""
+
+    def __init__(self, directory: Path, steps_per_epoch: int, keep: int = 2):
+        super().__init__()
+        self.directory = Path(directory)
+        self.steps_per_epoch = steps_per_epoch
+        self.keep = keep
+        self.bad_loss = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                self.bad_loss = (name, float(value), batch)
+                self.model.stop_training = True
+                return
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bad_loss is not None:
+            return
+        step = (epoch + 1) * self.steps_per_epoch
+        path = self.directory / f"checkpoint-{step}.weights.h5"
+        tmp = self.directory / f".checkpoint-{step}.tmp.weights.h5"
+        self.model.save_weights(tmp, overwrite=True)
+        tmp.replace(path)
+        state = {
+            "completed_steps": step,
+            "checkpoint": path.name,
+            # Keras does not save SeedGenerator states with the weights; the sampling stream
+            # must continue where it was for a resumed run to equal an uninterrupted one.
+            "seed_state": _seed_state(self.model),
+            "logs": {k: float(v) for k, v in (logs or {}).items()},
+        }
+        atomic_write_bytes(self.directory / STATE_FILE, json.dumps(state, indent=2).encode())
+        checkpoints = sorted(
+            self.directory.glob("checkpoint-*.weights.h5"),
+            key=lambda p: int(p.stem.split("-")[1].split(".")[0]),
+        )
+        for old in checkpoints[: -self.keep]:
+            old.unlink(missing_ok=True)
+
+
+def _seed_state(trainer) -> list[int]:
+    return [int(v) for v in keras.ops.convert_to_numpy(trainer.generator.seed_generator.state)]
+
+
+def read_state(directory: Path) -> dict | None:
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _build_trainer(run: dict, feature_extractor=None):
+    from smis_layers.models import MultiScaleDiscriminator, build_architecture
+    from smis_layers.training.schedules import ConstantThenLinearDecay
+    from smis_layers.training.trainer import SMISTrainer
+
+    keras.utils.set_random_seed(run["seed"])
+    generator = build_architecture(run["model"], seed=run["seed"])
+    discriminator = MultiScaleDiscriminator(
+        num_scales=run["d_scales"], num_layers=run["d_layers"], base_filters=run["d_filters"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = SMISTrainer(generator, discriminator, feature_extractor=feature_extractor)
+    steps = run["steps"]
+    constant = steps // 2
+
+    def optimizer(rate):
+        schedule = ConstantThenLinearDecay(rate, constant, max(1, steps - constant))
+        return keras.optimizers.Adam(schedule, beta_1=0.0, beta_2=0.9)
+
+    trainer.compile(
+        g_optimizer=optimizer(run["lr_g"]),
+        d_optimizer=optimizer(run["lr_d"]),
+        jit_compile=run["jit_compile"],
+    )
+    return trainer
+
+
+def _dataset(run: dict, start_sample: int):
+    from smis_layers.data.synthetic import SyntheticShapes, synthetic_tf_dataset
+
+    if run["data"] != "synthetic":
+        raise NotImplementedError(
+            f"--data {run['data']!r}: only the synthetic benchmark is available so far"
+        )
+    model_size = run["image_size"]
+    data = SyntheticShapes(image_size=model_size, num_classes=run["num_classes"], seed=run["seed"])
+    return synthetic_tf_dataset(data, run["batch_size"], start=start_sample)
+
+
+def train_run(
+    model: str,
+    out: str | Path,
+    steps: int,
+    batch_size: int = 16,
+    data: str = "synthetic",
+    checkpoint_every: int = 100,
+    seed: int = 0,
+    lr_g: float = 1e-4,
+    lr_d: float = 4e-4,
+    d_scales: int = 2,
+    d_layers: int = 4,
+    d_filters: int = 32,
+    jit_compile: str | bool = "auto",
+    vgg_weights: str | None = None,
+    command: str | None = None,
+    verbose: int = 1,
+) -> Path:
+    """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
+
+    Returns the preset folder. Rerunning with the same arguments resumes from the last complete
+    checkpoint; different arguments for an existing run folder are an error.
+    """
+    from smis_layers.models import build_architecture
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    probe = build_architecture(model)
+    run = {
+        "model": model,
+        "steps": int(steps),
+        "batch_size": int(batch_size),
+        "data": data,
+        "checkpoint_every": int(checkpoint_every),
+        "seed": int(seed),
+        "lr_g": lr_g,
+        "lr_d": lr_d,
+        "d_scales": d_scales,
+        "d_layers": d_layers,
+        "d_filters": d_filters,
+        "jit_compile": jit_compile,
+        "vgg_weights": vgg_weights,
+        "image_size": probe.image_size[0],
+        "num_classes": probe.num_classes,
+    }
+    del probe
+    if steps % checkpoint_every:
+        raise ValueError(
+            f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
+        )
+    run_file = out / RUN_FILE
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text())
+        changed = {k: (previous.get(k), v) for k, v in run.items() if previous.get(k) != v}
+        if changed:
+            raise ValueError(
+                f"{out} holds a run with other arguments {changed} (previous, new); use another "
+                "--out folder or the same arguments to resume"
+            )
+    else:
+        atomic_write_bytes(run_file, json.dumps({**run, "command": command}, indent=2).encode())
+
+    feature_extractor = None
+    if vgg_weights:
+        from smis_layers.training.perceptual import vgg19_feature_extractor
+
+        feature_extractor = vgg19_feature_extractor(vgg_weights)
+    elif verbose:
+        print("smis train: no --vgg-weights given; training without the perceptual loss.")
+    trainer = _build_trainer(run, feature_extractor)
+    state = read_state(out)
+    completed = 0
+    if state is not None:
+        trainer.load_weights(out / state["checkpoint"])
+        trainer.generator.seed_generator.state.assign(
+            np.asarray(state["seed_state"], dtype=trainer.generator.seed_generator.state.dtype)
+        )
+        completed = state["completed_steps"]
+        if verbose:
+            print(f"smis train: resuming {out} at step {completed}/{steps}")
+    checkpoint = ResumableCheckpoint(out, checkpoint_every)
+    start = time.time()
+    if completed < steps:
+        trainer.fit(
+            _dataset(run, completed * batch_size),
+            epochs=steps // checkpoint_every,
+            initial_epoch=completed // checkpoint_every,
+            steps_per_epoch=checkpoint_every,
+            callbacks=[checkpoint],
+            verbose=verbose,
+        )
+    if checkpoint.bad_loss is not None:
+        name, value, batch = checkpoint.bad_loss
+        last = read_state(out)
+        raise NonFiniteLossError(
+            f"Loss {name} became {value} at batch {batch} of the current epoch; training "
+            f"stopped. The last good checkpoint is {last['checkpoint'] if last else 'none'} "
+            f"in {out}."
+        )
+    elapsed = time.time() - start
+    final = read_state(out) or {}
+    timing = {"wall_time_s_this_session": round(elapsed, 1)}
+    preset = out / "preset"
+    trainer.generator.save_to_preset(
+        preset,
+        metadata={
+            "training": {
+                **run,
+                "command": command,
+                "completed_steps": final.get("completed_steps", completed),
+                **timing,
+                "final_losses": final.get("logs", {}),
+            }
+        },
+        overwrite=True,
+    )
+    write_sample_sheet(trainer.generator, run, out / "samples.png")
+    return preset
+
+
+def write_sample_sheet(generator, run: dict, path: Path, count: int = 6) -> Path:
+    """mask | real | generated from the real image's code | two random codes."""
+    from smis_layers.data.synthetic import SyntheticShapes
+    from smis_layers.utils.images import colourize, image_grid, save_png, to_uint8
+
+    data = SyntheticShapes(
+        image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"] + 1000
+    )
+    batch = data.batch(np.arange(count))
+    mu, _ = generator.encode(batch["images"], batch["masks"])
+    rows = [
+        colourize(batch["masks"]),
+        to_uint8(batch["images"]),
+        to_uint8(generator.generate(batch["masks"], z=mu)),
+        to_uint8(generator.generate(batch["masks"], seed=1)),
+        to_uint8(generator.generate(batch["masks"], seed=2)),
+    ]
+    return save_png(image_grid(rows), path, scale=2)
