@@ -132,6 +132,35 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def convert_official(args: argparse.Namespace) -> int:
+    """Converts official SMIS PyTorch checkpoints into a GroupDNet preset folder."""
+    _quiet_tensorflow()
+    import json
+
+    from smis_layers.convert import convert_official_checkpoint
+
+    try:
+        if args.model_config is not None:
+            with open(args.model_config) as handle:
+                config = json.load(handle)
+        else:
+            config = args.config
+        out = convert_official_checkpoint(
+            args.generator, args.encoder, config, args.out, overwrite=args.overwrite
+        )
+    except (ValueError, TypeError, ImportError, OSError) as error:
+        print(f"smis convert-official: error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote preset {out} (load it with GroupDNet.from_preset)")
+    if args.encoder is None:
+        print("no --encoder given: the encoder keeps its initial weights (see metadata.json)")
+    print(
+        "the official SMIS weights are licensed CC BY-NC-SA 4.0; the converted weights keep "
+        "that license"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smis", description="Semantically multi-modal image synthesis (GroupDNet) in Keras 3."
@@ -148,6 +177,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--base-filters", type=int, default=16)
     demo_parser.add_argument("--seed", type=int, default=0)
     demo_parser.set_defaults(handler=demo)
+
+    convert_parser = commands.add_parser(
+        "convert-official",
+        help="convert official SMIS checkpoints (latest_net_G.pth, latest_net_E.pth) to a preset",
+    )
+    convert_parser.add_argument(
+        "--generator", required=True, help="the official generator checkpoint (latest_net_G.pth)"
+    )
+    convert_parser.add_argument(
+        "--encoder",
+        default=None,
+        help="the official encoder checkpoint (latest_net_E.pth); without it the encoder keeps "
+        "its initial weights",
+    )
+    architecture = convert_parser.add_mutually_exclusive_group(required=True)
+    architecture.add_argument(
+        "--config",
+        choices=("deepfashion", "cityscapes", "ade20k"),
+        help="the official architecture the checkpoints were trained with",
+    )
+    # Advanced: a GroupDNet config JSON (get_config() or a preset's config.json) for
+    # checkpoints of non-default official-style architectures.
+    architecture.add_argument("--model-config", default=None, help=argparse.SUPPRESS)
+    convert_parser.add_argument("--out", required=True, help="the preset folder to write")
+    convert_parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing preset files in --out"
+    )
+    convert_parser.set_defaults(handler=convert_official)
     return parser
 
 

@@ -35,3 +35,17 @@ def test_module_entry_point_without_command():
         [sys.executable, "-m", "smis_layers.cli"], capture_output=True, text=True, check=True
     )
     assert "usage: smis" in result.stdout
+
+
+def test_convert_official_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert-official", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--generator", "--encoder", "--config", "--out", "--overwrite"):
+        assert option in out
+    assert "--model-config" not in out  # advanced option, kept out of the help
+    with pytest.raises(SystemExit) as exit_info:  # the architecture is required
+        main(["convert-official", "--generator", "g.pth", "--out", "preset"])
+    assert exit_info.value.code == 2
+    assert "one of the arguments --config" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from smis_layers.models import GroupDNet
+from smis_layers.training import run as run_module
+from smis_layers.training.run import ResumableCheckpoint, read_state, train_run
+from tests.helpers import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TensorFlow")
+
+ARGS = {
+    "model": "groupdnet_shapes64",
+    "steps": 4,
+    "batch_size": 2,
+    "checkpoint_every": 2,
+    "d_layers": 2,
+    "d_filters": 8,
+    "verbose": 0,
+}
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
+    states = {}
+    write = run_module.atomic_write_bytes
+
+    def spy(path, data):
+        if path.name == "state.json":
+            states.setdefault(json.loads(data)["completed_steps"], data)
+        write(path, data)
+
+    monkeypatch.setattr(run_module, "atomic_write_bytes", spy)
+    full = tmp_path / "full"
+    preset = train_run(out=full, **ARGS)
+    assert read_state(full)["completed_steps"] == 4
+    assert (full / "samples.png").is_file() and (preset / "metadata.json").is_file()
+    metadata = json.loads((preset / "metadata.json").read_text())
+    assert metadata["training"]["completed_steps"] == 4
+
+    # A run killed right after its first checkpoint: run.json, checkpoint-2, state at step 2.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copy(full / "run.json", resumed)
+    shutil.copy(full / "checkpoint-2.weights.h5", resumed)
+    (resumed / "state.json").write_bytes(states[2])
+    train_run(out=resumed, **ARGS)
+    a, b = GroupDNet.from_preset(full / "preset"), GroupDNet.from_preset(resumed / "preset")
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_other_arguments_for_an_existing_run_are_refused(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({**ARGS, "steps": 8}))
+    with pytest.raises(ValueError, match="holds a run with other arguments"):
+        train_run(out=tmp_path, **ARGS)
+    with pytest.raises(ValueError, match="must be a multiple of `checkpoint_every`"):
+        train_run(out=tmp_path / "x", **{**ARGS, "steps": 5})
+
+
+def test_non_finite_loss_stops_without_saving(tmp_path):
+    class Model:
+        stop_training = False
+
+    callback = ResumableCheckpoint(tmp_path, steps_per_epoch=2)
+    callback.set_model(Model())
+    callback.on_train_batch_end(0, {"g_loss": 1.0})
+    assert callback.bad_loss is None
+    callback.on_train_batch_end(1, {"g_loss": math.nan})
+    assert callback.bad_loss[0] == "g_loss" and callback.model.stop_training
+    callback.on_epoch_end(0)
+    assert read_state(tmp_path) is None and not list(tmp_path.iterdir())
