@@ -33,8 +33,9 @@ class ClassMaskSplit(keras.layers.Layer):
         num_classes: C, the number of classes (channels of the one-hot mask).
         mode: "mask" (the paper's equation) or "crop_resize" (the official code).
         box_source: where "crop_resize" reads each class's bounding box from: "mask" (the
-            class's pixels) or "masked_image" (the nonzero pixels of `M_c * X` summed over RGB,
-            as the official code does; it drops class pixels whose channels sum to exactly 0).
+            class's pixels) or "masked_image" (exactly as the official code: the first and
+            last rows and columns whose sum of `M_c * X` over the row/column and RGB is
+            nonzero, so a boundary row whose pixels cancel out is dropped).
         **kwargs: base layer keyword arguments.
 
     Call arguments:
@@ -79,15 +80,20 @@ class ClassMaskSplit(keras.layers.Layer):
 
     def _crop_resize(self, masked, segmap):
         if self.box_source == "mask":
-            occupied = ops.greater(segmap, 0)
+            occupied = ops.greater(segmap, 0)  # (B, H, W, C)
+            rows = ops.any(occupied, axis=2)
+            cols = ops.any(occupied, axis=1)
         else:
-            occupied = ops.not_equal(ops.sum(masked, axis=-1), 0)
-        # occupied: (B, H, W, C). Rows/columns containing the class: (B, C, H) and (B, C, W).
-        rows = ops.transpose(ops.any(occupied, axis=2), (0, 2, 1))
-        cols = ops.transpose(ops.any(occupied, axis=1), (0, 2, 1))
+            summed = ops.sum(masked, axis=-1)  # (B, H, W, C): masked image summed over RGB
+            rows = ops.not_equal(ops.sum(summed, axis=2), 0)
+            cols = ops.not_equal(ops.sum(summed, axis=1), 0)
+        # Rows/columns of each class's box: (B, C, H) and (B, C, W). A class without any
+        # (absent, or cancelling sums with box_source="masked_image") keeps its masked image
+        # uncropped, which is zero for an absent class; the official code does the same.
+        rows = ops.transpose(rows, (0, 2, 1))
+        cols = ops.transpose(cols, (0, 2, 1))
         row_index = _crop_source_indices(rows)
         col_index = _crop_source_indices(cols)
-        present = ops.any(rows, axis=-1)
 
         shape = ops.shape(masked)
         batch, height, width = shape[0], shape[1], shape[2]
@@ -100,9 +106,7 @@ class ClassMaskSplit(keras.layers.Layer):
         flat_index = ((b * height + r) * width + q) * channels + c
         flat = ops.reshape(masked, (-1, 3))
         cropped = ops.take(flat, ops.reshape(flat_index, (-1,)), axis=0)
-        cropped = ops.reshape(cropped, (batch, height, width, channels, 3))
-        keep = ops.cast(ops.reshape(present, (batch, 1, 1, channels, 1)), cropped.dtype)
-        return cropped * keep
+        return ops.reshape(cropped, (batch, height, width, channels, 3))
 
     def compute_output_shape(self, images_shape, segmap_shape):
         return (*tuple(images_shape[:3]), 3 * self.num_classes)
@@ -120,7 +124,7 @@ def _crop_source_indices(occupied):
 
     `occupied` is (B, C, L) boolean. For a box [lo, hi] of length n = hi - lo + 1 resized to L,
     output position i reads lo + min(floor(i * (n / L)), n - 1) (PyTorch's convention, float32).
-    Returns (B, C, L) int32; rows of absent classes read index 0 and are zeroed by the caller.
+    Returns (B, C, L) int32; where no position is occupied the indices are the identity.
     """
     length = ops.shape(occupied)[-1]
     occupied_int = ops.cast(occupied, "int32")

@@ -23,9 +23,14 @@ def _official_crop_resize(images, segmap, box_source):
     for b in range(batch):
         for c in range(classes):
             masked = images[b] * segmap[b, :, :, c : c + 1]
-            occupied = segmap[b, :, :, c] > 0 if box_source == "mask" else masked.sum(-1) != 0
-            rows, cols = np.nonzero(occupied.any(1))[0], np.nonzero(occupied.any(0))[0]
-            if rows.size == 0:
+            if box_source == "mask":
+                occupied = segmap[b, :, :, c] > 0
+                rows, cols = np.nonzero(occupied.any(1))[0], np.nonzero(occupied.any(0))[0]
+            else:  # row and column sums of the RGB-summed masked image, as the official code
+                summed = masked.sum(-1)
+                rows, cols = np.nonzero(summed.sum(1))[0], np.nonzero(summed.sum(0))[0]
+            if cols.size == 0:
+                out[b, :, :, 3 * c : 3 * c + 3] = masked  # kept uncropped
                 continue
             crop = masked[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
             r = np.floor(np.arange(height, dtype="float32") * np.float32(crop.shape[0] / height))
@@ -45,7 +50,8 @@ def test_mask_mode_is_the_papers_equation():
 @pytest.mark.parametrize("box_source", ["mask", "masked_image"])
 def test_crop_resize_matches_the_official_loop(box_source):
     images, segmap = _inputs()
-    images[0, 3, 4] = [0.5, -0.25, -0.25]  # RGB sums to 0 inside class 1: box sources differ
+    # Class 1's top row (row 2, columns 3..8) sums to 0: the masked-image box drops it.
+    images[0, 2, 3:9] = [[0.5, -0.25, -0.25]] * 6
     out = to_numpy(ClassMaskSplit(C, mode="crop_resize", box_source=box_source)(images, segmap))
     np.testing.assert_allclose(out, _official_crop_resize(images, segmap, box_source), atol=0)
     np.testing.assert_array_equal(out[..., 3 * (C - 1) :], 0.0)  # absent class stays zero
@@ -101,3 +107,19 @@ def test_bad_inputs():
         ClassMaskSplit(C)(images[0], segmap)
     with pytest.raises(ValueError, match="`mode` must be one of"):
         ClassMaskSplit(C, mode="crop")
+
+
+def test_box_sources_differ_where_a_boundary_row_cancels():
+    images, _ = _inputs()
+    labels = np.zeros((2, 12, 10), int)
+    labels[:, 2:5, 3:9] = 1
+    segmap = np.eye(C, dtype="float32")[labels]
+    images[0, 2, 3:9] = [[0.5, -0.25, -0.25]] * 6  # class 1's top row sums to 0 in sample 0
+    by_mask = to_numpy(ClassMaskSplit(C, mode="crop_resize")(images, segmap))
+    by_image = to_numpy(
+        ClassMaskSplit(C, mode="crop_resize", box_source="masked_image")(images, segmap)
+    )
+    assert not np.array_equal(by_mask[0, ..., 3:6], by_image[0, ..., 3:6])
+    np.testing.assert_array_equal(by_mask[1], by_image[1])
+    for box_source, out in (("mask", by_mask), ("masked_image", by_image)):
+        np.testing.assert_array_equal(out, _official_crop_resize(images, segmap, box_source))
