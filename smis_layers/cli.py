@@ -161,6 +161,47 @@ def convert_official(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    """Trains (or resumes) a model; exports `OUT/preset` and `OUT/samples.png` at the end."""
+    _quiet_tensorflow()
+    from smis_layers.training.run import NonFiniteLossError, read_state, train_run
+
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    command = "smis " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+    try:
+        preset = train_run(
+            args.model,
+            args.out,
+            args.steps,
+            batch_size=args.batch_size,
+            data=args.data,
+            checkpoint_every=args.checkpoint_every,
+            seed=args.seed,
+            lr_g=args.lr_g,
+            lr_d=args.lr_d,
+            d_scales=args.d_scales,
+            d_layers=args.d_layers,
+            d_filters=args.d_filters,
+            jit_compile=jit,
+            vgg_weights=args.vgg_weights,
+            command=command,
+            verbose=args.verbose,
+        )
+    except KeyboardInterrupt:
+        state = read_state(args.out)
+        last = state["checkpoint"] if state else "none yet"
+        print(
+            f"\nsmis train: interrupted; last checkpoint: {last}. Run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, NonFiniteLossError, NotImplementedError, FileNotFoundError) as error:
+        print(f"smis train: error: {error}", file=sys.stderr)
+        return 1
+    print(f"smis train: preset written to {preset}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smis", description="Semantically multi-modal image synthesis (GroupDNet) in Keras 3."
@@ -205,6 +246,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace existing preset files in --out"
     )
     convert_parser.set_defaults(handler=convert_official)
+
+    train_parser = commands.add_parser(
+        "train", help="train a model (rerunning the same command resumes)"
+    )
+    train_parser.add_argument(
+        "--model", required=True, help="architecture name, e.g. groupdnet_shapes64"
+    )
+    train_parser.add_argument("--data", default="synthetic", choices=("synthetic",))
+    train_parser.add_argument("--steps", type=int, required=True)
+    train_parser.add_argument("--batch-size", type=int, default=16)
+    train_parser.add_argument("--out", required=True, help="run folder (checkpoints, preset)")
+    train_parser.add_argument("--checkpoint-every", type=int, default=100)
+    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--lr-g", type=float, default=1e-4)
+    train_parser.add_argument("--lr-d", type=float, default=4e-4)
+    train_parser.add_argument("--d-scales", type=int, default=2)
+    train_parser.add_argument("--d-layers", type=int, default=4)
+    train_parser.add_argument("--d-filters", type=int, default=32)
+    train_parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
+    train_parser.add_argument(
+        "--vgg-weights", default=None, help="local VGG19 notop weights file for the perceptual loss"
+    )
+    train_parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    train_parser.set_defaults(handler=train)
     return parser
 
 

@@ -201,8 +201,7 @@ def train_run(
             np.asarray(state["seed_state"], dtype=trainer.generator.seed_generator.state.dtype)
         )
         completed = state["completed_steps"]
-        if verbose:
-            print(f"smis train: resuming {out} at step {completed}/{steps}")
+        print(f"smis train: resuming {out} at step {completed}/{steps}")
     checkpoint = ResumableCheckpoint(out, checkpoint_every)
     start = time.time()
     if completed < steps:
