@@ -20,3 +20,12 @@ def test_class_isolation_benchmark_reports_mulnet_as_exactly_isolated():
     rows = class_isolation.main(["--samples", "1"])
     assert rows["mulnet_shapes64"][1] == 0.0
     assert all(inside > 0 for inside, _ in rows.values())
+
+
+def test_train_step_benchmark_runs():
+    from benchmarks import train_step
+
+    rows, pipeline = train_step.main(
+        ["--models", "groupdnet_shapes64", "--batch-size", "2", "--steps", "1", "--jit", "false"]
+    )
+    assert rows[0][0] == "groupdnet_shapes64" and rows[0][2] > 0 and pipeline > 0
