@@ -1,0 +1,74 @@
+"""Training callbacks: TensorBoard image grids of the generator's progress."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from smis_layers.utils.images import colourize, image_grid, to_uint8
+
+
+def progress_grid(generator, images, masks, resample_class: int, seed: int = 0) -> np.ndarray:
+    """One uint8 sheet: mask | real | reconstruction (real image's codes) | random sample |
+    the reconstruction with only `resample_class`'s code redrawn."""
+    mu, _ = generator.encode(images, masks)
+    random_z = generator.sample_z(len(images), seed=seed)
+    lo, hi = generator._class_channels(resample_class)
+    resampled = generator.with_class_code(mu, resample_class, random_z[..., lo:hi])
+    rows = [
+        colourize(np.asarray(masks)),
+        to_uint8(images),
+        to_uint8(generator.generate(masks, z=mu)),
+        to_uint8(generator.generate(masks, z=random_z)),
+        to_uint8(generator.generate(masks, z=resampled)),
+    ]
+    return image_grid(rows)
+
+
+class ImageGridLogger(keras.callbacks.Callback):
+    """Every `every_n_steps` steps, writes the training losses as TensorBoard scalars and the
+    `progress_grid` of fixed samples as a TensorBoard image (TensorFlow backend).
+
+    Args:
+        log_dir: TensorBoard folder.
+        images: (N, H, W, 3) fixed real images in [-1, 1].
+        masks: (N, H, W) their label maps.
+        every_n_steps: logging period in training steps.
+        resample_class: the class whose code is redrawn in the last row.
+    """
+
+    def __init__(self, log_dir, images, masks, every_n_steps: int = 100, resample_class: int = 1):
+        super().__init__()
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as error:
+            raise ImportError(
+                "ImageGridLogger writes TensorBoard summaries and needs the tensorboard package: "
+                'pip install "smis-layers[tensorboard]"'
+            ) from error
+        self.log_dir = str(log_dir)
+        self.images = np.asarray(images, "float32")
+        self.masks = np.asarray(masks)
+        self.every_n_steps = every_n_steps
+        self.resample_class = resample_class
+        self._writer = None
+
+    def _summary_writer(self):
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        return self._writer
+
+    def on_train_batch_end(self, batch, logs=None):
+        import tensorflow as tf
+
+        step = int(self.model.g_optimizer.iterations.numpy())
+        if step % self.every_n_steps:
+            return
+        grid = progress_grid(self.model.generator, self.images, self.masks, self.resample_class)
+        with self._summary_writer().as_default(step=step):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(name, float(value))
+            tf.summary.image("mask|real|reconstruction|sample|class resampled", grid[None])
+        self._writer.flush()
