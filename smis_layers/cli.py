@@ -175,6 +175,7 @@ def train(args: argparse.Namespace) -> int:
             args.steps,
             batch_size=args.batch_size,
             data=args.data,
+            data_dir=args.data_dir,
             checkpoint_every=args.checkpoint_every,
             seed=args.seed,
             lr_g=args.lr_g,
@@ -197,6 +198,13 @@ def train(args: argparse.Namespace) -> int:
         return 130
     except (ValueError, NonFiniteLossError, NotImplementedError, FileNotFoundError) as error:
         print(f"smis train: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        # Data errors raised inside tf.data arrive as TensorFlow errors carrying our message.
+        message = getattr(error, "message", None)
+        if message is None or not type(error).__module__.startswith("tensorflow"):
+            raise
+        print(f"smis train: error: {message}", file=sys.stderr)
         return 1
     print(f"smis train: preset written to {preset}")
     return 0
@@ -253,7 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument(
         "--model", required=True, help="architecture name, e.g. groupdnet_shapes64"
     )
-    train_parser.add_argument("--data", default="synthetic", choices=("synthetic",))
+    train_parser.add_argument(
+        "--data",
+        default="synthetic",
+        choices=("synthetic", "deepfashion", "cityscapes", "ade20k"),
+        help="the synthetic benchmark, or a real dataset read from --data-dir",
+    )
+    train_parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="the dataset's root folder for --data deepfashion|cityscapes|ade20k, in its "
+        "standard layout (see smis_layers.data.folders)",
+    )
     train_parser.add_argument("--steps", type=int, required=True)
     train_parser.add_argument("--batch-size", type=int, default=16)
     train_parser.add_argument("--out", required=True, help="run folder (checkpoints, preset)")

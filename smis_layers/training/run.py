@@ -112,15 +112,65 @@ def _build_trainer(run: dict, feature_extractor=None):
 
 
 def _dataset(run: dict, start_sample: int):
-    from smis_layers.data.synthetic import SyntheticShapes, synthetic_tf_dataset
+    if run["data"] == "synthetic":
+        from smis_layers.data.synthetic import SyntheticShapes, synthetic_tf_dataset
 
-    if run["data"] != "synthetic":
-        raise NotImplementedError(
-            f"--data {run['data']!r}: only the synthetic benchmark is available so far"
+        model_size = run["image_size"]
+        data = SyntheticShapes(
+            image_size=model_size, num_classes=run["num_classes"], seed=run["seed"]
         )
-    model_size = run["image_size"]
-    data = SyntheticShapes(image_size=model_size, num_classes=run["num_classes"], seed=run["seed"])
-    return synthetic_tf_dataset(data, run["batch_size"], start=start_sample)
+        return synthetic_tf_dataset(data, run["batch_size"], start=start_sample)
+
+    from smis_layers.data.folders import folder_dataset
+    from smis_layers.models import build_architecture
+
+    # run.json keeps only the image height; the loader needs (height, width).
+    probe = build_architecture(run["model"])
+    return folder_dataset(
+        run["data"],
+        run["data_dir"],
+        "train",
+        tuple(probe.image_size),
+        run["batch_size"],
+        seed=run["seed"],
+        flip=True,
+        start=start_sample,
+        instances=probe.use_instance_edges if run["data"] == "cityscapes" else None,
+    )
+
+
+def _checked_data_dir(data: str, data_dir: str | Path | None, model: str, probe) -> str | None:
+    """The absolute dataset folder for run.json, after checking it fits `data` and the model."""
+    from smis_layers.data.folders import DATASET_CLASSES
+
+    if data == "synthetic":
+        if data_dir is not None:
+            raise ValueError(
+                "--data-dir is read only with --data deepfashion, cityscapes or ade20k; the "
+                "synthetic benchmark is generated"
+            )
+        return None
+    if data not in DATASET_CLASSES:
+        raise ValueError(
+            f"Unknown --data {data!r}; available: synthetic, {sorted(DATASET_CLASSES)}"
+        )
+    if data_dir is None:
+        raise ValueError(f"--data {data} needs --data-dir, the dataset's root folder")
+    classes = DATASET_CLASSES[data]
+    if probe.num_classes != classes:
+        raise ValueError(
+            f"Model {model!r} has {probe.num_classes} classes but {data} label maps have "
+            f"{classes}; choose a model built for {classes} classes"
+        )
+    if probe.use_instance_edges and data != "cityscapes":
+        raise ValueError(
+            f"Model {model!r} conditions on instance edges, but {data} has no instance maps "
+            "(only cityscapes does)"
+        )
+    path = Path(data_dir).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"--data-dir {data_dir}: no such folder")
+    return str(path)
 
 
 def train_run(
@@ -129,6 +179,7 @@ def train_run(
     steps: int,
     batch_size: int = 16,
     data: str = "synthetic",
+    data_dir: str | Path | None = None,
     checkpoint_every: int = 100,
     seed: int = 0,
     lr_g: float = 1e-4,
@@ -156,6 +207,7 @@ def train_run(
         "steps": int(steps),
         "batch_size": int(batch_size),
         "data": data,
+        "data_dir": _checked_data_dir(data, data_dir, model, probe),
         "checkpoint_every": int(checkpoint_every),
         "seed": int(seed),
         "lr_g": lr_g,
@@ -242,21 +294,48 @@ def train_run(
     return preset
 
 
+def sample_batch(run: dict, count: int = 6) -> dict[str, np.ndarray]:
+    """Fixed samples of the run's data for sample sheets: held-out synthetic indices, or the
+    first `count` training samples of a dataset folder in file order."""
+    if run["data"] == "synthetic":
+        from smis_layers.data.synthetic import SyntheticShapes
+
+        data = SyntheticShapes(
+            image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"] + 1000
+        )
+        return data.batch(np.arange(count))
+    from smis_layers.data.folders import folder_dataset
+    from smis_layers.models import build_architecture
+
+    probe = build_architecture(run["model"])
+    dataset = folder_dataset(
+        run["data"],
+        run["data_dir"],
+        "train",
+        tuple(probe.image_size),
+        count,
+        shuffle=False,
+        repeat=False,
+        instances=probe.use_instance_edges if run["data"] == "cityscapes" else None,
+    )
+    iterator = iter(dataset)
+    batch = {k: v.numpy() for k, v in next(iterator).items()}
+    del iterator  # a live tf.data iterator over numpy_function can hang interpreter exit
+    return batch
+
+
 def write_sample_sheet(generator, run: dict, path: Path, count: int = 6) -> Path:
     """mask | real | generated from the real image's code | two random codes."""
-    from smis_layers.data.synthetic import SyntheticShapes
     from smis_layers.utils.images import colourize, image_grid, save_png, to_uint8
 
-    data = SyntheticShapes(
-        image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"] + 1000
-    )
-    batch = data.batch(np.arange(count))
+    batch = sample_batch(run, count)
+    extra = {"instances": batch["instances"]} if "instances" in batch else {}
     mu, _ = generator.encode(batch["images"], batch["masks"])
     rows = [
         colourize(batch["masks"]),
         to_uint8(batch["images"]),
-        to_uint8(generator.generate(batch["masks"], z=mu)),
-        to_uint8(generator.generate(batch["masks"], seed=1)),
-        to_uint8(generator.generate(batch["masks"], seed=2)),
+        to_uint8(generator.generate(batch["masks"], z=mu, **extra)),
+        to_uint8(generator.generate(batch["masks"], seed=1, **extra)),
+        to_uint8(generator.generate(batch["masks"], seed=2, **extra)),
     ]
     return save_png(image_grid(rows), path, scale=2)
