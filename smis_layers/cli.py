@@ -187,6 +187,7 @@ def train(args: argparse.Namespace) -> int:
             vgg_weights=args.vgg_weights,
             command=command,
             verbose=args.verbose,
+            log_every=args.log_every,
         )
     except KeyboardInterrupt:
         state = read_state(args.out)
@@ -286,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
     train_parser.add_argument(
         "--vgg-weights", default=None, help="local VGG19 notop weights file for the perceptual loss"
+    )
+    train_parser.add_argument(
+        "--log-every",
+        type=int,
+        default=100,
+        help="TensorBoard scalars and image grids every N steps in OUT/logs (0: off)",
     )
     train_parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     train_parser.set_defaults(handler=train)

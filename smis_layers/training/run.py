@@ -191,6 +191,7 @@ def train_run(
     vgg_weights: str | None = None,
     command: str | None = None,
     verbose: int = 1,
+    log_every: int = 100,
 ) -> Path:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
@@ -255,6 +256,7 @@ def train_run(
         completed = state["completed_steps"]
         print(f"smis train: resuming {out} at step {completed}/{steps}")
     checkpoint = ResumableCheckpoint(out, checkpoint_every)
+    callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
     start = time.time()
     if completed < steps:
         trainer.fit(
@@ -262,7 +264,8 @@ def train_run(
             epochs=steps // checkpoint_every,
             initial_epoch=completed // checkpoint_every,
             steps_per_epoch=checkpoint_every,
-            callbacks=[checkpoint],
+            callbacks=callbacks,
+            shuffle=False,
             verbose=verbose,
         )
     if checkpoint.bad_loss is not None:
@@ -292,6 +295,21 @@ def train_run(
     )
     write_sample_sheet(trainer.generator, run, out / "samples.png")
     return preset
+
+
+def _tensorboard_logger(run: dict, log_dir: Path, every: int, verbose: int) -> list:
+    """The ImageGridLogger callback, or nothing (with a message) without tensorboard."""
+    if every <= 0:
+        return []
+    from smis_layers.training.callbacks import ImageGridLogger
+
+    batch = sample_batch(run, 4)
+    try:
+        return [ImageGridLogger(log_dir, batch["images"], batch["masks"], every_n_steps=every)]
+    except ImportError as error:
+        if verbose:
+            print(f"smis train: no TensorBoard logging ({error})")
+        return []
 
 
 def sample_batch(run: dict, count: int = 6) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ ARGS = {
     "d_layers": 2,
     "d_filters": 8,
     "verbose": 0,
+    "log_every": 2,
 }
 
 
@@ -37,6 +38,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     preset = train_run(out=full, **ARGS)
     assert read_state(full)["completed_steps"] == 4
     assert (full / "samples.png").is_file() and (preset / "metadata.json").is_file()
+    assert list((full / "logs").glob("events.out.tfevents.*"))  # TensorBoard (log_every=2)
     metadata = json.loads((preset / "metadata.json").read_text())
     assert metadata["training"]["completed_steps"] == 4
 
