@@ -247,6 +247,8 @@ class GroupDNet(keras.Model):
         channels, (h, w) = self.schedule.input_filters, self.schedule.latent_size
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
             if spec.upsample:
+                if not self.upsample.built:
+                    self.upsample.build((None, h, w, channels))
                 h, w = 2 * h, 2 * w
             block.build((None, h, w, channels), segmap_shape)
             channels = spec.filters
