@@ -8,6 +8,12 @@ from keras import ops
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.training import losses
 
+#: Loss terms that are sums over the batch's elements (the official KL term); every other term
+#: is a mean over the batch. Under a `tf.distribute` strategy each replica contributes
+#: `term / num_replicas_in_sync` for a mean term and `term` for a sum term, so that the sum of the
+#: replicas' contributions (what Keras' optimizer all-reduces) is the global-batch loss.
+SUM_REDUCED_TERMS = frozenset({"g_kl"})
+
 
 def _default_optimizer(learning_rate) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
@@ -43,6 +49,15 @@ class SMISTrainer(keras.Model):
 
     Data: batches `{"images": (B, H, W, 3) in [-1, 1], "masks": label maps or one-hot}` (plus
     "instances" or "instance_edges" for models with instance edges).
+
+    Distributed training (`tf.distribute.MirroredStrategy`, `MultiWorkerMirroredStrategy`):
+    create the models, the trainer and the optimizers under `strategy.scope()` and call
+    `fit` with the global batch. Keras' TensorFlow optimizer sums the replicas' gradients, so
+    every replica minimizes its share of the global loss: mean terms divided by
+    `num_replicas_in_sync`, the KL term (a sum over elements) undivided (`SUM_REDUCED_TERMS`).
+    The reported metrics are all-reduced to the global-batch values. Sub-batches must be of
+    equal size (global batch divisible by the number of replicas). Use `norm="sync_batch"` in
+    the generator for the official synchronized batch norm. See docs/training_distributed.md.
 
     Example:
 
@@ -164,9 +179,11 @@ class SMISTrainer(keras.Model):
     def train_step(self, data):
         import tensorflow as tf
 
+        num_replicas = _num_replicas_in_sync()
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             g_terms, _ = self.generator_losses(data, training=True)
+            g_terms = replica_loss_terms(g_terms, num_replicas, total="g_loss")
             g_scaled = _scale(self.g_optimizer, g_terms["g_loss"])
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars, strict=True))
 
@@ -174,22 +191,111 @@ class SMISTrainer(keras.Model):
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             d_terms = self.discriminator_losses(data, fake, training=True)
+            d_terms = replica_loss_terms(d_terms, num_replicas, total="d_loss")
             d_scaled = _scale(self.d_optimizer, d_terms["d_loss"])
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars, strict=True))
-        return self._update_trackers({**g_terms, **d_terms})
+        return self._update_trackers({**g_terms, **d_terms}, num_replicas)
 
     def test_step(self, data):
+        num_replicas = _num_replicas_in_sync()
         g_terms, fake = self.generator_losses(data, training=False)
         d_terms = self.discriminator_losses(data, fake, training=False)
-        return self._update_trackers({**g_terms, **d_terms})
+        g_terms = replica_loss_terms(g_terms, num_replicas, total="g_loss")
+        d_terms = replica_loss_terms(d_terms, num_replicas, total="d_loss")
+        return self._update_trackers({**g_terms, **d_terms}, num_replicas)
 
-    def _update_trackers(self, terms):
+    def _update_trackers(self, terms: dict, num_replicas: int = 1) -> dict:
+        if num_replicas > 1:
+            # Every replica holds its contribution; their sum is the global-batch value. Summing
+            # here makes every replica's trackers hold the global values, whatever reduction
+            # Keras then applies to the replicas' logs ("mean" for Mirrored strategies).
+            import tensorflow as tf
+
+            names = list(terms)
+            summed = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, ops.stack([terms[name] for name in names])
+            )
+            terms = {name: summed[i] for i, name in enumerate(names)}
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _multi_worker(self.distribute_strategy):
+            # Keras 3 reduces the replicas' logs of a multi-worker strategy with
+            # `strategy.reduce("MEAN", value, axis=0)` (keras/src/backend/tensorflow/trainer.py,
+            # `reduce_per_replica`), which fails on scalars ("Invalid reduction dimension 0 for
+            # input with 0 dimensions"): give each replica's (identical, global) value an axis.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy, Keras 3's TensorFlow trainer (keras/src/backend/tensorflow/
+        # trainer.py, `_maybe_symbolic_build`) takes one distributed batch and reduces it across
+        # replicas with `strategy.reduce("MEAN", batch, axis=None)` only to get its shapes.
+        # MultiWorkerMirroredStrategy's reduce does not accept a nested batch (our dict): fit
+        # fails with "Attempt to convert a value ({'images': PerReplica ...}) with an
+        # unsupported type (<class 'dict'>) to a Tensor" (keras-team/keras#20329, #20585).
+        # The shapes of one replica's sub-batch serve the same purpose.
+        if iterator is None or self._distribute_strategy is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        import tensorflow as tf
+
+        strategy = self.distribute_strategy
+        for _, _, batches in iterator:
+            data_batch = next(batches)
+            break
+
+        def local(value):
+            if isinstance(value, tf.distribute.DistributedValues):
+                return strategy.experimental_local_results(value)[0]
+            return value
+
+        return super()._maybe_symbolic_build(data_batch=tf.nest.map_structure(local, data_batch))
+
+
+def replica_loss_terms(terms: dict, num_replicas: int, total: str) -> dict:
+    """One replica's share of the loss terms, so that the replicas' shares sum to the global loss.
+
+    Keras' TensorFlow optimizer all-reduces (sums) the replicas' gradients before applying them,
+    so each replica must minimize its share of the global-batch loss: a mean term (a mean over
+    the replica's sub-batch, equal in size to the others') divided by `num_replicas`, a term in
+    `SUM_REDUCED_TERMS` (a sum over the sub-batch's elements) as it is.
+
+    Args:
+        terms: the loss terms of one replica (float32 scalars), `total` included.
+        num_replicas: `num_replicas_in_sync` of the replica context (1 without a strategy).
+        total: the name of the total loss; it is recomputed as the sum of the scaled terms.
+
+    Returns:
+        A new dict of the scaled terms (the input itself when `num_replicas` is 1).
+    """
+    if num_replicas == 1:
+        return terms
+    scaled = {
+        name: value if name in SUM_REDUCED_TERMS else value * (1.0 / num_replicas)
+        for name, value in terms.items()
+        if name != total
+    }
+    scaled[total] = sum(scaled.values())
+    return scaled
+
+
+def _num_replicas_in_sync() -> int:
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else int(context.num_replicas_in_sync)
+
+
+def _multi_worker(strategy) -> bool:
+    """Whether `strategy` is a MultiWorkerMirroredStrategy with more than one worker."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return bool(strategy.extended._in_multi_worker_mode())
 
 
 def _loss_scaled(optimizer):
