@@ -88,7 +88,7 @@ def test_mirrored_step_equals_single_device_step(tmp_path):
     assert set(single) == set(distributed)
     for name, value in single.items():
         assert distributed[name] == pytest.approx(value, rel=LOSS_RTOL, abs=1e-7), name
-    assert single["g_kl"] > 1000  # the KL sum over the global batch, not half of it
+    assert single["g_kl"] > 1.0  # non-trivial, so a halved KL (a wrong replica share) shows
     for name in ("generator", "discriminator"):
         assert result[f"{name}_changed_fraction"] == 1.0, name
         assert result[f"{name}_updates"]["global"] < UPDATE_RTOL, (name, result[f"{name}_updates"])

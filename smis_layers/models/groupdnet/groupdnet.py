@@ -22,6 +22,18 @@ from smis_layers.models.masks import (
 from smis_layers.ops.checks import require_choice, require_positive_int
 
 
+def _replica_position():
+    """(num_replicas_in_sync, replica id) of the current tf.distribute replica context."""
+    if keras.backend.backend() != "tensorflow":
+        return 1, 0
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 1, 0
+    return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+
 def _pair(name: str, value) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
     if len(pair) != 2:
@@ -300,12 +312,27 @@ class GroupDNet(keras.Model):
         """
         segmap = self._segmap(inputs["masks"])
         mu, logvar = self.encode_segmap(inputs["images"], segmap, training=training)
-        z = GroupConvEncoder.reparameterize(mu, logvar, seed=self.seed_generator)
+        z = self._sample_training_z(mu, logvar)
         decoder_segmap = self._decoder_segmap(
             segmap, inputs.get("instances"), inputs.get("instance_edges")
         )
         images = self.decode(z, decoder_segmap, training=training)
         return {"images": images, "mu": mu, "logvar": logvar, "z": z}
+
+    def _sample_training_z(self, mu, logvar):
+        """z = mu + eps * exp(logvar / 2). Under a tf.distribute strategy every replica holds the
+        same seed state, so each draws the noise of the whole global batch and keeps its own
+        rows: a replicated step draws what one device would draw for the global batch."""
+        replicas, replica_id = _replica_position()
+        if replicas == 1:
+            return GroupConvEncoder.reparameterize(mu, logvar, seed=self.seed_generator)
+        shape = ops.shape(mu)
+        eps = keras.random.normal(
+            (replicas * shape[0], *shape[1:]), dtype=mu.dtype, seed=self.seed_generator
+        )
+        eps = ops.reshape(eps, (replicas, shape[0], *shape[1:]))
+        eps = ops.take(eps, replica_id, axis=0)
+        return mu + eps * ops.exp(0.5 * logvar)
 
     # ------------------------------------------------------------------ user API
     def encode(self, images, masks):
