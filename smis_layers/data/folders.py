@@ -74,7 +74,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.ops.checks import require_int_pair, require_positive_int
 
 DATASET_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
 
@@ -340,7 +340,7 @@ def load_sample(
     """
     from PIL import Image
 
-    height, width = _size_pair(image_size)
+    height, width = require_int_pair("image_size", image_size)
     layout = _layout(name)
     image = _open(sample.image).convert("RGB")
     mask = _label_array(sample.mask, "label map")
@@ -401,20 +401,6 @@ def verify_samples(
         raise FolderDatasetError(
             f"{len(problems)} of {len(samples)} {name} samples are unusable:\n  {shown}{more}"
         )
-
-
-def _size_pair(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        size = (image_size, image_size)
-    else:
-        size = tuple(image_size)
-    if len(size) != 2 or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size
-    ):
-        raise ValueError(
-            f"`image_size` must be a positive int or (height, width); received {image_size!r}"
-        )
-    return int(size[0]), int(size[1])
 
 
 class PresetRandomFlip(keras.layers.RandomFlip):
@@ -494,7 +480,7 @@ def folder_dataset(
     require_positive_int("batch_size", batch_size)
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"`start` must be a non-negative integer; received start={start!r}")
-    height, width = _size_pair(image_size)
+    height, width = require_int_pair("image_size", image_size)
     samples = list_samples(name, root, split, instances=instances)
     if verify:
         verify_samples(name, samples, (height, width))

@@ -3,18 +3,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from smis_layers.ops.checks import require_choice, require_divisible, require_positive_int
+from smis_layers.ops.checks import (
+    require_choice,
+    require_divisible,
+    require_int_pair,
+    require_positive_int,
+)
 from smis_layers.ops.grouped_conv import LOWERINGS, grouped_conv2d
-
-
-def _pair(name: str, value) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2:
-        raise ValueError(f"`{name}` must be an int or a pair of ints; received {name}={value!r}")
-    for item in pair:
-        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
-            raise ValueError(f"`{name}` must hold non-negative ints; received {name}={value!r}")
-    return pair
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")
@@ -81,8 +76,8 @@ class GroupConv2D(keras.layers.Layer):
         self.filters = require_positive_int("filters", filters)
         self.groups = require_positive_int("groups", groups)
         require_divisible("filters", filters, groups, "groups")
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.strides = _pair("strides", strides)
+        self.kernel_size = require_int_pair("kernel_size", kernel_size)
+        self.strides = require_int_pair("strides", strides)
         if min(self.kernel_size) < 1 or min(self.strides) < 1:
             raise ValueError(
                 "`kernel_size` and `strides` must be positive; received "
@@ -92,7 +87,7 @@ class GroupConv2D(keras.layers.Layer):
             require_choice("padding", padding.lower(), ("same", "valid"))
             self.padding = padding.lower()
         else:
-            self.padding = _pair("padding", padding)
+            self.padding = require_int_pair("padding", padding, minimum=0)
         self.use_bias = bool(use_bias)
         require_choice("lowering", lowering, LOWERINGS)
         self.lowering = lowering

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from smis_layers.ops.checks import require_choice, require_positive_int
+from smis_layers.ops.checks import require_choice, require_int_pair, require_positive_int
 
 OFFICIAL_DATASETS = ("deepfashion", "cityscapes", "ade20k")
 OFFICIAL_NUM_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
@@ -179,8 +179,8 @@ class GroupDecreasingSchedule:
         base_filters = require_positive_int("base_filters", base_filters)
         halve_every = require_positive_int("halve_every", halve_every)
         start_groups = require_positive_int("start_groups", start_groups or num_classes)
-        latent_size = _pair_of_ints("latent_size", latent_size)
-        num_upsamplings = _num_upsamplings(_pair_of_ints("image_size", image_size), latent_size)
+        latent_size = require_int_pair("latent_size", latent_size)
+        num_upsamplings = _num_upsamplings(require_int_pair("image_size", image_size), latent_size)
         num_blocks = num_upsamplings + 1
         if width_multipliers is None:
             tail = (8, 4, 2, 1)[-num_blocks:] if num_blocks < 4 else (8, 4, 2, 1)
@@ -366,13 +366,6 @@ def _check_divides(where: str, name: str, groups: int, values: dict[str, int]) -
                 f"{where}: `{name}` ({groups}) must divide the {value_name} ({value}); "
                 f"received {name}={groups}, {value_name}={value}"
             )
-
-
-def _pair_of_ints(name: str, value) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2:
-        raise ValueError(f"`{name}` must be an int or a pair of ints; received {value!r}")
-    return tuple(require_positive_int(name, v) for v in pair)
 
 
 def _num_upsamplings(image_size: tuple[int, int], latent_size: tuple[int, int]) -> int:

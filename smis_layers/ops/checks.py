@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 
 def require_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -51,3 +53,17 @@ def require_same_spatial_size(name_a: str, shape_a: Sequence, name_b: str, shape
             f"`{name_a}` and `{name_b}` must have the same height and width; received "
             f"{name_a} of shape {tuple(shape_a)} and {name_b} of shape {tuple(shape_b)}"
         )
+
+
+def require_int_pair(name: str, value, minimum: int = 1) -> tuple[int, int]:
+    """`value` as an (a, b) pair of ints >= `minimum`; an int stands for (value, value)."""
+    single = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    pair = (value, value) if single else tuple(value)
+    valid = len(pair) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in pair
+    )
+    if not valid:
+        raise ValueError(
+            f"`{name}` must be an int or a pair of ints >= {minimum}; received {name}={value!r}"
+        )
+    return int(pair[0]), int(pair[1])

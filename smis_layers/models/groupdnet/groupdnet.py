@@ -19,7 +19,7 @@ from smis_layers.models.masks import (
     pair_with_instance_edges,
     prepare_segmap,
 )
-from smis_layers.ops.checks import require_choice, require_positive_int
+from smis_layers.ops.checks import require_choice, require_int_pair, require_positive_int
 
 
 def _replica_position():
@@ -32,15 +32,6 @@ def _replica_position():
     if context is None or context.num_replicas_in_sync == 1:
         return 1, 0
     return context.num_replicas_in_sync, context.replica_id_in_sync_group
-
-
-def _pair(name: str, value) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"`{name}` must be an int or (height, width); received {value!r}")
-    for v in pair:
-        require_positive_int(name, v)
-    return pair
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")
@@ -105,7 +96,7 @@ class GroupDNet(keras.Model):
     ):
         super().__init__(**kwargs)
         self.num_classes = require_positive_int("num_classes", num_classes)
-        self.image_size = _pair("image_size", image_size)
+        self.image_size = require_int_pair("image_size", image_size)
         if schedule is None:
             schedule = self.default_schedule(num_classes, self.image_size)
         elif isinstance(schedule, dict):
