@@ -65,68 +65,35 @@ def info(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Builds a small GroupDNet-style encoder/decoder from the layers and runs it once."""
+    """Builds a small (untrained) GroupDNet from the layers, prints it, and runs it once."""
     _quiet_tensorflow()
     import keras
     import numpy as np
 
-    from smis_layers import (
-        CGBlock,
-        ClassMaskSplit,
-        GroupConv2D,
-        GroupConvEncoder,
-        GroupDecreasingSchedule,
-    )
+    from smis_layers import GroupDecreasingSchedule
+    from smis_layers.models import GroupDNet
 
     c, size = args.num_classes, args.image_size
     schedule = GroupDecreasingSchedule.decreasing(c, args.base_filters, image_size=size)
-    images = keras.Input((size, size, 3), name="images")
-    segmap = keras.Input((size, size, c), name="segmap")
-    split = ClassMaskSplit(c, mode="crop_resize", name="class_mask_split")(images, segmap)
-    num_layers = int(np.log2(size // schedule.latent_size[0]))
-    mu, logvar = GroupConvEncoder(c, 2 * c, num_layers, name="group_conv_encoder")(split)
-    encoder = keras.Model([images, segmap], [mu, logvar], name="encoder")
-
-    z = keras.Input((*schedule.latent_size, schedule.latent_channels * c), name="z")
-    x = GroupConv2D(schedule.input_filters, 3, groups=schedule.input_groups, name="fc")(z)
-    # The decoder's masks enter every CGBlock; the code z enters once, through `fc`.
-    for spec in schedule.blocks:
-        if spec.upsample:
-            x = keras.layers.UpSampling2D(2, name=f"up_before_{spec.name}")(x)
-        x = CGBlock(
-            spec.filters,
-            spec.groups,
-            norm_hidden_channels=spec.norm_hidden_channels,
-            norm_shared_groups=spec.norm_shared_groups,
-            norm_groups=spec.norm_groups,
-            name=spec.name,
-        )(x, segmap)
-    x = keras.layers.LeakyReLU(0.2)(x)
-    rgb = keras.layers.Conv2D(3, 3, padding="same", activation="tanh", name="conv_img")(x)
-    decoder = keras.Model([z, segmap], rgb, name="decoder")
-    encoder.summary(line_length=110)
-    decoder.summary(line_length=110)
+    model = GroupDNet(c, size, schedule=schedule, encoder_channels=2 * c, seed=args.seed)
+    model.summary(line_length=110)
     print("\nGroupDecreasingSchedule:")
     print(schedule.table())
 
     rng = np.random.default_rng(args.seed)
     labels = rng.integers(0, c, (1, size // 8, size // 8)).repeat(8, 1).repeat(8, 2)
-    batch = [
-        keras.ops.convert_to_tensor(rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")),
-        keras.ops.convert_to_tensor(np.eye(c, dtype="float32")[labels]),
-    ]
+    images = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
 
     def run():
-        mu, logvar = encoder(batch)
-        code = GroupConvEncoder.reparameterize(mu, logvar, seed=args.seed)
-        return keras.ops.convert_to_numpy(decoder([code, batch[1]]))
+        mu, _ = model.encode(images, labels)
+        return model.generate(labels, z=mu)
 
     run()  # warm-up
     start = time.perf_counter()
     out = run()
     elapsed = (time.perf_counter() - start) * 1000
     print(
-        f"\nforward pass: output {out.shape}, range [{out.min():.3f}, {out.max():.3f}], "
+        f"\nencode + generate: output {out.shape}, range [{out.min():.3f}, {out.max():.3f}], "
         f"{elapsed:.1f} ms on {keras.backend.backend()} (untrained weights)"
     )
     return 0

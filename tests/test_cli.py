@@ -27,7 +27,7 @@ def test_demo_builds_and_runs_the_layers(capsys):
     assert main(["demo", "--num-classes", "4", "--image-size", "32", "--base-filters", "4"]) == 0
     out = capsys.readouterr().out
     assert "| head_0 |" in out and "GroupConvEncoder" in out
-    assert "forward pass: output (1, 32, 32, 3)" in out
+    assert "encode + generate: output (1, 32, 32, 3)" in out
 
 
 def test_module_entry_point_without_command():

@@ -13,7 +13,7 @@ def progress_grid(generator, images, masks, resample_class: int, seed: int = 0) 
     the reconstruction with only `resample_class`'s code redrawn."""
     mu, _ = generator.encode(images, masks)
     random_z = generator.sample_z(len(images), seed=seed)
-    lo, hi = generator._class_channels(resample_class)
+    lo, hi = generator.class_channels(resample_class)
     resampled = generator.with_class_code(mu, resample_class, random_z[..., lo:hi])
     rows = [
         colourize(np.asarray(masks)),
@@ -35,6 +35,12 @@ class ImageGridLogger(keras.callbacks.Callback):
         masks: (N, H, W) their label maps.
         every_n_steps: logging period in training steps.
         resample_class: the class whose code is redrawn in the last row.
+
+    Example:
+
+    >>> batch = SyntheticShapes(64, seed=1).batch(np.arange(4))
+    >>> logger = ImageGridLogger("runs/x/logs", batch["images"], batch["masks"], every_n_steps=100)
+    >>> trainer.fit(dataset, epochs=1, steps_per_epoch=1000, callbacks=[logger])
     """
 
     def __init__(self, log_dir, images, masks, every_n_steps: int = 100, resample_class: int = 1):

@@ -10,11 +10,13 @@ with the data stream positioned at the next unseen sample.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -22,6 +24,14 @@ import numpy as np
 from smis_layers.presets import atomic_write_bytes
 
 STATE_FILE = "state.json"
+
+
+class ArchitectureFacts(NamedTuple):
+    image_size: tuple[int, int]
+    num_classes: int
+    use_instance_edges: bool
+
+
 RUN_FILE = "run.json"
 
 
@@ -86,7 +96,7 @@ def read_state(directory: Path) -> dict | None:
 def _build_trainer(run: dict, feature_extractor=None):
     from smis_layers.models import MultiScaleDiscriminator, build_architecture
     from smis_layers.training.schedules import ConstantThenLinearDecay
-    from smis_layers.training.trainer import SMISTrainer
+    from smis_layers.training.trainer import SMISTrainer, ttur_optimizer
 
     keras.utils.set_random_seed(run["seed"])
     generator = build_architecture(run["model"], seed=run["seed"])
@@ -100,8 +110,7 @@ def _build_trainer(run: dict, feature_extractor=None):
     constant = steps // 2
 
     def optimizer(rate):
-        schedule = ConstantThenLinearDecay(rate, constant, max(1, steps - constant))
-        return keras.optimizers.Adam(schedule, beta_1=0.0, beta_2=0.9)
+        return ttur_optimizer(ConstantThenLinearDecay(rate, constant, max(1, steps - constant)))
 
     trainer.compile(
         g_optimizer=optimizer(run["lr_g"]),
@@ -121,21 +130,32 @@ def _dataset(run: dict, start_sample: int):
         )
         return synthetic_tf_dataset(data, run["batch_size"], start=start_sample)
 
-    from smis_layers.data.folders import folder_dataset
+    return _run_folder_dataset(run, run["batch_size"], flip=True, start=start_sample)
+
+
+@functools.cache
+def _architecture(model: str) -> ArchitectureFacts:
+    """What a run needs to know of an architecture, from one throwaway build per name."""
     from smis_layers.models import build_architecture
 
-    # run.json keeps only the image height; the loader needs (height, width).
-    probe = build_architecture(run["model"])
+    probe = build_architecture(model)
+    return ArchitectureFacts(tuple(probe.image_size), probe.num_classes, probe.use_instance_edges)
+
+
+def _run_folder_dataset(run: dict, batch_size: int, **kwargs):
+    """The run's dataset folder (train split) at the model's image size."""
+    from smis_layers.data.folders import folder_dataset
+
+    facts = _architecture(run["model"])
     return folder_dataset(
         run["data"],
         run["data_dir"],
         "train",
-        tuple(probe.image_size),
-        run["batch_size"],
+        facts.image_size,
+        batch_size,
         seed=run["seed"],
-        flip=True,
-        start=start_sample,
-        instances=probe.use_instance_edges if run["data"] == "cityscapes" else None,
+        instances=facts.use_instance_edges if run["data"] == "cityscapes" else None,
+        **kwargs,
     )
 
 
@@ -198,11 +218,9 @@ def train_run(
     Returns the preset folder. Rerunning with the same arguments resumes from the last complete
     checkpoint; different arguments for an existing run folder are an error.
     """
-    from smis_layers.models import build_architecture
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    probe = build_architecture(model)
+    probe = _architecture(model)
     run = {
         "model": model,
         "steps": int(steps),
@@ -221,7 +239,6 @@ def train_run(
         "image_size": probe.image_size[0],
         "num_classes": probe.num_classes,
     }
-    del probe
     if steps % checkpoint_every:
         raise ValueError(
             f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
@@ -322,20 +339,7 @@ def sample_batch(run: dict, count: int = 6) -> dict[str, np.ndarray]:
             image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"] + 1000
         )
         return data.batch(np.arange(count))
-    from smis_layers.data.folders import folder_dataset
-    from smis_layers.models import build_architecture
-
-    probe = build_architecture(run["model"])
-    dataset = folder_dataset(
-        run["data"],
-        run["data_dir"],
-        "train",
-        tuple(probe.image_size),
-        count,
-        shuffle=False,
-        repeat=False,
-        instances=probe.use_instance_edges if run["data"] == "cityscapes" else None,
-    )
+    dataset = _run_folder_dataset(run, count, shuffle=False, repeat=False)
     iterator = iter(dataset)
     batch = {k: v.numpy() for k, v in next(iterator).items()}
     del iterator  # a live tf.data iterator over numpy_function can hang interpreter exit

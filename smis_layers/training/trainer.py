@@ -15,7 +15,9 @@ from smis_layers.training import losses
 SUM_REDUCED_TERMS = frozenset({"g_kl"})
 
 
-def _default_optimizer(learning_rate) -> keras.optimizers.Optimizer:
+def ttur_optimizer(learning_rate) -> keras.optimizers.Optimizer:
+    """Adam(beta_1=0, beta_2=0.9), the official optimizer of both networks (TTUR: 1e-4 for the
+    generator, 4e-4 for the discriminator). `learning_rate` may be a schedule."""
     return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
 
 
@@ -111,8 +113,8 @@ class SMISTrainer(keras.Model):
                 f"KERAS_BACKEND=tensorflow (current: {keras.backend.backend()})"
             )
         super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
-        self.g_optimizer = g_optimizer or _default_optimizer(1e-4)
-        self.d_optimizer = d_optimizer or _default_optimizer(4e-4)
+        self.g_optimizer = g_optimizer or ttur_optimizer(1e-4)
+        self.d_optimizer = d_optimizer or ttur_optimizer(4e-4)
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             self.g_optimizer = _loss_scaled(self.g_optimizer)
             self.d_optimizer = _loss_scaled(self.d_optimizer)
@@ -130,9 +132,9 @@ class SMISTrainer(keras.Model):
         return list(self.trackers.values())
 
     # ------------------------------------------------------------------ pure computations
-    def _segmaps(self, data):
-        segmap = self.generator._segmap(data["masks"])
-        return segmap, self.generator._decoder_segmap(
+    def _condition(self, data):
+        segmap = self.generator.segmap(data["masks"])
+        return self.generator.condition_segmap(
             segmap, data.get("instances"), data.get("instance_edges")
         )
 
@@ -142,7 +144,7 @@ class SMISTrainer(keras.Model):
 
     def generator_losses(self, data, training=True) -> dict:
         """The generator's loss terms (weighted) and the generated images."""
-        _, condition = self._segmaps(data)
+        condition = self._condition(data)
         out = self.generator(data, training=training)
         fake, real = out["images"], ops.cast(data["images"], out["images"].dtype)
         fake_outputs = self._discriminate(condition, fake, training)
@@ -167,7 +169,7 @@ class SMISTrainer(keras.Model):
         return terms, fake
 
     def discriminator_losses(self, data, fake, training=True) -> dict:
-        _, condition = self._segmaps(data)
+        condition = self._condition(data)
         real = ops.cast(data["images"], condition.dtype)
         fake_outputs = self._discriminate(condition, ops.stop_gradient(fake), training)
         real_outputs = self._discriminate(condition, real, training)

@@ -15,6 +15,11 @@ class GroupEnc(GroupDNet):
     SPADE) lets one class's code change other classes' pixels. Same API and arguments as
     `GroupDNet`; the default schedule is `GroupDecreasingSchedule.constant(num_classes, 16,
     image_size, groups=1)`.
+
+    Example:
+
+    >>> model = build_architecture("groupenc_shapes64")  # or GroupEnc(num_classes, image_size, ...)
+    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod

@@ -20,6 +20,11 @@ class MulNet(GroupDNet):
     convolutions use `groups=C` too, and the RGB convolution gives 3 channels per class.
     Same API and arguments as `GroupDNet`; every block of `schedule` must have
     `groups == norm_groups == norm_shared_groups == num_classes`.
+
+    Example:
+
+    >>> model = build_architecture("mulnet_shapes64")  # or MulNet(num_classes, image_size, ...)
+    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod

@@ -18,6 +18,11 @@ class VSPADE(GroupDNet):
     belongs to a class (`class_code` still slices it, which then changes the whole image). The
     official SPADE encodes to a 256-d vector with a linear layer instead. The default schedule
     is an ordinary SPADE decoder (`GroupDecreasingSchedule.constant(..., groups=1)`).
+
+    Example:
+
+    >>> model = build_architecture("vspade_shapes64")  # or VSPADE(num_classes, image_size, ...)
+    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod

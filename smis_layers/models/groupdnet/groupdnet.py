@@ -259,10 +259,14 @@ class GroupDNet(keras.Model):
         self.built = True
 
     # ------------------------------------------------------------------ inputs
-    def _segmap(self, masks):
+    def segmap(self, masks):
+        """One-hot (B, H, W, C) segmap of masks in any accepted format."""
         return prepare_segmap(masks, self.num_classes, dtype=self.compute_dtype)
 
-    def _decoder_segmap(self, segmap, instance_ids=None, instance_edges=None):
+    def condition_segmap(self, segmap, instance_ids=None, instance_edges=None):
+        """What CGNorm and the discriminator see: the one-hot segmap, paired with the
+        instance-edge map (from `instance_ids` or given `instance_edges`) for models with
+        `use_instance_edges`."""
         if not self.use_instance_edges:
             return segmap
         if instance_edges is None:
@@ -301,10 +305,10 @@ class GroupDNet(keras.Model):
         Returns:
             dict with "images" (generated), "mu", "logvar" and "z".
         """
-        segmap = self._segmap(inputs["masks"])
+        segmap = self.segmap(inputs["masks"])
         mu, logvar = self.encode_segmap(inputs["images"], segmap, training=training)
         z = self._sample_training_z(mu, logvar)
-        decoder_segmap = self._decoder_segmap(
+        decoder_segmap = self.condition_segmap(
             segmap, inputs.get("instances"), inputs.get("instance_edges")
         )
         images = self.decode(z, decoder_segmap, training=training)
@@ -329,7 +333,7 @@ class GroupDNet(keras.Model):
     def encode(self, images, masks):
         """(mu, logvar) of real images, as NumPy arrays (inference mode)."""
         images = self._check_images(images)
-        segmap = self._segmap(self._check_masks(masks))
+        segmap = self.segmap(self._check_masks(masks))
         mu, logvar = self.encode_segmap(images, segmap, training=False)
         return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
 
@@ -351,23 +355,24 @@ class GroupDNet(keras.Model):
         masks = self._check_masks(masks)
         batch = masks.shape[0]
         z = self.sample_z(batch, seed) if z is None else self._check_z(z, batch)
-        segmap = self._segmap(masks)
-        decoder_segmap = self._decoder_segmap(segmap, instances, instance_edges)
+        segmap = self.segmap(masks)
+        decoder_segmap = self.condition_segmap(segmap, instances, instance_edges)
         return np.asarray(ops.convert_to_numpy(self.decode(z, decoder_segmap, training=False)))
 
     def class_code(self, z, class_index: int):
         """Class `class_index`'s part of the codes: (..., latent_channels)."""
-        lo, hi = self._class_channels(class_index)
+        lo, hi = self.class_channels(class_index)
         return np.asarray(z)[..., lo:hi]
 
     def with_class_code(self, z, class_index: int, code):
         """A copy of `z` in which class `class_index`'s code is replaced by `code`."""
-        lo, hi = self._class_channels(class_index)
+        lo, hi = self.class_channels(class_index)
         z = np.array(z, dtype="float32", copy=True)
         z[..., lo:hi] = code
         return z
 
-    def _class_channels(self, class_index: int) -> tuple[int, int]:
+    def class_channels(self, class_index: int) -> tuple[int, int]:
+        """(first, end) latent channels owned by class `class_index`."""
         if not 0 <= class_index < self.num_classes:
             raise ValueError(
                 f"`class_index` must be in [0, {self.num_classes}); received {class_index}"
