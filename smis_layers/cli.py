@@ -150,6 +150,8 @@ def train(args: argparse.Namespace) -> int:
             d_scales=args.d_scales,
             d_layers=args.d_layers,
             d_filters=args.d_filters,
+            reconstruction_weight=args.reconstruction_weight,
+            kl_weight=args.kl_weight,
             jit_compile=jit,
             vgg_weights=args.vgg_weights,
             command=command,
@@ -251,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--d-scales", type=int, default=2)
     train_parser.add_argument("--d-layers", type=int, default=4)
     train_parser.add_argument("--d-filters", type=int, default=32)
+    train_parser.add_argument(
+        "--reconstruction-weight",
+        type=float,
+        default=0.0,
+        help="weight of a pixel L1 reconstruction loss (0, the official recipe; the zoo uses it "
+        "in place of the VGG19 perceptual loss)",
+    )
+    train_parser.add_argument("--kl-weight", type=float, default=0.05)
     train_parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
     train_parser.add_argument(
         "--vgg-weights", default=None, help="local VGG19 notop weights file for the perceptual loss"

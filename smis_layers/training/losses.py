@@ -40,6 +40,12 @@ def kl_divergence_loss(mu, logvar):
     return -0.5 * ops.sum(1.0 + logvar - ops.square(mu) - ops.exp(logvar))
 
 
+def reconstruction_loss(real, fake):
+    """Mean absolute pixel difference between a generated image and the image whose codes
+    generated it: a weight-free reconstruction term for training without VGG19 weights."""
+    return ops.mean(ops.abs(fake - ops.stop_gradient(real)))
+
+
 def perceptual_loss(
     real_features: Sequence, fake_features: Sequence, weights: Sequence[float] = VGG_LAYER_WEIGHTS
 ):

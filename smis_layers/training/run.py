@@ -116,6 +116,8 @@ def _build_trainer(run: dict, feature_extractor=None):
         g_optimizer=optimizer(run["lr_g"]),
         d_optimizer=optimizer(run["lr_d"]),
         jit_compile=run["jit_compile"],
+        reconstruction_weight=run.get("reconstruction_weight", 0.0),
+        kl_weight=run.get("kl_weight", 0.05),
     )
     return trainer
 
@@ -207,6 +209,8 @@ def train_run(
     d_scales: int = 2,
     d_layers: int = 4,
     d_filters: int = 32,
+    reconstruction_weight: float = 0.0,
+    kl_weight: float = 0.05,
     jit_compile: str | bool = "auto",
     vgg_weights: str | None = None,
     command: str | None = None,
@@ -234,6 +238,8 @@ def train_run(
         "d_scales": d_scales,
         "d_layers": d_layers,
         "d_filters": d_filters,
+        "reconstruction_weight": float(reconstruction_weight),
+        "kl_weight": float(kl_weight),
         "jit_compile": jit_compile,
         "vgg_weights": vgg_weights,
         "image_size": probe.image_size[0],

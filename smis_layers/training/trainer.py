@@ -88,6 +88,7 @@ class SMISTrainer(keras.Model):
             "g_gan",
             "g_feature_matching",
             "g_perceptual",
+            "g_reconstruction",
             "g_kl",
             "d_real",
             "d_fake",
@@ -102,11 +103,16 @@ class SMISTrainer(keras.Model):
         feature_matching_weight: float = 10.0,
         perceptual_weight: float = 10.0,
         kl_weight: float = 0.05,
+        reconstruction_weight: float = 0.0,
         jit_compile="auto",
         **kwargs,
     ):
         """Args: the two optimizers (default TTUR: Adam(1e-4) for G, Adam(4e-4) for D, both with
-        beta_1=0, beta_2=0.9), the loss weights, and `jit_compile` ("auto": XLA on GPU only)."""
+        beta_1=0, beta_2=0.9), the loss weights, and `jit_compile` ("auto": XLA on GPU only).
+
+        `reconstruction_weight` (0 in the official recipe) weights a pixel L1 between the real
+        image and its reconstruction from its own codes; the zoo uses it in place of the VGG19
+        perceptual loss, whose weights cannot be downloaded everywhere."""
         if keras.backend.backend() != "tensorflow":
             raise NotImplementedError(
                 "SMISTrainer's train_step is written for the TensorFlow backend; set "
@@ -123,6 +129,7 @@ class SMISTrainer(keras.Model):
             "feature_matching": float(feature_matching_weight),
             "perceptual": float(perceptual_weight),
             "kl": float(kl_weight),
+            "reconstruction": float(reconstruction_weight),
         }
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -159,6 +166,7 @@ class SMISTrainer(keras.Model):
                 ops.cast(out["mu"], "float32"), ops.cast(out["logvar"], "float32")
             ),
             "g_perceptual": ops.convert_to_tensor(0.0),
+            "g_reconstruction": w["reconstruction"] * losses.reconstruction_loss(real, fake),
         }
         if self.feature_extractor is not None and w["perceptual"] > 0:
             terms["g_perceptual"] = w["perceptual"] * losses.perceptual_loss(
