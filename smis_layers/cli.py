@@ -7,7 +7,6 @@ import importlib.metadata
 import os
 import platform
 import sys
-import time
 from collections.abc import Sequence
 
 from smis_layers.version import __version__
@@ -60,41 +59,6 @@ def info(args: argparse.Namespace) -> int:
     print(
         f"group conv   lowering='auto' resolves to {resolve_lowering('auto', groups=8)!r} "
         "outside XLA on this machine"
-    )
-    return 0
-
-
-def demo(args: argparse.Namespace) -> int:
-    """Builds a small (untrained) GroupDNet from the layers, prints it, and runs it once."""
-    _quiet_tensorflow()
-    import keras
-    import numpy as np
-
-    from smis_layers import GroupDecreasingSchedule
-    from smis_layers.models import GroupDNet
-
-    c, size = args.num_classes, args.image_size
-    schedule = GroupDecreasingSchedule.decreasing(c, args.base_filters, image_size=size)
-    model = GroupDNet(c, size, schedule=schedule, encoder_channels=2 * c, seed=args.seed)
-    model.summary(line_length=110)
-    print("\nGroupDecreasingSchedule:")
-    print(schedule.table())
-
-    rng = np.random.default_rng(args.seed)
-    labels = rng.integers(0, c, (1, size // 8, size // 8)).repeat(8, 1).repeat(8, 2)
-    images = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
-
-    def run():
-        mu, _ = model.encode(images, labels)
-        return model.generate(labels, z=mu)
-
-    run()  # warm-up
-    start = time.perf_counter()
-    out = run()
-    elapsed = (time.perf_counter() - start) * 1000
-    print(
-        f"\nencode + generate: output {out.shape}, range [{out.min():.3f}, {out.max():.3f}], "
-        f"{elapsed:.1f} ms on {keras.backend.backend()} (untrained weights)"
     )
     return 0
 
@@ -190,13 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
     info_parser = commands.add_parser("info", help="versions, backend, devices")
     info_parser.set_defaults(handler=info)
 
-    demo_parser = commands.add_parser("demo", help="build the layers into a small model and run it")
-    demo_parser.add_argument("--num-classes", type=int, default=8)
-    demo_parser.add_argument("--image-size", type=int, default=64)
-    demo_parser.add_argument("--base-filters", type=int, default=16)
-    demo_parser.add_argument("--seed", type=int, default=0)
-    demo_parser.set_defaults(handler=demo)
-
     convert_parser = commands.add_parser(
         "convert-official",
         help="convert official SMIS checkpoints (latest_net_G.pth, latest_net_E.pth) to a preset",
@@ -273,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     train_parser.set_defaults(handler=train)
+
+    from smis_layers.cli_applications import add_parsers
+
+    add_parsers(commands)
     return parser
 
 

@@ -1,23 +1,54 @@
-"""Preset folders: config.json + model.weights.h5 + metadata.json (sha256 of each file).
+"""Preset folders: the files a trained model is shipped as, and the zoo of shipped presets.
 
-The layout follows KerasHub's presets. Loading verifies every file's sha256 before reading it,
-builds the model from its config (no code is executed from the folder) and loads the weights.
+A preset folder holds `config.json` (the generator+encoder's Keras config), `model.weights.h5`
+(their weights), optionally `discriminator.json` + `discriminator.weights.npz` (for fine-tuning;
+a compressed archive of its variables by path, half the size of Keras's `.weights.h5`, which
+stores every spectrally normalized kernel twice),
+`metadata.json` (sha256 of each of those files, parameter counts, how the preset was trained,
+metrics) and, for the zoo, a `README.md` model card with a `samples.png` grid. The layout follows
+KerasHub's presets. Loading verifies every file's sha256 before reading it, builds the model from
+its config with `safe_mode=True` (no code is executed from the folder) and loads the weights;
+a config that does not match the weights is reported layer by layer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
-ZOO_DIRECTORY = Path(__file__).resolve().parent / "zoo"
+DISCRIMINATOR_CONFIG_FILE = "discriminator.json"
+DISCRIMINATOR_WEIGHTS_FILE = "discriminator.weights.npz"
+CARD_FILE = "README.md"
+SAMPLES_FILE = "samples.png"
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
+def zoo_directory() -> Path:
+    """The folder of the shipped presets: the repository's top-level `zoo/`, installed in the
+    wheel as the `smis_layers.zoo` package."""
+    spec = importlib.util.find_spec("smis_layers.zoo")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parent.parent / "zoo"
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -36,17 +67,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _atomic_save_weights(model: keras.Model, path: Path) -> None:
+def atomic_write_json(path: Path, value) -> None:
+    atomic_write_bytes(Path(path), (json.dumps(value, indent=2) + "\n").encode())
+
+
+def atomic_save_weights(model: keras.Model, path: Path) -> None:
+    """`model.save_weights(path)` through a temporary file and a rename."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".weights.h5")
     os.close(fd)
     try:
         model.save_weights(tmp, overwrite=True)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,10 +93,11 @@ def _atomic_save_weights(model: keras.Model, path: Path) -> None:
 
 
 def available_presets() -> list[str]:
-    """Names of the presets shipped in the package's zoo."""
-    if not ZOO_DIRECTORY.is_dir():
+    """Names of the presets shipped in the zoo."""
+    zoo = zoo_directory()
+    if not zoo.is_dir():
         return []
-    return sorted(p.name for p in ZOO_DIRECTORY.iterdir() if (p / CONFIG_FILE).is_file())
+    return sorted(p.name for p in zoo.iterdir() if (p / CONFIG_FILE).is_file())
 
 
 def save_preset(
@@ -65,26 +105,41 @@ def save_preset(
     directory: str | os.PathLike,
     metadata: dict | None = None,
     overwrite: bool = False,
+    discriminator: keras.Model | None = None,
 ) -> Path:
-    """Writes `model` as a preset folder and returns its path.
+    """Writes `model` (and optionally its discriminator) as a preset folder; returns its path.
 
     Args:
         model: a registered smis_layers model (its `get_config` rebuilds it).
         directory: the folder; created if needed.
         metadata: extra JSON-serializable metadata (training command, metrics, ...).
         overwrite: replace existing preset files; without it an existing file is an error.
+        discriminator: a trained discriminator to ship for fine-tuning (separate files, which
+            `load_preset` does not read; `load_preset_discriminator` does).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    targets = [directory / name for name in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)]
-    existing = [str(p) for p in targets if p.exists()]
+    names = [CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE]
+    if discriminator is not None:
+        names += [DISCRIMINATOR_CONFIG_FILE, DISCRIMINATOR_WEIGHTS_FILE]
+    existing = [str(directory / n) for n in names if (directory / n).exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f"Preset files already exist: {existing}; pass overwrite=True to replace them"
         )
-    config = keras.saving.serialize_keras_object(model)
-    atomic_write_bytes(directory / CONFIG_FILE, json.dumps(config, indent=2).encode())
-    _atomic_save_weights(model, directory / WEIGHTS_FILE)
+    atomic_write_json(directory / CONFIG_FILE, keras.saving.serialize_keras_object(model))
+    atomic_save_weights(model, directory / WEIGHTS_FILE)
+    hashed = [CONFIG_FILE, WEIGHTS_FILE]
+    if discriminator is not None:
+        atomic_write_json(
+            directory / DISCRIMINATOR_CONFIG_FILE,
+            keras.saving.serialize_keras_object(discriminator),
+        )
+        atomic_save_variables(discriminator, directory / DISCRIMINATOR_WEIGHTS_FILE)
+        hashed += [DISCRIMINATOR_CONFIG_FILE, DISCRIMINATOR_WEIGHTS_FILE]
+    else:
+        for name in (DISCRIMINATOR_CONFIG_FILE, DISCRIMINATOR_WEIGHTS_FILE):
+            (directory / name).unlink(missing_ok=True)
     from smis_layers.version import __version__
 
     meta = {
@@ -92,57 +147,270 @@ def save_preset(
         "library_version": __version__,
         "keras_version": keras.__version__,
         "parameters": int(model.count_params()),
-        **(metadata or {}),
-        "sha256": {name: sha256_of(directory / name) for name in (CONFIG_FILE, WEIGHTS_FILE)},
     }
-    atomic_write_bytes(directory / METADATA_FILE, json.dumps(meta, indent=2).encode())
+    if hasattr(model, "parameter_counts"):
+        meta["parameter_counts"] = model.parameter_counts()
+    if discriminator is not None:
+        meta["discriminator_parameters"] = int(discriminator.count_params())
+    meta.update(metadata or {})
+    meta["sha256"] = {name: sha256_of(directory / name) for name in hashed}
+    meta["file_bytes"] = {name: (directory / name).stat().st_size for name in hashed}
+    atomic_write_json(directory / METADATA_FILE, meta)
     return directory
 
 
 def resolve_preset(name_or_path: str | os.PathLike) -> Path:
     """The folder of a preset given by zoo name or by path."""
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
     if str(name_or_path) in available_presets():
-        return ZOO_DIRECTORY / str(name_or_path)
+        return zoo_directory() / str(name_or_path)
     raise ValueError(
         f"Unknown preset {str(name_or_path)!r}: not a folder and not in the zoo. "
         f"Available presets: {available_presets() or 'none'}"
     )
 
 
-def load_preset(name_or_path: str | os.PathLike, expected_class: type | None = None):
-    """Builds the model of a preset folder after verifying its files' sha256."""
-    directory = resolve_preset(name_or_path)
-    metadata_path = directory / METADATA_FILE
-    if not metadata_path.is_file():
-        raise ValueError(f"Preset {directory} has no {METADATA_FILE}")
+def preset_metadata(name_or_path: str | os.PathLike) -> dict:
+    """The parsed `metadata.json` of a preset."""
+    path = resolve_preset(name_or_path) / METADATA_FILE
+    if not path.is_file():
+        raise ValueError(f"Preset {path.parent} has no {METADATA_FILE}")
     try:
-        metadata = json.loads(metadata_path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"Preset file {metadata_path} is not valid JSON: {error}") from None
-    for name, expected in metadata.get("sha256", {}).items():
+        raise ValueError(f"Preset file {path} is not valid JSON: {error}") from None
+
+
+def update_preset_metadata(name_or_path: str | os.PathLike, updates: dict) -> dict:
+    """Merges `updates` into a preset's metadata.json (atomically) and returns the result.
+    The sha256 entries cannot be changed this way."""
+    if "sha256" in updates or "file_bytes" in updates:
+        raise ValueError("`updates` must not change the sha256 or file_bytes entries")
+    directory = resolve_preset(name_or_path)
+    metadata = {**preset_metadata(directory), **updates}
+    atomic_write_json(directory / METADATA_FILE, metadata)
+    return metadata
+
+
+def verify_preset(name_or_path: str | os.PathLike, names: list[str] | None = None) -> Path:
+    """Checks the sha256 of the preset's files (all hashed files, or `names`); returns its
+    folder. Raises ValueError naming a missing, corrupted or modified file."""
+    directory = resolve_preset(name_or_path)
+    metadata = preset_metadata(directory)
+    hashes = metadata.get("sha256", {})
+    for name in names or list(hashes):
         path = directory / name
         if not path.is_file():
             raise ValueError(f"Preset file {path} is missing")
+        if name not in hashes:
+            raise ValueError(f"Preset {directory}: {METADATA_FILE} holds no sha256 for {name}")
         actual = sha256_of(path)
-        if actual != expected:
+        if actual != hashes[name]:
             raise ValueError(
                 f"Preset file {path} is corrupted or was modified: sha256 {actual}, "
-                f"expected {expected} (from {metadata_path})"
+                f"expected {hashes[name]} (from {directory / METADATA_FILE})"
             )
-    config = json.loads((directory / CONFIG_FILE).read_text())
-    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    return directory
+
+
+def load_preset(name_or_path: str | os.PathLike, expected_class: type | None = None):
+    """Builds the model of a preset folder (or zoo name) after verifying its files' sha256.
+
+    Args:
+        name_or_path: a zoo name (`available_presets()`) or a preset folder.
+        expected_class: if given, the preset's model must be an instance of it.
+    """
+    directory = verify_preset(name_or_path, [CONFIG_FILE, WEIGHTS_FILE])
+    return _build_and_load(directory, CONFIG_FILE, WEIGHTS_FILE, expected_class)
+
+
+def load_preset_discriminator(name_or_path: str | os.PathLike) -> keras.Model:
+    """The discriminator shipped with a preset (for fine-tuning)."""
+    directory = resolve_preset(name_or_path)
+    if not (directory / DISCRIMINATOR_WEIGHTS_FILE).is_file():
+        raise ValueError(
+            f"Preset {directory} ships no discriminator ({DISCRIMINATOR_WEIGHTS_FILE} is absent)"
+        )
+    verify_preset(directory, [DISCRIMINATOR_CONFIG_FILE, DISCRIMINATOR_WEIGHTS_FILE])
+    from smis_layers.models.discriminator import MultiScaleDiscriminator
+
+    model = _build(directory / DISCRIMINATOR_CONFIG_FILE, MultiScaleDiscriminator)
+    load_variables(model, directory / DISCRIMINATOR_WEIGHTS_FILE)
+    return model
+
+
+def _build_and_load(directory: Path, config_name: str, weights_name: str, expected_class):
+    config_path = directory / config_name
+    model = _build(config_path, expected_class)
+    weights_path = directory / weights_name
+    mismatches = weights_mismatches(model, weights_path)
+    _raise_mismatches(mismatches, weights_path, config_path)
+    model.load_weights(weights_path)
+    return model
+
+
+def _raise_mismatches(mismatches: list[str], weights_path: Path, config_path: Path) -> None:
+    if not mismatches:
+        return
+    shown = "\n  ".join(mismatches[:20])
+    more = f"\n  ... and {len(mismatches) - 20} more" if len(mismatches) > 20 else ""
+    raise ValueError(
+        f"The weights in {weights_path} do not match the model of {config_path} "
+        f"({len(mismatches)} mismatched variables):\n  {shown}{more}"
+    )
+
+
+def _build(config_path: Path, expected_class):
+    directory = config_path.parent
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Preset file {config_path} is not valid JSON: {error}") from None
+    import smis_layers.models  # noqa: F401  (registers the serializable classes)
+
+    try:
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except Exception as error:
+        raise ValueError(f"Preset file {config_path} does not describe a model: {error}") from None
     if expected_class is not None and not isinstance(model, expected_class):
         raise ValueError(
             f"Preset {directory} holds a {type(model).__name__}, not a {expected_class.__name__}"
         )
-    try:
-        model.load_weights(directory / WEIGHTS_FILE)
-    except Exception as error:
-        raise ValueError(
-            f"The weights in {directory / WEIGHTS_FILE} do not match the model of "
-            f"{directory / CONFIG_FILE}: {error}"
-        ) from error
     return model
+
+
+def atomic_save_variables(model: keras.Model, path: Path) -> None:
+    """Saves `model`'s variables (each once, by path) to a compressed .npz, atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_variables(model: keras.Model, path: str | os.PathLike) -> None:
+    """Loads an `atomic_save_variables` archive into `model`, or raises a ValueError listing
+    the variables that are missing, unexpected or of another shape."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(
+            f"{path} is not a readable .npz weights file (truncated or corrupted?): {error}"
+        ) from None
+    expected = {v.path: tuple(v.shape) for v in model.weights}
+    lines = _shape_differences(expected, {k: v.shape for k, v in stored.items()})
+    _raise_mismatches(lines, path, path.with_name(DISCRIMINATOR_CONFIG_FILE))
+    for variable in model.weights:
+        variable.assign(stored[variable.path])
+
+
+def _shape_differences(expected: dict, stored: dict) -> list[str]:
+    lines = []
+    for name in sorted(set(expected) | set(stored)):
+        if name not in stored:
+            lines.append(f"missing from the file: {name} {tuple(expected[name])}")
+        elif name not in expected:
+            lines.append(f"unexpected in the file: {name} {tuple(stored[name])}")
+        elif tuple(stored[name]) != tuple(expected[name]):
+            lines.append(
+                f"shape mismatch: {name} file {tuple(stored[name])}, model {tuple(expected[name])}"
+            )
+    return lines
+
+
+def _h5_shapes(path: Path) -> dict[str, tuple]:
+    import h5py
+
+    shapes = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            shapes[name] = tuple(item.shape)
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(visit)
+    except OSError as error:
+        raise ValueError(
+            f"{path} is not a readable HDF5 weights file (truncated or corrupted?): {error}"
+        ) from None
+    return shapes
+
+
+def weights_mismatches(model: keras.Model, weights_path: str | os.PathLike) -> list[str]:
+    """How a `.weights.h5` file differs from what `model` would save: one line per variable
+    missing from the file, unexpected in it, or of another shape. Empty when they match."""
+    stored = _h5_shapes(Path(weights_path))
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp) / "reference.weights.h5"
+        model.save_weights(reference)
+        expected = _h5_shapes(reference)
+    return _shape_differences(expected, stored)
+
+
+def write_model_card(
+    name_or_path: str | os.PathLike, title: str, description: str, notes: str = ""
+) -> Path:
+    """Writes a preset's README.md model card from its metadata.json (parameters, training,
+    metrics), a description, the sample grid (`samples.png`, if present) and `notes` (what a
+    person saw in the samples). Returns the card's path."""
+    directory = resolve_preset(name_or_path)
+    meta = preset_metadata(directory)
+    counts = meta.get("parameter_counts", {})
+    lines = [f"# {title}", "", description.strip(), ""]
+    if (directory / SAMPLES_FILE).is_file():
+        lines += [
+            f"![samples]({SAMPLES_FILE})",
+            "",
+            "Rows: mask, real image, reconstruction from the real image's codes, two samples "
+            "with random codes.",
+            "",
+        ]
+    if notes:
+        lines += ["## What the samples show", "", notes.strip(), ""]
+    lines += ["## Model", "", "| | |", "|---|---|", f"| class | `{meta.get('class_name')}` |"]
+    for part, count in counts.items():
+        lines.append(f"| {part} parameters | {count:,} |")
+    if "discriminator_parameters" in meta:
+        lines.append(f"| discriminator parameters | {meta['discriminator_parameters']:,} |")
+    size = sum(meta.get("file_bytes", {}).values())
+    lines += [f"| files | {size / 1e6:.1f} MB |", f"| library | {meta.get('library_version')} |"]
+    training = meta.get("training")
+    if training:
+        lines += ["", "## Training", ""]
+        if training.get("command"):
+            lines += ["```bash", training["command"], "```", ""]
+        lines += [
+            f"{training.get('completed_steps')} steps at batch {training.get('batch_size')} on "
+            f"{training.get('data')} data, {training.get('wall_time_s', 0) / 60:.0f} min of "
+            "wall time on the 2-core development machine.",
+            "",
+        ]
+        losses = training.get("final_losses")
+        if losses:
+            shown = ", ".join(f"{k} {v:.3g}" for k, v in sorted(losses.items()))
+            lines += [f"Losses (mean over the last 100 steps): {shown}.", ""]
+    metrics = meta.get("metrics")
+    if metrics:
+        lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items() if isinstance(v, int | float)]
+        if meta.get("metrics_command"):
+            lines += ["", f"Measured by `{meta['metrics_command']}`."]
+        lines.append("")
+    lines += [
+        "## Loading",
+        "",
+        "```python",
+        "from smis_layers.models import from_preset",
+        "",
+        f'model = from_preset("{directory.name}")',
+        "```",
+        "",
+    ]
+    path = directory / CARD_FILE
+    atomic_write_bytes(path, "\n".join(lines).encode())
+    return path

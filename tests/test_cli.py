@@ -23,13 +23,6 @@ def test_info_reports_backend_and_lowering(capsys):
     assert "lowering='auto' resolves to" in out
 
 
-def test_demo_builds_and_runs_the_layers(capsys):
-    assert main(["demo", "--num-classes", "4", "--image-size", "32", "--base-filters", "4"]) == 0
-    out = capsys.readouterr().out
-    assert "| head_0 |" in out and "GroupConvEncoder" in out
-    assert "encode + generate: output (1, 32, 32, 3)" in out
-
-
 def test_module_entry_point_without_command():
     result = subprocess.run(
         [sys.executable, "-m", "smis_layers.cli"], capture_output=True, text=True, check=True

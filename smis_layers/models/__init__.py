@@ -5,6 +5,15 @@ from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.models.groupdnet import GroupDNet
 
+
+def from_preset(name_or_path):
+    """The model of a preset folder or zoo name, of whatever class its config.json names
+    (GroupDNet, a baseline, a segmenter), after verifying its files' sha256."""
+    from smis_layers.presets import load_preset
+
+    return load_preset(name_or_path)
+
+
 __all__ = [
     "VSPADE",
     "GroupDNet",
@@ -14,4 +23,5 @@ __all__ = [
     "MultiScaleDiscriminator",
     "available_architectures",
     "build_architecture",
+    "from_preset",
 ]

@@ -148,6 +148,14 @@ class MultiScaleDiscriminator(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
+    @classmethod
+    def from_preset(cls, name_or_path) -> MultiScaleDiscriminator:
+        """The discriminator shipped with a generator preset (for fine-tuning), after verifying
+        its files' sha256."""
+        from smis_layers.presets import load_preset_discriminator
+
+        return load_preset_discriminator(name_or_path)
+
 
 def downsample_average(x):
     """3x3 average pooling, stride 2, padding 1, padding excluded from the average.

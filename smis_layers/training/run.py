@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -21,7 +22,12 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from smis_layers.presets import atomic_write_bytes
+from smis_layers.presets import (
+    SAMPLES_FILE,
+    atomic_save_weights,
+    atomic_write_bytes,
+    save_preset,
+)
 
 STATE_FILE = "state.json"
 
@@ -43,12 +49,19 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     """Saves the trainer atomically every epoch (= `steps_per_epoch` steps) and stops on NaN/Inf
     losses without saving, so the last good checkpoint stays the one to resume from."""
 
-    def __init__(self, directory: Path, steps_per_epoch: int, keep: int = 2):
+    def __init__(
+        self, directory: Path, steps_per_epoch: int, keep: int = 2, wall_time_before: float = 0.0
+    ):
         super().__init__()
         self.directory = Path(directory)
         self.steps_per_epoch = steps_per_epoch
         self.keep = keep
+        self.wall_time_before = wall_time_before
+        self.started = time.time()
         self.bad_loss = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
@@ -62,15 +75,14 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             return
         step = (epoch + 1) * self.steps_per_epoch
         path = self.directory / f"checkpoint-{step}.weights.h5"
-        tmp = self.directory / f".checkpoint-{step}.tmp.weights.h5"
-        self.model.save_weights(tmp, overwrite=True)
-        tmp.replace(path)
+        atomic_save_weights(self.model, path)
         state = {
             "completed_steps": step,
             "checkpoint": path.name,
             # Keras does not save SeedGenerator states with the weights; the sampling stream
             # must continue where it was for a resumed run to equal an uninterrupted one.
             "seed_state": _seed_state(self.model),
+            "wall_time_s": round(self.wall_time_before + time.time() - self.started, 1),
             "logs": {k: float(v) for k, v in (logs or {}).items()},
         }
         atomic_write_bytes(self.directory / STATE_FILE, json.dumps(state, indent=2).encode())
@@ -278,7 +290,9 @@ def train_run(
         )
         completed = state["completed_steps"]
         print(f"smis train: resuming {out} at step {completed}/{steps}")
-    checkpoint = ResumableCheckpoint(out, checkpoint_every)
+    checkpoint = ResumableCheckpoint(
+        out, checkpoint_every, wall_time_before=(state or {}).get("wall_time_s", 0.0)
+    )
     callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
     start = time.time()
     if completed < steps:
@@ -301,22 +315,25 @@ def train_run(
         )
     elapsed = time.time() - start
     final = read_state(out) or {}
-    timing = {"wall_time_s_this_session": round(elapsed, 1)}
     preset = out / "preset"
-    trainer.generator.save_to_preset(
+    save_preset(
+        trainer.generator,
         preset,
         metadata={
             "training": {
                 **run,
                 "command": command,
                 "completed_steps": final.get("completed_steps", completed),
-                **timing,
+                "wall_time_s": final.get("wall_time_s"),
+                "wall_time_s_this_session": round(elapsed, 1),
                 "final_losses": final.get("logs", {}),
             }
         },
         overwrite=True,
+        discriminator=trainer.discriminator,
     )
     write_sample_sheet(trainer.generator, run, out / "samples.png")
+    shutil.copyfile(out / "samples.png", preset / SAMPLES_FILE)
     return preset
 
 

@@ -1,0 +1,307 @@
+"""What GroupDNet is for: multi-modal sampling, per-class resampling, appearance mixture,
+semantic manipulation, style morphing and real-image encoding.
+
+Every function takes a model (a `GroupDNet`, a baseline, or any preset loaded with
+`smis_layers.models.from_preset`) and one label map `mask` (H, W) of integers in [0, C); images
+are (H, W, 3) floats in [-1, 1]; codes `z` are (h, w, 8C) arrays as `model.encode` returns them
+(one image's codes, no batch axis). Randomness comes only from `seed`, so every result is
+reproducible. The `smis` commands of the same names wrap these functions and write PNG grids.
+
+Example:
+
+>>> model = from_preset("groupdnet_shapes64")
+>>> mask = example_masks(model, 1)[0]
+>>> images = resample_class(model, mask, class_index=2, n=4, seed=0)  # only class 2 changes
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+DonorSpec = int | tuple[np.ndarray, np.ndarray]
+"""A class's appearance source in `mix_appearance`: a seed (a code drawn from the prior) or a
+reference `(image, mask)` pair whose encoded code for that class is taken."""
+
+
+# ---------------------------------------------------------------------------- inputs
+def check_mask(model, mask, name: str = "mask") -> np.ndarray:
+    """`mask` as an int32 (H, W) label map of `model`, or a ValueError naming what is wrong."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    expected = tuple(model.image_size)
+    if mask.ndim != 2 or mask.shape != expected:
+        raise ValueError(
+            f"`{name}` must be a {expected[0]}x{expected[1]} label map for this model; "
+            f"received shape {mask.shape}"
+        )
+    fractional = not np.issubdtype(mask.dtype, np.integer) and (
+        not np.all(np.isfinite(mask)) or np.any(mask != np.round(mask))
+    )
+    if fractional:
+        raise ValueError(f"`{name}` must hold integer class labels; received {mask.dtype}")
+    mask = mask.astype("int64")
+    bad = np.unique(mask[(mask < 0) | (mask >= model.num_classes)])
+    if bad.size:
+        raise ValueError(
+            f"`{name}` holds labels {bad.tolist()[:10]} outside [0, {model.num_classes}) of "
+            f"this {model.num_classes}-class model"
+        )
+    return mask.astype("int32")
+
+
+def check_image(model, image, name: str = "image") -> np.ndarray:
+    """`image` as a float32 (H, W, 3) array in [-1, 1] of `model`'s size, or a ValueError."""
+    image = np.asarray(image, dtype="float32")
+    expected = (*model.image_size, 3)
+    if image.shape != expected:
+        raise ValueError(f"`{name}` must have shape {expected}; received {image.shape}")
+    if not np.all(np.isfinite(image)):
+        raise ValueError(f"`{name}` holds NaN or infinite values")
+    if image.min() < -1.001 or image.max() > 1.001:
+        raise ValueError(
+            f"`{name}` must be in [-1, 1]; received values in [{image.min():.3g}, "
+            f"{image.max():.3g}] (use load_image for 8-bit images)"
+        )
+    return image
+
+
+def check_class(model, class_index: int, name: str = "class_index") -> int:
+    if isinstance(class_index, bool) or not isinstance(class_index, int | np.integer):
+        raise TypeError(f"`{name}` must be an int; received {class_index!r}")
+    if not 0 <= class_index < model.num_classes:
+        raise ValueError(
+            f"`{name}` must be in [0, {model.num_classes}) for this model; received {class_index}"
+        )
+    return int(class_index)
+
+
+def check_code(model, z, name: str = "z") -> np.ndarray:
+    z = np.asarray(z, dtype="float32")
+    if z.shape != tuple(model.latent_shape):
+        raise ValueError(
+            f"`{name}` must have shape {tuple(model.latent_shape)}; received {z.shape}"
+        )
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"`{name}` holds NaN or infinite values")
+    return z
+
+
+def load_mask(path: str | os.PathLike, model=None) -> np.ndarray:
+    """Reads a label map from a PNG (grayscale or palette image whose pixel values are the
+    labels, or an RGB image drawn in `colourize`'s class colours) or a .npy file (a (H, W)
+    label map or an (H, W, C) one-hot / score array). With `model`, checks the size and the
+    labels against it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file {path} does not exist")
+    if path.suffix.lower() == ".npy":
+        array = np.load(path, allow_pickle=False)
+        if array.ndim == 3 and array.shape[-1] > 1:
+            array = np.argmax(array, axis=-1)
+    else:
+        array = _read_label_png(path)
+    if model is None:
+        return np.asarray(array).astype("int32")
+    try:
+        return check_mask(model, array, name=f"mask {path}")
+    except ValueError as error:
+        raise ValueError(str(error).replace("`", "")) from None
+
+
+def _read_label_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    from smis_layers.utils.images import MASK_COLOURS
+
+    try:
+        image = Image.open(path)
+        image.load()
+    except OSError as error:
+        raise ValueError(f"mask file {path} is not a readable image: {error}") from None
+    if image.mode in ("L", "P", "I", "I;16"):
+        return np.asarray(image).astype("int64")
+    rgb = np.asarray(image.convert("RGB")).astype("int64")
+    if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
+        return rgb[..., 0]
+    codes = rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2]
+    palette = MASK_COLOURS.astype("int64")
+    palette_codes = palette[:, 0] * 65536 + palette[:, 1] * 256 + palette[:, 2]
+    labels = np.full(codes.shape, -1, dtype="int64")
+    for label, code in enumerate(palette_codes):
+        labels[codes == code] = label
+    if np.any(labels < 0):
+        raise ValueError(
+            f"mask file {path} is an RGB image whose colours are not the class colours of "
+            "smis_layers.utils.images.MASK_COLOURS; save label maps as grayscale PNGs "
+            "(pixel value = class) or .npy"
+        )
+    return labels
+
+
+def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
+    """Reads an image (PNG/JPEG: 8-bit, mapped to [-1, 1]; .npy: already in [-1, 1]) as a
+    float32 (H, W, 3) array; with `model`, checks its size."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist")
+    if path.suffix.lower() == ".npy":
+        image = np.load(path, allow_pickle=False).astype("float32")
+    else:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as handle:
+                image = np.asarray(handle.convert("RGB")).astype("float32") / 127.5 - 1.0
+        except OSError as error:
+            raise ValueError(f"image file {path} is not a readable image: {error}") from None
+    if model is None:
+        return image
+    try:
+        return check_image(model, image, name=f"image {path}")
+    except ValueError as error:
+        raise ValueError(str(error).replace("`", "")) from None
+
+
+def example_masks(model, count: int = 4, seed: int = 1000) -> np.ndarray:
+    """Built-in example label maps for `model`: held-out scenes of the synthetic benchmark
+    (its classes and size; any model with 2..16 classes and a 64/128/256 size)."""
+    data = example_data(model, count, seed)
+    return data["masks"]
+
+
+def example_data(model, count: int = 4, seed: int = 1000) -> dict[str, np.ndarray]:
+    """Held-out synthetic scenes (images, masks and appearance factors) for `model`."""
+    from smis_layers.data.synthetic import SyntheticShapes
+
+    height, width = model.image_size
+    if height != width:
+        raise ValueError(f"example data are square; the model's image size is {(height, width)}")
+    data = SyntheticShapes(image_size=height, num_classes=model.num_classes, seed=seed)
+    return data.batch(np.arange(count))
+
+
+# ---------------------------------------------------------------------------- codes
+def encode(model, image, mask) -> np.ndarray:
+    """The codes (h, w, 8C) of a real image: the encoder's means (its deterministic output)."""
+    image, mask = check_image(model, image), check_mask(model, mask)
+    mu, _ = model.encode(image[None], mask[None])
+    return np.asarray(mu)[0]
+
+
+def decode(model, mask, z) -> np.ndarray:
+    """The image (H, W, 3) that codes `z` give for `mask`."""
+    mask, z = check_mask(model, mask), check_code(model, z)
+    return model.generate(mask[None], z=z[None])[0]
+
+
+def _prior_codes(model, n: int, seed: int) -> np.ndarray:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"`n` must be a positive int; received {n!r}")
+    return model.sample_z(int(n), seed=seed)
+
+
+# ---------------------------------------------------------------------------- applications
+def sample(model, mask, n: int = 8, seed: int = 0) -> np.ndarray:
+    """`n` images (n, H, W, 3) for one mask, every class's code drawn from the prior."""
+    mask = check_mask(model, mask)
+    z = _prior_codes(model, n, seed)
+    return model.generate(np.repeat(mask[None], len(z), axis=0), z=z)
+
+
+def resample_class(model, mask, class_index: int, n: int = 8, seed: int = 0, z=None) -> np.ndarray:
+    """`n` images in which only class `class_index`'s code changes (the paper's per-class
+    control; the official `--test_mask`): the other classes keep the codes `z` (default: one
+    draw from the prior with `seed`)."""
+    mask, class_index = check_mask(model, mask), check_class(model, class_index)
+    base = _prior_codes(model, 1, seed)[0] if z is None else check_code(model, z)
+    fresh = _prior_codes(model, n, seed + 1)
+    codes = np.stack(
+        [model.with_class_code(base, class_index, model.class_code(f, class_index)) for f in fresh]
+    )
+    return model.generate(np.repeat(mask[None], n, axis=0), z=codes)
+
+
+def mix_appearance(
+    model, mask, donors: Mapping[int, DonorSpec], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Appearance mixture: each class's code taken from its own source.
+
+    Args:
+        model: the generator.
+        mask: the label map to draw.
+        donors: class index -> a seed (a code from the prior) or a reference (image, mask)
+            (its encoded code for that class). Classes not named keep a prior code drawn with
+            `seed`.
+        seed: seed of the codes of the classes not in `donors`.
+
+    Returns:
+        (image (H, W, 3), codes (h, w, 8C)).
+    """
+    mask = check_mask(model, mask)
+    z = _prior_codes(model, 1, seed)[0]
+    for class_index, donor in donors.items():
+        class_index = check_class(model, class_index, "donors key")
+        if isinstance(donor, tuple):
+            donor_z = encode(model, *donor)
+        elif isinstance(donor, int | np.integer) and not isinstance(donor, bool):
+            donor_z = _prior_codes(model, 1, int(donor))[0]
+        else:
+            raise TypeError(
+                f"`donors[{class_index}]` must be a seed (int) or an (image, mask) pair; "
+                f"received {type(donor).__name__}"
+            )
+        z = model.with_class_code(z, class_index, model.class_code(donor_z, class_index))
+    return decode(model, mask, z), z
+
+
+def replace_class(mask, old: int, new: int) -> np.ndarray:
+    """A copy of `mask` in which class `old` is relabelled `new` (a semantic edit)."""
+    mask = np.array(mask, dtype="int32", copy=True)
+    mask[mask == old] = new
+    return mask
+
+
+def paste_mask(mask, patch, transparent: int = 0) -> np.ndarray:
+    """A copy of `mask` with `patch`'s pixels pasted over it, except where `patch` is
+    `transparent` (by default the background class 0): inserts the patch's objects."""
+    mask, patch = np.asarray(mask, dtype="int32"), np.asarray(patch, dtype="int32")
+    if mask.shape != patch.shape:
+        raise ValueError(f"`patch` must have the mask's shape {mask.shape}; received {patch.shape}")
+    return np.where(patch == transparent, mask, patch).astype("int32")
+
+
+def manipulate(model, image, mask, edited_mask, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Semantic manipulation: encode `image` with `mask`, then draw `edited_mask` with the same
+    codes, so every class keeps its appearance. Classes absent from `mask` have no code in the
+    image; they get prior codes drawn with `seed`.
+
+    Returns:
+        (reconstruction of `image` with `mask`, the edited image), each (H, W, 3).
+    """
+    edited_mask = check_mask(model, edited_mask, "edited_mask")
+    z = encode(model, image, mask)
+    prior = _prior_codes(model, 1, seed)[0]
+    present = set(np.unique(check_mask(model, mask)).tolist())
+    for class_index in set(np.unique(edited_mask).tolist()) - present:
+        z = model.with_class_code(z, class_index, model.class_code(prior, class_index))
+    return decode(model, mask, z), decode(model, edited_mask, z)
+
+
+def morph(model, mask, z_a, z_b, steps: int = 8, extrapolate: float = 0.0) -> np.ndarray:
+    """Style morphing: images (steps, H, W, 3) along the line from codes `z_a` to `z_b`,
+    t in [-extrapolate, 1 + extrapolate]; with `extrapolate=0` the first and last images are
+    exactly `decode(z_a)` and `decode(z_b)`."""
+    mask = check_mask(model, mask)
+    z_a, z_b = check_code(model, z_a, "z_a"), check_code(model, z_b, "z_b")
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 2:
+        raise ValueError(f"`steps` must be an int >= 2; received {steps!r}")
+    if not np.isfinite(extrapolate) or extrapolate < 0:
+        raise ValueError(f"`extrapolate` must be a finite number >= 0; received {extrapolate}")
+    t = np.linspace(-extrapolate, 1.0 + extrapolate, int(steps), dtype="float32")
+    codes = z_a[None] + t[:, None, None, None] * (z_b - z_a)[None]
+    return model.generate(np.repeat(mask[None], len(t), axis=0), z=codes)

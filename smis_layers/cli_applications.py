@@ -1,0 +1,420 @@
+"""The `smis` commands of the applications and the zoo: sample, resample-class, mix,
+manipulate, morph, encode, decode, demo (the gallery) and zoo list.
+
+Each command loads a preset (zoo name or folder), reads masks as PNG label maps or .npy, writes
+PNG grids (and a GIF for morph), never overwrites an existing file without `--overwrite`, and
+answers bad input with a one-line error and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_PRESET = "groupdnet_shapes64"
+INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
+
+
+class CommandError(ValueError):
+    """A user error of a command line (printed without a traceback)."""
+
+
+# ---------------------------------------------------------------------------- helpers
+def _load_model(preset: str):
+    from smis_layers.models import from_preset
+
+    return from_preset(preset)
+
+
+def _writable(path: str | Path, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _save_grid(rows: list[np.ndarray], out: str | Path, overwrite: bool) -> Path:
+    from smis_layers.utils.images import image_grid, save_png
+
+    path = _writable(out, overwrite)
+    return save_png(image_grid(rows), path, scale=2)
+
+
+def _grid_row(mask, images) -> np.ndarray:
+    """One grid row: the colourized mask, then the images."""
+    from smis_layers.utils.images import colourize, to_uint8
+
+    return np.concatenate([colourize(mask)[None], to_uint8(images)])
+
+
+def _parse_donor(text: str, model) -> tuple[int, object, np.ndarray | None]:
+    """'CLASS=seed:N' or 'CLASS=IMAGE:MASK' -> (class, donor, donor image or None)."""
+    from smis_layers.applications import load_image, load_mask
+
+    if "=" not in text:
+        raise CommandError(f"--from {text!r}: expected CLASS=seed:N or CLASS=IMAGE:MASK")
+    key, value = text.split("=", 1)
+    try:
+        class_index = int(key)
+    except ValueError:
+        raise CommandError(f"--from {text!r}: the class must be an integer; got {key!r}") from None
+    if value.startswith("seed:"):
+        try:
+            return class_index, int(value.removeprefix("seed:")), None
+        except ValueError:
+            raise CommandError(f"--from {text!r}: seed:N needs an integer N") from None
+    if ":" not in value:
+        raise CommandError(f"--from {text!r}: a reference needs its mask, IMAGE:MASK")
+    image_path, mask_path = value.rsplit(":", 1)
+    image, mask = load_image(image_path, model), load_mask(mask_path, model)
+    return class_index, (image, mask), image
+
+
+def _apply_edit(mask: np.ndarray, edit: str, model) -> np.ndarray:
+    from smis_layers.applications import check_class, load_mask, paste_mask, replace_class
+
+    kind, _, argument = edit.partition(":")
+    if kind == "replace":
+        try:
+            old, new = (int(v) for v in argument.split("="))
+        except ValueError:
+            raise CommandError(f"--edit {edit!r}: expected replace:OLD=NEW with integers") from None
+        check_class(model, old, "--edit replace OLD")
+        check_class(model, new, "--edit replace NEW")
+        return replace_class(mask, old, new)
+    if kind == "paste":
+        return paste_mask(mask, load_mask(argument, model))
+    raise CommandError(f"--edit {edit!r}: expected replace:OLD=NEW or paste:MASK_FILE")
+
+
+def _codes_from(spec: str, default_mask: np.ndarray, model) -> np.ndarray:
+    """The codes of 'IMAGE' (encoded with the default mask) or 'IMAGE:MASK'."""
+    from smis_layers.applications import encode, load_image, load_mask
+
+    image_path, _, mask_path = spec.partition(":")
+    mask = load_mask(mask_path, model) if mask_path else default_mask
+    return encode(model, load_image(image_path, model), mask)
+
+
+# ---------------------------------------------------------------------------- commands
+def sample_command(args: argparse.Namespace) -> Path:
+    from smis_layers.applications import load_mask, sample
+
+    model = _load_model(args.preset)
+    mask = load_mask(args.mask, model)
+    images = sample(model, mask, n=args.n, seed=args.seed)
+    return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
+
+
+def resample_class_command(args: argparse.Namespace) -> Path:
+    from smis_layers.applications import load_mask, resample_class
+
+    model = _load_model(args.preset)
+    mask = load_mask(args.mask, model)
+    if args.class_index not in np.unique(mask):
+        print(f"note: class {args.class_index} does not occur in {args.mask}", file=sys.stderr)
+    images = resample_class(model, mask, args.class_index, n=args.n, seed=args.seed)
+    return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
+
+
+def mix_command(args: argparse.Namespace) -> Path:
+    from smis_layers.applications import load_mask, mix_appearance
+    from smis_layers.utils.images import to_uint8
+
+    model = _load_model(args.preset)
+    mask = load_mask(args.mask, model)
+    donors, references = {}, []
+    for text in args.sources:
+        class_index, donor, reference = _parse_donor(text, model)
+        donors[class_index] = donor
+        if reference is not None:
+            references.append(reference)
+    image, _ = mix_appearance(model, mask, donors, seed=args.seed)
+    rows = [_grid_row(mask, image[None])]
+    if references:
+        rows.append(to_uint8(np.stack(references)))
+    return _save_grid(rows, args.out, args.overwrite)
+
+
+def manipulate_command(args: argparse.Namespace) -> Path:
+    from smis_layers.applications import load_image, load_mask, manipulate
+
+    model = _load_model(args.preset)
+    mask, image = load_mask(args.mask, model), load_image(args.image, model)
+    edited = mask
+    for edit in args.edits:
+        edited = _apply_edit(edited, edit, model)
+    reconstruction, result = manipulate(model, image, mask, edited, seed=args.seed)
+    rows = _manipulation_rows(mask, image, reconstruction, edited, result)
+    return _save_grid(rows, args.out, args.overwrite)
+
+
+def _manipulation_rows(mask, image, reconstruction, edited, result) -> list[np.ndarray]:
+    """mask | image | reconstruction, then edited mask | edited image."""
+    return [_grid_row(mask, np.stack([image, reconstruction])), _grid_row(edited, result[None])]
+
+
+def morph_command(args: argparse.Namespace) -> Path:
+    from PIL import Image
+
+    from smis_layers.applications import load_mask, morph
+    from smis_layers.utils.images import to_uint8
+
+    model = _load_model(args.preset)
+    mask = load_mask(args.mask, model)
+    z_a, z_b = _codes_from(args.a, mask, model), _codes_from(args.b, mask, model)
+    images = to_uint8(morph(model, mask, z_a, z_b, steps=args.steps, extrapolate=args.extrapolate))
+    out = _writable(args.out, args.overwrite)
+    gif = _writable(out.with_suffix(".gif"), args.overwrite)
+    path = _save_grid([images], out, overwrite=True)
+    frames = [Image.fromarray(f).resize((f.shape[1] * 2, f.shape[0] * 2)) for f in images]
+    frames += frames[-2:0:-1]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    return path
+
+
+def encode_command(args: argparse.Namespace) -> Path:
+    from smis_layers.applications import encode, load_image, load_mask
+
+    model = _load_model(args.preset)
+    mask, image = load_mask(args.mask, model), load_image(args.image, model)
+    z = encode(model, image, mask)
+    out = _writable(args.out, args.overwrite)
+    with open(out, "wb") as handle:
+        np.savez(handle, z=z, mask=mask, preset=np.array(str(args.preset)))
+    return out
+
+
+def decode_command(args: argparse.Namespace) -> Path:
+    from smis_layers.applications import decode, load_mask
+
+    model = _load_model(args.preset)
+    codes_path = Path(args.codes)
+    if not codes_path.is_file():
+        raise FileNotFoundError(f"codes file {codes_path} does not exist")
+    try:
+        with np.load(codes_path, allow_pickle=False) as codes:
+            z = codes["z"]
+            stored_mask = codes.get("mask")
+    except (OSError, ValueError) as error:
+        raise CommandError(f"codes file {codes_path} is not a readable .npz: {error}") from None
+    if args.mask is not None:
+        mask = load_mask(args.mask, model)
+    elif stored_mask is not None:
+        mask = stored_mask
+    else:
+        raise CommandError(f"{codes_path} holds no mask; pass --mask")
+    image = decode(model, mask, z)
+    return _save_grid([_grid_row(mask, image[None])], args.out, args.overwrite)
+
+
+def zoo_list_command(args: argparse.Namespace) -> None:
+    for line in zoo_table():
+        print(line)
+
+
+def zoo_table() -> list[str]:
+    """The zoo as Markdown table lines: name, class, description, size, parameters, metrics."""
+    from smis_layers.presets import available_presets, preset_metadata
+
+    lines = [
+        "| preset | class | description | size | parameters | FID | mIoU | mCSD | mOCD |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in available_presets():
+        meta = preset_metadata(name)
+        metrics = meta.get("metrics", {})
+
+        def value(key, metrics=metrics):
+            number = metrics.get(key)
+            return f"{number:.3g}" if isinstance(number, int | float) else "-"
+
+        size = sum(meta.get("file_bytes", {}).values()) / 1e6
+        lines.append(
+            f"| {name} | {meta.get('class_name')} | {meta.get('description', '')} | "
+            f"{size:.1f} MB | {meta.get('parameters', 0):,} | {value('fid')} | "
+            f"{value('miou')} | {value('mcsd')} | {value('mocd')} |"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------- gallery
+def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False) -> Path:
+    """Runs every application on `preset` with built-in example scenes and writes PNGs plus an
+    index.html to `out`; returns the index's path."""
+    from smis_layers.applications import (
+        encode,
+        example_data,
+        manipulate,
+        mix_appearance,
+        morph,
+        paste_mask,
+        resample_class,
+        sample,
+    )
+    from smis_layers.utils.images import image_grid, save_png, to_uint8
+
+    out = Path(out)
+    index = _writable(out / "index.html", overwrite)
+    model = _load_model(preset)
+    data = example_data(model, 4, seed=1000 + seed)
+    masks, images = data["masks"], data["images"]
+    mask = masks[0]
+    classes = [int(c) for c in np.unique(mask) if c != 0]
+    target = classes[0] if classes else 0
+    entries = []
+
+    def write(name: str, rows: list[np.ndarray], title: str, text: str) -> None:
+        save_png(image_grid(rows), out / f"{name}.png", scale=2)
+        entries.append((name, title, text))
+
+    write(
+        "sample",
+        [_grid_row(mask, sample(model, mask, 6, seed))],
+        "Multi-modal sampling",
+        "One mask, six random code sets: every class changes appearance.",
+    )
+    write(
+        "resample_class",
+        [_grid_row(mask, resample_class(model, mask, c, 6, seed)) for c in [0, *classes[:2]]],
+        "Per-class resampling",
+        f"Each row redraws only one class's code (rows: classes {[0, *classes[:2]]}); the other "
+        "classes keep theirs.",
+    )
+    donors = {0: (images[1], masks[1]), target: (images[2], masks[2])}
+    mixed, _ = mix_appearance(model, mask, donors, seed)
+    write(
+        "mix",
+        [_grid_row(mask, mixed[None]), to_uint8(images[1:3])],
+        "Appearance mixture",
+        f"The background takes the first reference's appearance, class {target} the second's.",
+    )
+    edited = paste_mask(mask, masks[3])
+    reconstruction, result = manipulate(model, images[0], mask, edited, seed)
+    write(
+        "manipulate",
+        _manipulation_rows(mask, images[0], reconstruction, edited, result),
+        "Semantic manipulation",
+        "Top: mask, real image, its reconstruction. Bottom: the mask with another scene's "
+        "objects pasted in, drawn with the real image's codes.",
+    )
+    z_a, z_b = encode(model, images[0], mask), encode(model, images[1], mask)
+    write(
+        "morph",
+        [to_uint8(morph(model, mask, z_a, z_b, steps=8))],
+        "Style morphing",
+        "From the first real image's codes to the second's (encoded with the same mask).",
+    )
+    _write_index(index, preset, entries)
+    return index
+
+
+def _write_index(path: Path, preset: str, entries: list[tuple[str, str, str]]) -> None:
+    from smis_layers.presets import atomic_write_bytes
+
+    sections = "\n".join(
+        f"<h2>{html.escape(title)}</h2><p>{html.escape(text)}</p>"
+        f'<img src="{name}.png" alt="{html.escape(title)}">'
+        for name, title, text in entries
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>smis-layers gallery: {html.escape(preset)}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+        "img{image-rendering:pixelated;max-width:100%}</style></head><body>"
+        f"<h1>smis-layers gallery: {html.escape(preset)}</h1>{sections}</body></html>\n"
+    )
+    atomic_write_bytes(path, page.encode())
+
+
+def gallery_command(args: argparse.Namespace) -> Path:
+    return gallery(args.preset, args.out, seed=args.seed, overwrite=args.overwrite)
+
+
+# ---------------------------------------------------------------------------- parsers
+COMMANDS = {
+    "sample": (sample_command, "several samples for one mask"),
+    "resample-class": (resample_class_command, "resample only one class's code"),
+    "mix": (mix_command, "appearance mixture: each class's code from a reference or a seed"),
+    "manipulate": (manipulate_command, "edit the mask, keep every class's code"),
+    "morph": (morph_command, "style morphing between two encoded images (PNG strip + GIF)"),
+    "encode": (encode_command, "encode a real image into per-class codes (.npz)"),
+    "decode": (decode_command, "draw a mask with codes from `smis encode`"),
+    "demo": (gallery_command, "run every application on a zoo preset: PNGs and an index.html"),
+}
+
+
+def add_parsers(commands) -> None:
+    """Adds the application and zoo commands to the `smis` sub-parsers."""
+    parsers = {}
+    for name, (handler, help_text) in COMMANDS.items():
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--preset", default=DEFAULT_PRESET, help="zoo name or preset folder")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        parser.set_defaults(handler=_runner(name, handler))
+        parsers[name] = parser
+    for name in ("sample", "resample-class", "mix", "manipulate", "morph", "decode"):
+        parsers[name].add_argument("--out", default=f"{name}.png", help="the PNG to write")
+    for name in ("sample", "resample-class", "mix", "manipulate", "morph", "encode"):
+        parsers[name].add_argument("--mask", required=True, help="label map: PNG or .npy")
+    for name in ("sample", "resample-class"):
+        parsers[name].add_argument("--n", type=int, default=8, help="images to generate")
+    parsers["resample-class"].add_argument(
+        "--class", dest="class_index", type=int, required=True, help="the class to resample"
+    )
+    parsers["mix"].add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        metavar="CLASS=SOURCE",
+        help="a class's code source: seed:N, or IMAGE:MASK (encoded); repeatable",
+    )
+    parsers["manipulate"].add_argument("--image", required=True, help="the real image")
+    parsers["manipulate"].add_argument(
+        "--edit",
+        dest="edits",
+        action="append",
+        required=True,
+        help="replace:OLD=NEW (relabel a class) or paste:MASK_FILE (paste its non-background "
+        "pixels); repeatable, applied in order",
+    )
+    morph_parser = parsers["morph"]
+    morph_parser.add_argument("--a", required=True, help="first image (IMAGE or IMAGE:MASK)")
+    morph_parser.add_argument("--b", required=True, help="second image (IMAGE or IMAGE:MASK)")
+    morph_parser.add_argument("--steps", type=int, default=8)
+    morph_parser.add_argument("--extrapolate", type=float, default=0.0)
+    parsers["encode"].add_argument("--image", required=True, help="the real image")
+    parsers["encode"].add_argument("--out", default="codes.npz", help="the .npz to write")
+    parsers["decode"].add_argument("--codes", required=True, help=".npz from smis encode")
+    parsers["decode"].add_argument("--mask", default=None, help="default: the encoded mask")
+    parsers["demo"].add_argument("--out", default="gallery", help="the folder to write")
+
+    zoo = commands.add_parser("zoo", help="the model zoo")
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND", required=True)
+    zoo_list = zoo_commands.add_parser("list", help="the presets with sizes and metrics")
+    zoo_list.set_defaults(handler=_runner("zoo list", zoo_list_command))
+
+
+def _runner(name: str, handler):
+    def run(args: argparse.Namespace) -> int:
+        from smis_layers.cli import _quiet_tensorflow
+
+        _quiet_tensorflow()
+        try:
+            result = handler(args)
+        except INPUT_ERRORS as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            print(f"smis {name}: error: {message}", file=sys.stderr)
+            return 1
+        if result is not None:
+            print(f"smis {name}: wrote {result}")
+        return 0
+
+    return run

@@ -1,0 +1,130 @@
+"""The application commands end to end on the shipped preset: outputs, determinism, codes
+files, the gallery, and bad input answered with a message and exit status 1."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from smis_layers import applications as apps
+from smis_layers.cli import main
+from smis_layers.models import from_preset
+from smis_layers.utils.images import to_uint8
+
+PRESET = "groupdnet_shapes64"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Two example scenes as PNG masks and images."""
+    folder = tmp_path_factory.mktemp("inputs")
+    data = apps.example_data(from_preset(PRESET), 2, seed=1000)
+    for i in range(2):
+        Image.fromarray(data["masks"][i].astype("uint8")).save(folder / f"mask{i}.png")
+        Image.fromarray(to_uint8(data["images"][i])).save(folder / f"image{i}.png")
+    return folder
+
+
+def _grid(path):
+    return np.asarray(Image.open(path))
+
+
+def test_sample_writes_a_deterministic_grid(files, tmp_path):
+    argv = ["sample", "--preset", PRESET, "--mask", str(files / "mask0.png"), "--n", "3"]
+    assert main([*argv, "--out", str(tmp_path / "a.png")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b.png")]) == 0
+    grid = _grid(tmp_path / "a.png")
+    assert grid.shape == (2 * (64 + 4), 2 * (4 * 66 + 2), 3)
+    np.testing.assert_array_equal(grid, _grid(tmp_path / "b.png"))
+    assert main([*argv, "--out", str(tmp_path / "c.png"), "--seed", "1"]) == 0
+    assert np.abs(grid.astype(int) - _grid(tmp_path / "c.png")).mean() > 1
+
+
+def test_existing_output_needs_overwrite(files, tmp_path, capsys):
+    out = tmp_path / "a.png"
+    out.write_bytes(b"mine")
+    argv = ["sample", "--mask", str(files / "mask0.png"), "--n", "1", "--out", str(out)]
+    assert main(argv) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_resample_class_mix_manipulate_morph_write_their_grids(files, tmp_path):
+    mask, image = str(files / "mask0.png"), str(files / "image0.png")
+    other = f"{files / 'image1.png'}:{files / 'mask1.png'}"
+    commands = {
+        "resample-class": ["--mask", mask, "--class", "0", "--n", "2"],
+        "mix": ["--mask", mask, "--from", f"0={other}", "--from", "1=seed:3"],
+        "manipulate": ["--mask", mask, "--image", image, "--edit", "replace:1=0"],
+        "morph": ["--mask", mask, "--a", image, "--b", other, "--steps", "4"],
+    }
+    for name, argv in commands.items():
+        out = tmp_path / f"{name}.png"
+        assert main([name, "--preset", PRESET, *argv, "--out", str(out)]) == 0, name
+        assert _grid(out).ndim == 3, name
+    gif = Image.open(tmp_path / "morph.gif")
+    assert gif.n_frames == 4 + 2
+
+
+def test_encode_then_decode_reproduces_the_reconstruction(files, tmp_path):
+    mask, image = files / "mask0.png", files / "image0.png"
+    codes = tmp_path / "codes.npz"
+    assert main(["encode", "--image", str(image), "--mask", str(mask), "--out", str(codes)]) == 0
+    assert main(["decode", "--codes", str(codes), "--out", str(tmp_path / "d.png")]) == 0
+    model = from_preset(PRESET)
+    m, i = apps.load_mask(mask, model), apps.load_image(image, model)
+    with np.load(codes) as stored:
+        np.testing.assert_allclose(stored["z"], apps.encode(model, i, m), atol=1e-6)
+    expected = to_uint8(apps.decode(model, m, apps.encode(model, i, m)))
+    decoded = _grid(tmp_path / "d.png")[2 * 2 : 2 * 66 : 2, 2 * 68 : 2 * 132 : 2]
+    assert np.abs(decoded.astype(int) - expected).max() <= 1
+
+
+def test_demo_gallery(tmp_path):
+    assert main(["demo", "--out", str(tmp_path / "g")]) == 0
+    page = (tmp_path / "g" / "index.html").read_text()
+    for name in ("sample", "resample_class", "mix", "manipulate", "morph"):
+        assert f'src="{name}.png"' in page and (tmp_path / "g" / f"{name}.png").is_file()
+
+
+def test_zoo_list(capsys):
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "| groupdnet_shapes64 | GroupDNet |" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sample", "--mask", "missing.png"], "mask file missing.png does not exist"),
+        (["sample", "--mask", "{bad_labels}"], r"labels [9] outside [0, 8)"),
+        (["sample", "--mask", "{small}"], "must be a 64x64 label map"),
+        (["resample-class", "--mask", "{mask}", "--class", "12"], "must be in [0, 8)"),
+        (["sample", "--preset", "nope", "--mask", "{mask}"], "Unknown preset 'nope'"),
+        (["mix", "--mask", "{mask}", "--from", "x=seed:1"], "the class must be an integer"),
+        (["manipulate", "--mask", "{mask}", "--image", "{mask}", "--edit", "swap"], "--edit"),
+        (["decode", "--codes", "{mask}"], "not a readable .npz"),
+    ],
+)
+def test_bad_input_exits_1_with_a_message(files, tmp_path, capsys, argv, message):
+    Image.fromarray(np.full((64, 64), 9, "uint8")).save(tmp_path / "bad.png")
+    Image.fromarray(np.zeros((32, 32), "uint8")).save(tmp_path / "small.png")
+    names = {"bad_labels": tmp_path / "bad.png", "small": tmp_path / "small.png"}
+    names["mask"] = files / "mask0.png"
+    argv = [a.format(**names) for a in argv]
+    assert main([*argv, "--out", str(tmp_path / "o.png")] if argv[0] != "decode" else argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "smis_layers.cli", "sample", "--mask", str(tmp_path / "no.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
