@@ -244,10 +244,14 @@ def mix_appearance(
     """
     mask = check_mask(model, mask)
     z = _prior_codes(model, 1, seed)[0]
+    encoded = {}  # one encoding per reference shared by several classes
     for class_index, donor in donors.items():
         class_index = check_class(model, class_index, "donors key")
         if isinstance(donor, tuple):
-            donor_z = encode(model, *donor)
+            key = tuple(id(part) for part in donor)
+            if key not in encoded:
+                encoded[key] = encode(model, *donor)
+            donor_z = encoded[key]
         elif isinstance(donor, int | np.integer) and not isinstance(donor, bool):
             donor_z = _prior_codes(model, 1, int(donor))[0]
         else:

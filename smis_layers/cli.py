@@ -232,8 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.set_defaults(handler=train)
 
     from smis_layers.cli_applications import add_parsers
+    from smis_layers.serve.cli import add_parser as add_serve_parser
 
     add_parsers(commands)
+    add_serve_parser(commands)
     return parser
 
 
