@@ -1,5 +1,6 @@
-"""The `smis` commands of the applications and the zoo: sample, resample-class, mix,
-manipulate, morph, encode, decode, demo (the gallery) and zoo list.
+"""The `smis` commands of the applications, the zoo, evaluation and benchmarks: sample,
+resample-class, mix, manipulate, morph, encode, decode, demo (the gallery), zoo list,
+evaluate and bench.
 
 Each command loads a preset (zoo name or folder), reads masks as PNG label maps or .npy, writes
 PNG grids (and a GIF for morph), never overwrites an existing file without `--overwrite`, and
@@ -314,6 +315,85 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
     return index
 
 
+def evaluate_command(args: argparse.Namespace) -> Path | None:
+    """Evaluates presets, prints the table, and records it (with the command) in `--out` and in
+    each preset's metadata.json and model card."""
+    from smis_layers.metrics.evaluate import evaluate_presets, markdown_table
+    from smis_layers.presets import update_preset_metadata, write_model_card
+
+    results = evaluate_presets(
+        args.presets,
+        n_images=args.n_images,
+        seed=args.seed,
+        segmenter=args.segmenter,
+        flops=_flop_counter(),
+    )
+    table = markdown_table(results)
+    print(table)
+    command = "smis " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None
+    command = command or f"smis evaluate --presets {' '.join(args.presets)} " + (
+        f"--n-images {args.n_images} --seed {args.seed}"
+    )
+    if args.no_record:
+        return None
+    by_name = {str(row.get("preset")): row for row in results}
+    for preset in args.presets:
+        row = by_name.get(str(preset)) or by_name.get(Path(preset).name)
+        if row is None:
+            continue
+        metrics = {k: v for k, v in row.items() if isinstance(v, int | float)}
+        update_preset_metadata(preset, {"metrics": metrics, "metrics_command": command})
+        write_model_card(preset)
+    out = _writable(args.out, overwrite=True)
+    from smis_layers.presets import atomic_write_bytes
+
+    atomic_write_bytes(out, _zoo_page(table, command).encode())
+    return out
+
+
+def _flop_counter():
+    """The analytic FLOP counter of the benchmarks (a source checkout), or None."""
+    try:
+        from benchmarks.flops import generator_flops
+    except ImportError:
+        return None
+    return lambda model: generator_flops(model, part="decoder")
+
+
+ZOO_PAGE_HEADER = """# Model zoo
+
+The presets shipped in `zoo/` (installed as `smis_layers.zoo`), trained on the library's
+synthetic benchmark with one shared recipe (`scripts/train_zoo.sh`, exported by
+`scripts/export_zoo.py`); each folder's README.md is its model card with a sample grid.
+`smis zoo list` prints them. The metric definitions are in [evaluation.md](evaluation.md).
+
+"""
+
+
+def _zoo_page(table: str, command: str) -> str:
+    return (
+        f"{ZOO_PAGE_HEADER}## Comparison\n\nMeasured with\n\n```bash\n{command}\n```\n\n"
+        f"{table}\n\n{ZOO_FINDINGS}"
+    )
+
+
+ZOO_FINDINGS = ""
+
+
+def bench_command(args: argparse.Namespace) -> None:
+    """Runs the benchmark suite of a source checkout (`python -m benchmarks`)."""
+    try:
+        from benchmarks.__main__ import main as bench_main
+    except ImportError:
+        raise CommandError(
+            "the benchmark suite lives in the source repository's benchmarks/ folder; run "
+            "`smis bench` from a checkout of smis-layers"
+        ) from None
+    status = bench_main(args.bench_args)
+    if status:
+        raise CommandError(f"the benchmark suite ended with status {status}")
+
+
 def _write_index(path: Path, preset: str, entries: list[tuple[str, str, str]]) -> None:
     from smis_layers.presets import atomic_write_bytes
 
@@ -395,6 +475,24 @@ def add_parsers(commands) -> None:
     parsers["decode"].add_argument("--codes", required=True, help=".npz from smis encode")
     parsers["decode"].add_argument("--mask", default=None, help="default: the encoded mask")
     parsers["demo"].add_argument("--out", default="gallery", help="the folder to write")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="evaluate presets on the synthetic benchmark; writes docs/zoo.md"
+    )
+    evaluate.add_argument("--presets", nargs="+", required=True, help="zoo names or folders")
+    evaluate.add_argument("--n-images", type=int, default=64)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--segmenter", default="segmenter_shapes64")
+    evaluate.add_argument("--out", default="docs/zoo.md", help="the Markdown page to write")
+    evaluate.add_argument(
+        "--no-record",
+        action="store_true",
+        help="only print the table (no docs page, no metadata.json or card updates)",
+    )
+    evaluate.set_defaults(handler=_runner("evaluate", evaluate_command))
+    bench = commands.add_parser("bench", help="the benchmark suite (python -m benchmarks)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the suite")
+    bench.set_defaults(handler=_runner("bench", bench_command))
 
     zoo = commands.add_parser("zoo", help="the model zoo")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND", required=True)

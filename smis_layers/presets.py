@@ -352,16 +352,16 @@ def weights_mismatches(model: keras.Model, weights_path: str | os.PathLike) -> l
     return _shape_differences(expected, stored)
 
 
-def write_model_card(
-    name_or_path: str | os.PathLike, title: str, description: str, notes: str = ""
-) -> Path:
-    """Writes a preset's README.md model card from its metadata.json (parameters, training,
-    metrics), a description, the sample grid (`samples.png`, if present) and `notes` (what a
-    person saw in the samples). Returns the card's path."""
+def write_model_card(name_or_path: str | os.PathLike) -> Path:
+    """Writes a preset's README.md model card from its metadata.json alone: `description`,
+    `card_notes` (what a person saw in the samples), parameters, training, metrics, and the
+    sample grid (`samples.png`, if present). Rewritten whenever the metadata changes (e.g. by
+    `smis evaluate`). Returns the card's path."""
     directory = resolve_preset(name_or_path)
     meta = preset_metadata(directory)
     counts = meta.get("parameter_counts", {})
-    lines = [f"# {title}", "", description.strip(), ""]
+    notes = meta.get("card_notes", "")
+    lines = [f"# {directory.name}", "", meta.get("card_description", ""), ""]
     if (directory / SAMPLES_FILE).is_file():
         lines += [
             f"![samples]({SAMPLES_FILE})",
@@ -398,6 +398,7 @@ def write_model_card(
     if metrics:
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items() if isinstance(v, int | float)]
+        lines += ["", "Definitions: docs/evaluation.md; all presets compared: docs/zoo.md."]
         if meta.get("metrics_command"):
             lines += ["", f"Measured by `{meta['metrics_command']}`."]
         lines.append("")
