@@ -46,15 +46,15 @@ OBSERVATIONS = {
 }
 
 
-def epoch_seconds(log: Path, model: str) -> float | None:
-    """The sum of Keras's per-epoch times for `model` in the training log."""
-    text = log.read_text(errors="replace") if log.is_file() else ""
-    sections = re.split(r"smis train: no --vgg-weights given", text)
-    for section in sections:
-        if f"/{model}" in section or model in section:
-            seconds = [int(s) for s in re.findall(r"100/100 - (\d+)s - ", section)]
-            if seconds:
-                return float(sum(seconds))
+def epoch_seconds(runs_dir: Path, model: str) -> float | None:
+    """The sum of Keras's per-epoch times for `model` in the training logs (`*.log`) of the
+    runs folder (for runs whose state.json predates the wall-time record)."""
+    for log in sorted(runs_dir.glob("*.log")):
+        for section in log.read_text(errors="replace").split("Epoch 1/"):
+            if model in section:
+                seconds = [int(s) for s in re.findall(r"100/100 - (\d+)s - ", section)]
+                if seconds:
+                    return float(sum(seconds))
     return None
 
 
@@ -68,7 +68,7 @@ def export(runs_dir: Path, model: str) -> Path:
         warnings.simplefilter("ignore")
         trainer = runs._build_trainer(run)
     trainer.load_weights(out / state["checkpoint"])
-    wall = state.get("wall_time_s") or epoch_seconds(runs_dir / "train.log", model)
+    wall = state.get("wall_time_s") or epoch_seconds(runs_dir, model)
     preset = zoo_directory() / model
     if preset.exists():
         shutil.rmtree(preset)
