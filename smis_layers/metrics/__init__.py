@@ -1,0 +1,68 @@
+"""Evaluation metrics: FID, LPIPS, segmentation scores, mCSD / mOCD, diversity and the
+synthetic benchmark's appearance-swap score, plus `evaluate_presets` (docs/evaluation.md)."""
+
+from smis_layers.metrics.disentanglement import appearance_swap_score, donor_appearance
+from smis_layers.metrics.distances import (
+    ImageDistance,
+    LPIPSDistance,
+    MaskedFeatureDistance,
+    MaskedL1Distance,
+    masked_feature_distance,
+    masked_l1_distance,
+    masked_lpips_distance,
+    resize_region,
+)
+from smis_layers.metrics.diversity import class_specific_diversity, overall_diversity
+from smis_layers.metrics.evaluate import evaluate_presets, images_per_second, markdown_table
+from smis_layers.metrics.fid import (
+    FrechetDistance,
+    feature_statistics,
+    frechet_distance,
+    inception_v3_feature_extractor,
+)
+from smis_layers.metrics.lpips import (
+    LPIPS,
+    alexnet_backbone,
+    convert_lpips_torch_weights,
+    vgg16_backbone,
+)
+from smis_layers.metrics.segmentation import (
+    SegmentationScores,
+    confusion_matrix,
+    scores_from_confusion,
+    segmentation_scores,
+)
+
+#: The streaming FID metric under its usual name (any feature extractor).
+FrechetInceptionDistance = FrechetDistance
+
+__all__ = [
+    "LPIPS",
+    "FrechetDistance",
+    "FrechetInceptionDistance",
+    "ImageDistance",
+    "LPIPSDistance",
+    "MaskedFeatureDistance",
+    "MaskedL1Distance",
+    "SegmentationScores",
+    "alexnet_backbone",
+    "appearance_swap_score",
+    "class_specific_diversity",
+    "confusion_matrix",
+    "convert_lpips_torch_weights",
+    "donor_appearance",
+    "evaluate_presets",
+    "feature_statistics",
+    "frechet_distance",
+    "images_per_second",
+    "inception_v3_feature_extractor",
+    "markdown_table",
+    "masked_feature_distance",
+    "masked_l1_distance",
+    "masked_lpips_distance",
+    "overall_diversity",
+    "resize_region",
+    "scores_from_confusion",
+    "segmentation_scores",
+    "vgg16_backbone",
+]

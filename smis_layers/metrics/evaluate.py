@@ -1,0 +1,272 @@
+"""Evaluates generator presets on the synthetic benchmark: one table row per preset."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from smis_layers.ops.checks import require_positive_int
+
+#: Held-out synthetic images are `SyntheticShapes(..., seed=EVALUATION_SEED_OFFSET + seed)`.
+EVALUATION_SEED_OFFSET = 1000
+
+#: (key, column title, format) of `markdown_table`'s default columns; arrows give the better
+#: direction.
+COLUMNS = (
+    ("preset", "preset", "{}"),
+    ("fid_segmenter", "domain FID ↓", "{:.2f}"),
+    ("miou", "mIoU ↑", "{:.3f}"),
+    ("pixel_accuracy", "pixel acc. ↑", "{:.3f}"),
+    ("mcsd_l1", "mCSD L1 ↑", "{:.4f}"),
+    ("mocd_l1", "mOCD L1 ↓", "{:.4f}"),
+    ("mcsd_segmenter", "mCSD seg ↑", "{:.4f}"),
+    ("mocd_segmenter", "mOCD seg ↓", "{:.4f}"),
+    ("diversity_l1", "diversity L1 ↑", "{:.4f}"),
+    ("swap_region_transfer", "swap transfer ↑", "{:.3f}"),
+    ("swap_leakage", "swap leakage ↓", "{:.3f}"),
+    ("params_generator", "G params", "{:,}"),
+    ("params_encoder", "E params", "{:,}"),
+    ("generator_gflops", "G GFLOPs", "{:.2f}"),
+    ("images_per_s", "images/s (batch 16)", "{:.1f}"),
+)
+
+
+def _seed_list(seed: int, count: int) -> list[int]:
+    rng = np.random.default_rng([int(seed), 0xE7A1])
+    return [int(s) for s in rng.integers(0, 2**31 - 1, count)]
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, flush=True)
+
+
+def _generate_all(model, masks, seed: int, batch_size: int) -> np.ndarray:
+    seeds = _seed_list(seed, math.ceil(len(masks) / batch_size))
+    return np.concatenate(
+        [
+            np.asarray(model.generate(masks[i : i + batch_size], seed=s))
+            for s, i in zip(seeds, range(0, len(masks), batch_size), strict=True)
+        ]
+    )
+
+
+def images_per_second(model, masks, batch_size: int = 16, repeats: int = 3) -> float:
+    """Inference throughput of `model.generate` (codes drawn inside) at `batch_size`: one
+    warm-up call, then the best of `repeats` timed calls."""
+    require_positive_int("repeats", repeats)
+    masks = np.asarray(masks)
+    batch = np.resize(masks, (batch_size, *masks.shape[1:]))
+    model.generate(batch, seed=0)
+    best = float("inf")
+    for r in range(repeats):
+        start = time.perf_counter()
+        model.generate(batch, seed=r + 1)
+        best = min(best, time.perf_counter() - start)
+    return batch_size / best
+
+
+def evaluate_presets(
+    presets: Sequence[str | os.PathLike],
+    n_images: int = 64,
+    seed: int = 0,
+    segmenter: str | os.PathLike = "segmenter_shapes64",
+    progress: bool = True,
+    num_samples: int = 6,
+    flops: Callable | None = None,
+    batch_size: int = 16,
+    reference: bool = True,
+    timing_repeats: int = 3,
+    timing_batch_size: int = 16,
+) -> list[dict]:
+    """Evaluates generator presets on held-out synthetic masks; one dict (table row) per preset.
+
+    The held-out data are samples 0 .. n_images - 1 of `SyntheticShapes(image_size, num_classes,
+    seed=1000 + seed)` (size and classes from each model). For each preset
+    (`smis_layers.presets.load_preset`):
+
+    - `fid_segmenter`: Fréchet distance of the segmenter's pooled features (`features`) of the
+      generated images (one code per mask) and of the real images (a "domain FID"; with few
+      images it is biased upwards, compare rows measured with the same `n_images`);
+    - `miou`, `pixel_accuracy`: segmenter predictions on the generated images vs the masks;
+    - `mcsd_l1`, `mocd_l1`, `mcsd_segmenter`, `mocd_segmenter`: `class_specific_diversity` with
+      `num_samples` codes per (image, class), scored with `masked_l1_distance` and with
+      `masked_feature_distance(segmenter.feature_maps)`;
+    - `diversity_l1`, `diversity_segmenter`: `overall_diversity` with `num_samples` codes;
+    - `swap_*`: `appearance_swap_score` (masked L1): `swap_region_transfer`, `swap_leakage`,
+      `swap_target_distance`, `swap_reconstruction_distance`, ...;
+    - `params_encoder`, `params_generator` (`model.parameter_counts()`), `images_per_s` of
+      `generate` at batch `timing_batch_size` (16) on this machine, and `generator_gflops` =
+      `flops(model)` / 1e9 when a FLOP counter is given.
+
+    With `reference`, a first row "real images" holds the same segmenter scores for real
+    images: the FID between two disjoint real sets of the same size (the floor of the domain FID
+    at this `n_images`) and the segmenter's mIoU / pixel accuracy on real images (the ceiling).
+
+    Args:
+        presets: preset folders or zoo names of generators with GroupDNet's API.
+        n_images: held-out masks (>= 2).
+        seed: fixes the held-out data, the codes and the donor appearances: deterministic.
+        segmenter: the `ShapesSegmenter` preset (folder or zoo name).
+        progress: print the stages and show progress bars.
+        num_samples: codes per (image, class) for mCSD / mOCD and per mask for diversity.
+        flops: optional callable model -> generator FLOPs per image.
+        batch_size: images per `generate` call.
+        reference: add the "real images" row.
+        timing_repeats: timed `generate` calls for `images_per_s` (best of them, after one
+            warm-up call); 0 skips the timing.
+        timing_batch_size: batch of the timed calls (16 for the reported tables).
+
+    Returns:
+        list of dicts (see `markdown_table`).
+
+    Example:
+
+    >>> rows = evaluate_presets(["groupdnet_shapes64", "vspade_shapes64"], n_images=64, seed=0)
+    >>> print(markdown_table(rows))
+    """
+    from smis_layers.data.synthetic import SyntheticShapes
+    from smis_layers.metrics.disentanglement import appearance_swap_score
+    from smis_layers.metrics.distances import masked_feature_distance, masked_l1_distance
+    from smis_layers.metrics.diversity import class_specific_diversity, overall_diversity
+    from smis_layers.metrics.fid import FrechetDistance
+    from smis_layers.metrics.segmentation import SegmentationScores
+    from smis_layers.models.segmenter import ShapesSegmenter
+    from smis_layers.presets import load_preset
+
+    presets = [presets] if isinstance(presets, (str, os.PathLike)) else list(presets)
+    require_positive_int("n_images", n_images)
+    if n_images < 2:
+        raise ValueError(f"`n_images` must be >= 2 (FID covariances); received {n_images}")
+    seg = load_preset(segmenter, expected_class=ShapesSegmenter)
+    distances = {
+        "l1": masked_l1_distance(),
+        "segmenter": masked_feature_distance(seg.feature_maps, name="segmenter"),
+    }
+    datasets, rows = {}, []
+
+    def held_out(size, classes):
+        key = (size, classes)
+        if key not in datasets:
+            data = SyntheticShapes(
+                image_size=size, num_classes=classes, seed=EVALUATION_SEED_OFFSET + seed
+            )
+            datasets[key] = (data, data.batch(np.arange(n_images)))
+        return datasets[key]
+
+    def segmenter_scores(images, masks):
+        metric = SegmentationScores(seg.num_classes)
+        metric.update_state(masks, seg.predict_labels(images, batch_size))
+        return {k: float(np.asarray(v)) for k, v in metric.result().items()}
+
+    def domain_fid(real, generated):
+        fid = FrechetDistance(seg.features)
+        for i in range(0, len(real), batch_size):
+            fid.update_state(real[i : i + batch_size], generated[i : i + batch_size])
+        return float(np.asarray(fid.result()))
+
+    for preset in presets:
+        name = Path(preset).name if Path(preset).is_dir() else str(preset)
+        _say(progress, f"[{name}] loading")
+        model = load_preset(preset)
+        if model.num_classes != seg.num_classes:
+            raise ValueError(
+                f"Preset {name} has {model.num_classes} classes; the segmenter {segmenter} "
+                f"has {seg.num_classes}"
+            )
+        height, width = model.image_size
+        if height != width:
+            raise ValueError(
+                f"Preset {name} generates {height}x{width} images; the synthetic "
+                "benchmark is square"
+            )
+        data, batch = held_out(height, model.num_classes)
+        masks, real = batch["masks"], batch["images"]
+        if reference and not rows:
+            _say(progress, "[real images] reference scores")
+            other = data.batch(np.arange(n_images, 2 * n_images))["images"]
+            rows.append(
+                {
+                    "preset": "real images",
+                    "fid_segmenter": domain_fid(real, other),
+                    **{
+                        k: v
+                        for k, v in segmenter_scores(real, masks).items()
+                        if k in ("miou", "pixel_accuracy")
+                    },
+                }
+            )
+        _say(progress, f"[{name}] generating {n_images} images")
+        generated = _generate_all(model, masks, seed, batch_size)
+        scores = segmenter_scores(generated, masks)
+        row = {
+            "preset": name,
+            "class_name": type(model).__name__,
+            "n_images": n_images,
+            "seed": seed,
+            "fid_segmenter": domain_fid(real, generated),
+            "miou": scores["miou"],
+            "pixel_accuracy": scores["pixel_accuracy"],
+        }
+        _say(progress, f"[{name}] mCSD / mOCD ({num_samples} codes per image and class)")
+        diversity = class_specific_diversity(
+            model, masks, distances, num_samples, seed, batch_size=batch_size, progress=progress
+        )
+        for key, value in diversity.items():
+            row[f"mcsd_{key}"], row[f"mocd_{key}"] = value["mcsd"], value["mocd"]
+        _say(progress, f"[{name}] overall diversity")
+        overall = overall_diversity(
+            model, masks, distances, num_samples, seed, batch_size=batch_size, progress=progress
+        )
+        for key, value in overall.items():
+            row[f"diversity_{key}"] = value["diversity"]
+        _say(progress, f"[{name}] appearance swap")
+        swap = appearance_swap_score(
+            model, data, n_images, seed, batch_size=batch_size, progress=progress
+        )
+        row.update({f"swap_{k}": v for k, v in swap.items()})
+        counts = model.parameter_counts()
+        row["params_encoder"] = int(counts["encoder"])
+        row["params_generator"] = int(counts["generator"])
+        if flops is not None:
+            row["generator_gflops"] = float(flops(model)) / 1e9
+        if timing_repeats:
+            row["images_per_s"] = images_per_second(model, masks, timing_batch_size, timing_repeats)
+        rows.append(row)
+    return rows
+
+
+def markdown_table(results: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """A Markdown table of `evaluate_presets` rows.
+
+    Args:
+        results: the rows.
+        columns: keys to show (default: those of `COLUMNS` present in any row, in that order);
+            missing values show as "-".
+    """
+    titles = {key: (title, fmt) for key, title, fmt in COLUMNS}
+    if columns is None:
+        columns = [key for key, _, _ in COLUMNS if any(key in row for row in results)]
+
+    def cell(row, key):
+        value = row.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        fmt = titles.get(key, (key, "{}"))[1]
+        try:
+            return fmt.format(value)
+        except (ValueError, TypeError):
+            return str(value)
+
+    header = [titles.get(key, (key, ""))[0] for key in columns]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(row, key) for key in columns) + " |" for row in results]
+    return "\n".join(lines)
