@@ -1,11 +1,21 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from smis_layers import GroupDecreasingSchedule
 from smis_layers.models import GroupDNet, MulNet
-from smis_layers.presets import load_preset
+from smis_layers.presets import (
+    available_presets,
+    load_preset,
+    preset_metadata,
+    save_preset,
+    sha256_of,
+    verify_preset,
+)
 
 
 def _model():
@@ -57,3 +67,124 @@ def test_unknown_name_and_wrong_class(tmp_path):
     with pytest.raises(ValueError, match="holds a GroupDNet, not a MulNet"):
         MulNet.from_preset(tmp_path / "p")
     assert isinstance(load_preset(tmp_path / "p"), GroupDNet)
+
+
+def test_discriminator_ships_separately_and_round_trips(tmp_path):
+    from smis_layers.models import MultiScaleDiscriminator
+
+    model = _model()
+    discriminator = MultiScaleDiscriminator(num_scales=1, num_layers=2, base_filters=4)
+    discriminator.build((None, 32, 32, 4 + 3))
+    save_preset(model, tmp_path / "p", discriminator=discriminator)
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert {"discriminator.json", "discriminator.weights.npz"} <= set(metadata["sha256"])
+    assert metadata["discriminator_parameters"] == discriminator.count_params()
+    restored = MultiScaleDiscriminator.from_preset(tmp_path / "p")
+    x = np.random.default_rng(0).normal(size=(1, 32, 32, 7)).astype("float32")
+    np.testing.assert_allclose(restored(x)[0][-1], discriminator(x)[0][-1], atol=1e-6)
+    with pytest.raises(ValueError, match="ships no discriminator"):
+        _model().save_to_preset(tmp_path / "q")
+        MultiScaleDiscriminator.from_preset(tmp_path / "q")
+
+
+def test_config_that_does_not_match_the_weights_lists_the_variables(tmp_path):
+    _model().save_to_preset(tmp_path / "p")
+    other = GroupDNet(
+        num_classes=4,
+        image_size=32,
+        encoder_channels=12,
+        schedule=GroupDecreasingSchedule.decreasing(4, 4, 32),
+    )
+    other.save_to_preset(tmp_path / "other")
+    # A config edited by hand (its sha256 updated) that no longer describes the weights.
+    config = (tmp_path / "other" / "config.json").read_bytes()
+    (tmp_path / "p" / "config.json").write_bytes(config)
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    metadata["sha256"]["config.json"] = sha256_of(tmp_path / "p" / "config.json")
+    (tmp_path / "p" / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match=r"(?s)do not match the model.*shape mismatch: encoder"):
+        GroupDNet.from_preset(tmp_path / "p")
+
+
+def test_unreadable_weights_file_is_named(tmp_path):
+    _model().save_to_preset(tmp_path / "p")
+    weights = tmp_path / "p" / "model.weights.h5"
+    weights.write_bytes(b"not hdf5")
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    metadata["sha256"]["model.weights.h5"] = sha256_of(weights)
+    (tmp_path / "p" / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match=r"model.weights.h5 is not a readable HDF5"):
+        GroupDNet.from_preset(tmp_path / "p")
+
+
+def test_zoo_presets_verify_and_stay_small():
+    assert {"groupdnet_shapes64"} <= set(available_presets())
+    for name in available_presets():
+        directory = verify_preset(name)
+        metadata = preset_metadata(name)
+        assert sum(metadata["file_bytes"].values()) < 10e6, name
+        assert (directory / "README.md").is_file()
+        if metadata["class_name"] != "ShapesSegmenter":
+            assert (directory / "samples.png").is_file()
+            assert metadata["training"]["completed_steps"] > 0
+
+
+def test_wheel_ships_the_zoo(tmp_path):
+    """Build the wheel, install it alone into a fresh folder, and load a preset from there with
+    the rest of the environment's packages but not this checkout."""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(root),
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    wheel = next((tmp_path / "dist").glob("smis_layers-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    system_site = [p for p in sys.path if p.endswith("site-packages")]
+    # -S: no .pth files, so this checkout's editable-install hook cannot shadow the wheel.
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; sys.path += sys.argv[2:]\n"
+        "import smis_layers, numpy as np\n"
+        "from smis_layers.models import from_preset\n"
+        "assert smis_layers.__file__.startswith(sys.argv[1]), smis_layers.__file__\n"
+        "model = from_preset('groupdnet_shapes64')\n"
+        "images = model.generate(np.zeros((1, 64, 64), 'int32'), seed=0)\n"
+        "print(images.shape, float(np.abs(images).max()) <= 1.0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(target), *system_site],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(1, 64, 64, 3) True" in result.stdout

@@ -4,6 +4,7 @@ from smis_layers.models.architectures import available_architectures, build_arch
 from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.models.groupdnet import GroupDNet
+from smis_layers.models.segmenter import ShapesSegmenter
 
 
 def from_preset(name_or_path):
@@ -21,6 +22,7 @@ __all__ = [
     "GroupNet",
     "MulNet",
     "MultiScaleDiscriminator",
+    "ShapesSegmenter",
     "available_architectures",
     "build_architecture",
     "from_preset",
