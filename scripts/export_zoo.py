@@ -52,6 +52,13 @@ OBSERVATIONS = {
         "background; the discriminator won (d_loss 0.009 at the end). Random codes change the "
         "shapes' colours and textures."
     ),
+    "vspade_shapes64": (
+        "Reconstructions take the real image's background colour family (red or green) and "
+        "follow the shapes, with noisy, high-contrast textures inside them. Random codes give "
+        "dull grey-green images with faint shapes: with one image-level code and the small KL "
+        "weight, prior samples fall outside what the decoder learnt. The whole image changes "
+        "with the code: VSPADE has no per-class control by construction."
+    ),
 }
 
 
