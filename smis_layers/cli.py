@@ -93,9 +93,18 @@ def convert_official(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    """Trains (or resumes) a model; exports `OUT/preset` and `OUT/samples.png` at the end."""
+    """Trains (or resumes) a model; exports `OUT/preset` and `OUT/samples.png` at the end.
+
+    Exit status: 0 done, 1 an error (bad arguments, a NaN/Inf loss, an unreadable checkpoint),
+    130 interrupted by SIGINT (after saving a checkpoint at the current step)."""
     _quiet_tensorflow()
-    from smis_layers.training.run import NonFiniteLossError, read_state, train_run
+    from smis_layers.training.run import (
+        CheckpointError,
+        NonFiniteLossError,
+        TrainingInterrupted,
+        read_state,
+        train_run,
+    )
 
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     command = "smis " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
@@ -121,16 +130,35 @@ def train(args: argparse.Namespace) -> int:
             command=command,
             verbose=args.verbose,
             log_every=args.log_every,
+            overwrite=args.overwrite,
+            resume_from=args.resume_from,
         )
+    except TrainingInterrupted as interrupted:
+        print(
+            f"smis train: interrupted at step {interrupted.step}; saved checkpoint "
+            f"{interrupted.checkpoint}. Run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
     except KeyboardInterrupt:
-        state = read_state(args.out)
+        try:
+            state = read_state(args.out)
+        except (OSError, ValueError):
+            state = None
         last = state["checkpoint"] if state else "none yet"
         print(
             f"\nsmis train: interrupted; last checkpoint: {last}. Run the same command to resume.",
             file=sys.stderr,
         )
         return 130
-    except (ValueError, NonFiniteLossError, NotImplementedError, FileNotFoundError) as error:
+    except (
+        ValueError,
+        NonFiniteLossError,
+        CheckpointError,
+        NotImplementedError,
+        FileNotFoundError,
+        FileExistsError,
+    ) as error:
         print(f"smis train: error: {error}", file=sys.stderr)
         return 1
     except Exception as error:
@@ -227,6 +255,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=100,
         help="TensorBoard scalars and image grids every N steps in OUT/logs (0: off)",
+    )
+    train_parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write the run into an existing --out folder that is not a run folder, or restart "
+        "a run folder that holds a run with other arguments (a run with the same arguments is "
+        "always resumed)",
+    )
+    train_parser.add_argument(
+        "--resume-from",
+        default=None,
+        metavar="CHECKPOINT",
+        help="resume from this checkpoint-<step>.weights.h5 of --out instead of the last one "
+        "(after a corrupted checkpoint)",
     )
     train_parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     train_parser.set_defaults(handler=train)

@@ -37,9 +37,9 @@ Choices:
   Instance norms without affine parameters have no state on either side.
 - The official ADE20K generator builds a block `up_4` that its forward never calls: `up_4.*`
   tensors are ignored (and listed in the report) unless the model itself has an `up_4` block.
-- Strictness: a missing tensor, an unexpected one (other than those ignored above) or one of the
-  wrong shape is a `ValueError` that lists every offending name with its expected and actual
-  shape; nothing is assigned unless everything matches.
+- Strictness: a missing tensor, an unexpected one (other than those ignored above), one of the
+  wrong shape or one holding NaN/Inf is a `ValueError` that lists every offending name with its
+  expected and actual shape; nothing is assigned unless everything matches.
 - Cityscapes: the official generator receives the class masks with the instance-edge map as an
   extra last channel and interleaves them as [class 0, edges, class 1, edges, ...] before its
   CGNorms (whose shared convolution has groups=C, two input channels per group).
@@ -208,6 +208,12 @@ def assign_official_weights(
                 value = assignment.convert(*(_as_array(state[k]) for k in assignment.keys))
             except ValueError as error:
                 problems.append(f"{part} state dict: {error}")
+                continue
+            if not np.all(np.isfinite(value)):
+                problems.append(
+                    f"{part} state dict: {', '.join(assignment.keys)} hold NaN or infinite "
+                    "values (a diverged or corrupted checkpoint)"
+                )
                 continue
             values.append((assignment.variable, value))
     if problems:

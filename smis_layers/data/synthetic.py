@@ -79,6 +79,7 @@ class SyntheticShapes:
             )
         require_positive_int("num_palettes", self.num_palettes)
         require_positive_int("min_objects", self.min_objects)
+        require_non_negative_int("seed", self.seed)
         if self.max_objects < self.min_objects:
             raise ValueError(
                 f"`max_objects` ({self.max_objects}) must be >= `min_objects` ({self.min_objects})"
@@ -104,7 +105,7 @@ class SyntheticShapes:
     def batch(self, indices) -> dict[str, np.ndarray]:
         """Samples `indices`: images (B, H, W, 3) in [-1, 1], masks (B, H, W) int32 labels and
         the appearance factors: palette (B, C), texture (B, C), params (B, C, 3)."""
-        indices = np.asarray(indices, dtype="int64").reshape(-1)
+        indices = _sample_indices(indices)
         size = self.image_size
         rngs = [np.random.default_rng([self.seed, int(i)]) for i in indices]
         layout = [self._layout(rng) for rng in rngs]
@@ -159,6 +160,31 @@ class SyntheticShapes:
             [rng.uniform(4, 10, c), rng.uniform(0, np.pi, c), rng.uniform(0, 1, c)], axis=-1
         )
         return palette.astype("int32"), texture.astype("int32"), params.astype("float32")
+
+
+def require_non_negative_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; received {name}={value!r}")
+    return int(value)
+
+
+def _sample_indices(indices) -> np.ndarray:
+    """Sample indices as a non-empty 1D int64 array of non-negative integers, or a ValueError."""
+    array = np.asarray(indices)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise TypeError(f"`indices` must be integers; received dtype {array.dtype}")
+    array = array.reshape(-1)
+    if array.size == 0:
+        raise ValueError("`indices` must hold at least one sample index; received none")
+    if np.issubdtype(array.dtype, np.floating) and (
+        not np.all(np.isfinite(array)) or np.any(array != np.round(array))
+    ):
+        raise ValueError(f"`indices` must be integers; received {array[:5].tolist()}...")
+    if array.min() < 0:
+        raise ValueError(f"`indices` must be >= 0; received a minimum of {array.min()}")
+    return array.astype("int64")
 
 
 def _hsv_to_rgb(h, s, v):
@@ -251,6 +277,9 @@ def synthetic_tf_dataset(
     import tensorflow as tf
 
     require_positive_int("batch_size", batch_size)
+    start = require_non_negative_int("start", start)
+    if num_samples is not None:
+        num_samples = require_positive_int("num_samples", num_samples)
     stop = None if num_samples is None else start + num_samples
     indices = (
         tf.data.Dataset.range(start, stop) if stop is not None else tf.data.Dataset.counter(start)

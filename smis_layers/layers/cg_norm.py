@@ -8,8 +8,11 @@ from smis_layers.layers.normalization import NORMS, make_normalization
 from smis_layers.ops.checks import (
     require_choice,
     require_divisible,
+    require_float_dtype,
+    require_known_spatial_size,
     require_positive_int,
     require_rank,
+    require_same_batch,
 )
 from smis_layers.ops.grouped_conv import LOWERINGS
 from smis_layers.ops.resize import resize_nearest
@@ -89,12 +92,32 @@ class CGNorm(keras.layers.Layer):
         self.lowering = lowering
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
-    def build(self, x_shape, segmap_shape):
+    def _check_shapes(self, x_shape, segmap_shape):
         require_rank("x", x_shape, 4, "(batch, height, width, channels)")
         require_rank("segmap", segmap_shape, 4, "(batch, height, width, mask_channels)")
+        require_same_batch("x", x_shape, "segmap", segmap_shape)
         channels, mask_channels = x_shape[-1], segmap_shape[-1]
+        for name, shape in (("x", x_shape), ("segmap", segmap_shape)):
+            if shape[-1] is None:
+                raise ValueError(
+                    f"The channel dimension of `{name}` must be known; received shape "
+                    f"{tuple(shape)}"
+                )
         require_divisible("x channels", channels, self.groups, "groups")
         require_divisible("segmap channels", mask_channels, self.shared_groups, "shared_groups")
+        if self.built:
+            built_x, built_segmap = self._built_channels
+            if (channels, mask_channels) != (built_x, built_segmap):
+                raise ValueError(
+                    f"CGNorm {self.name!r} was built for x with {built_x} channels and a segmap "
+                    f"with {built_segmap} channels; received x of shape {tuple(x_shape)} and "
+                    f"segmap of shape {tuple(segmap_shape)}"
+                )
+        return channels, mask_channels
+
+    def build(self, x_shape, segmap_shape):
+        channels, mask_channels = self._check_shapes(x_shape, segmap_shape)
+        self._built_channels = (channels, mask_channels)
         self.param_free_norm = make_normalization(self.norm, affine=False, name="param_free_norm")
         self.param_free_norm.build(x_shape)
         conv_args = {
@@ -116,9 +139,15 @@ class CGNorm(keras.layers.Layer):
         self.beta.build(hidden_shape)
 
     def call(self, x, segmap):
+        # Keras builds a layer once: later calls are checked here, so that another batch size
+        # or channel count is an error rather than a silent broadcast or a backend crash.
+        self._check_shapes(x.shape, segmap.shape)
+        require_float_dtype("x", x.dtype)
+        size = require_known_spatial_size("x", x.shape, "the mask is resized to it")
+        require_known_spatial_size("segmap", segmap.shape, "it is resized to x's size")
         normalized = self.param_free_norm(x)
         segmap = ops.cast(segmap, x.dtype)
-        segmap = resize_nearest(segmap, (x.shape[1], x.shape[2]))
+        segmap = resize_nearest(segmap, size)
         hidden = ops.relu(self.shared(segmap))
         return normalized * (1.0 + self.gamma(hidden)) + self.beta(hidden)
 

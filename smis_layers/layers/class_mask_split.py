@@ -6,8 +6,10 @@ from keras import ops
 from smis_layers.ops.checks import (
     require_channels,
     require_choice,
+    require_float_dtype,
     require_positive_int,
     require_rank,
+    require_same_batch,
     require_same_spatial_size,
 )
 
@@ -63,13 +65,21 @@ class ClassMaskSplit(keras.layers.Layer):
         self.box_source = box_source
 
     def build(self, images_shape, segmap_shape):
+        self._check_shapes(images_shape, segmap_shape)
+
+    def _check_shapes(self, images_shape, segmap_shape):
         require_rank("images", images_shape, 4, "(batch, height, width, 3)")
         require_rank("segmap", segmap_shape, 4, "(batch, height, width, num_classes)")
         require_channels("images", images_shape, 3, "RGB")
         require_channels("segmap", segmap_shape, self.num_classes, "one-hot, num_classes")
         require_same_spatial_size("images", images_shape, "segmap", segmap_shape)
+        require_same_batch("images", images_shape, "segmap", segmap_shape)
 
     def call(self, images, segmap):
+        # Keras builds a layer once: later calls are checked here, so that another batch size
+        # or mask size is an error rather than a silent broadcast.
+        self._check_shapes(images.shape, segmap.shape)
+        require_float_dtype("images", images.dtype)
         segmap = ops.cast(segmap, images.dtype)
         # (B, H, W, C, 1) * (B, H, W, 1, 3) -> (B, H, W, C, 3): class-major channel order.
         masked = ops.expand_dims(segmap, -1) * ops.expand_dims(images, -2)

@@ -6,6 +6,7 @@ from keras import ops
 from smis_layers.ops.checks import (
     require_choice,
     require_divisible,
+    require_float_dtype,
     require_int_pair,
     require_positive_int,
 )
@@ -107,6 +108,7 @@ class GroupConv2D(keras.layers.Layer):
                 f"received input_shape={tuple(input_shape)}"
             )
         require_divisible("input channels", in_channels, self.groups, "groups")
+        self._check_output_size(input_shape)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: in_channels})
         self.kernel = self.add_weight(
             name="kernel",
@@ -125,7 +127,21 @@ class GroupConv2D(keras.layers.Layer):
                 constraint=self.bias_constraint,
             )
 
+    def _check_output_size(self, input_shape) -> None:
+        """An input too small for the kernel ("valid" or explicit padding) gives an empty
+        output; refuse it here rather than in the backend's convolution."""
+        for axis, length in enumerate(tuple(input_shape)[1:3]):
+            if length is not None and self._output_length(length, axis) < 1:
+                raise ValueError(
+                    f"The input of GroupConv2D {self.name!r} is too small: its spatial size "
+                    f"{tuple(input_shape)[1:3]} with kernel_size={self.kernel_size}, "
+                    f"strides={self.strides} and padding={self.padding!r} gives an empty "
+                    f"output; received input shape {tuple(input_shape)}"
+                )
+
     def call(self, inputs):
+        require_float_dtype("inputs", inputs.dtype)
+        self._check_output_size(inputs.shape)
         padding = self.padding
         if not isinstance(padding, str):
             pad_h, pad_w = padding

@@ -156,7 +156,9 @@ class GroupDecreasingSchedule:
 
         One block at the latent size, then one block per x2 upsampling. Block `i` targets
         `num_classes / 2 ** (i // halve_every)` groups (the largest count not above that which
-        divides its channels), the last block uses `final_groups`. Widths are
+        divides its channels), the last block uses `final_groups`; CGNorm's shared (mask)
+        convolution uses `gcd(groups, num_classes)` groups, so that it splits the mask's C
+        channels (equal to the block's groups whenever they divide C). Widths are
         `width_multipliers * base_filters`, by default 16, ..., 16, 8, 4, 2, 1. With
         `num_classes=8, base_filters=160, image_size=256` this is the official DeepFashion
         decoder.
@@ -199,8 +201,11 @@ class GroupDecreasingSchedule:
             target = final_groups if i == num_blocks - 1 else start_groups / 2 ** (i // halve_every)
             groups = _largest_common_divisor_at_most(channels, max(1, math.floor(target)))
             hidden = _round_up(norm_hidden_channels or 128, groups)
+            # CGNorm's shared convolution splits the mask's C channels: its groups must divide
+            # C as well as the hidden width (groups when groups divides C, as officially).
+            shared = math.gcd(groups, num_classes)
             blocks.append(
-                DecoderBlockSpec(names[i], filters, groups, hidden, groups, groups, i > 0)
+                DecoderBlockSpec(names[i], filters, groups, hidden, shared, groups, i > 0)
             )
             in_channels = filters
         input_groups = _largest_common_divisor_at_most(

@@ -2,20 +2,44 @@
 
 A run folder holds `run.json` (the run's arguments, fixed at creation), checkpoints
 `checkpoint-<step>.weights.h5` (the trainer's weights: generator, discriminator, both
-optimizers and the sampling seed state) and `state.json` naming the last complete checkpoint.
-Every file is written to a temporary name and renamed, so a kill at any moment leaves the
-previous checkpoint and state readable; rerunning the same command resumes from `state.json`
-with the data stream positioned at the next unseen sample.
+optimizers) each with its `checkpoint-<step>.state.json` (the step, the sampling seed state,
+the checkpoint's sha256), and `state.json` naming the last complete checkpoint. Every file is
+written to a temporary name and renamed, so a kill at any moment leaves the previous checkpoint
+and state readable; rerunning the same command resumes from `state.json` with the data stream
+positioned at the next unseen sample.
+
+Safety:
+
+- SIGINT (Ctrl+C) during `fit` saves a checkpoint at the end of the current step and raises
+  `TrainingInterrupted` (`smis train` exits with status 130 naming the checkpoint); rerunning
+  resumes at exactly that step, also in the middle of a `checkpoint_every` period. A second
+  SIGINT aborts at once (the previous checkpoint stays).
+- A NaN/Inf loss or weight stops training without saving (`NonFiniteLossError`), so the last
+  checkpoint on disk is the last good one.
+- A checkpoint that is missing, truncated or corrupted (sha256 or HDF5 check) raises
+  `CheckpointError` naming it and the previous checkpoint, which `resume_from` (`smis train
+  --resume-from`) resumes from.
+- Before training, the memory a step needs (parameters, gradients, Adam slots, activations at
+  the batch size) is estimated and compared with the memory available to the process; a run
+  that will not fit gets a warning (`estimate_training_memory`, `available_memory_bytes`).
+- An `out` folder that exists and is not a run folder is refused unless `overwrite=True`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import math
+import os
 import shutil
+import signal
+import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,15 +66,70 @@ RUN_FILE = "run.json"
 
 
 class NonFiniteLossError(RuntimeError):
-    """Raised when a training loss becomes NaN or infinite."""
+    """Raised when a training loss (or a weight) becomes NaN or infinite."""
+
+
+class CheckpointError(ValueError):
+    """A run's checkpoint is missing, truncated or corrupted; the message names it and the
+    previous checkpoint to resume from."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT stopped training after saving a checkpoint at the current step.
+
+    Attributes:
+        checkpoint: the checkpoint written (Path).
+        step: the completed steps it holds.
+    """
+
+    def __init__(self, checkpoint: Path, step: int):
+        super().__init__(f"training interrupted; checkpoint {checkpoint} holds step {step}")
+        self.checkpoint = Path(checkpoint)
+        self.step = int(step)
+
+
+def checkpoint_name(step: int) -> str:
+    return f"checkpoint-{int(step)}.weights.h5"
+
+
+def checkpoint_state_name(step: int) -> str:
+    return f"checkpoint-{int(step)}.state.json"
+
+
+def _checkpoint_step(path: Path) -> int:
+    return int(path.name.split("-")[1].split(".")[0])
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """The run's checkpoint weight files, oldest first."""
+    return sorted(Path(directory).glob("checkpoint-*.weights.h5"), key=_checkpoint_step)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """Saves the trainer atomically every epoch (= `steps_per_epoch` steps) and stops on NaN/Inf
-    losses without saving, so the last good checkpoint stays the one to resume from."""
+    """Saves the trainer atomically every `steps_per_epoch` steps (at each epoch end), at the
+    current step when an interrupt is requested (`request_interrupt`, set by the SIGINT
+    handler of `train_run`), and stops on NaN/Inf losses or weights without saving, so the
+    last checkpoint on disk is always a good one to resume from.
+
+    Steps are counted from `initial_step` (the completed steps of a resumed run), so a run
+    resumed in the middle of a period saves at the same steps as an uninterrupted one.
+    """
 
     def __init__(
-        self, directory: Path, steps_per_epoch: int, keep: int = 2, wall_time_before: float = 0.0
+        self,
+        directory: Path,
+        steps_per_epoch: int,
+        keep: int = 2,
+        wall_time_before: float = 0.0,
+        initial_step: int = 0,
     ):
         super().__init__()
         self.directory = Path(directory)
@@ -58,40 +137,76 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.keep = keep
         self.wall_time_before = wall_time_before
         self.started = time.time()
+        self.step = int(initial_step)
+        self.saved_step = None
         self.bad_loss = None
+        self.interrupt_requested = False
+        self.interrupted = None  # (checkpoint path, step) once an interrupt was honoured
 
-    def on_train_begin(self, logs=None):
-        self.started = time.time()
+    def request_interrupt(self) -> None:
+        """Stop after the current step, saving a checkpoint (safe to call from a signal
+        handler: it only sets a flag)."""
+        self.interrupt_requested = True
 
     def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
         for name, value in (logs or {}).items():
             if not math.isfinite(float(value)):
-                self.bad_loss = (name, float(value), batch)
+                self.bad_loss = (name, float(value), self.step)
                 self.model.stop_training = True
                 return
+        if self.interrupt_requested and self.interrupted is None:
+            path = self.save(logs)
+            self.model.stop_training = True
+            if path is not None:
+                self.interrupted = (path, self.step)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.bad_loss is not None:
+        if self.bad_loss is not None or self.interrupted is not None:
             return
-        step = (epoch + 1) * self.steps_per_epoch
-        path = self.directory / f"checkpoint-{step}.weights.h5"
+        if self.step % self.steps_per_epoch == 0:
+            self.save(logs)
+
+    def save(self, logs=None) -> Path | None:
+        """Writes `checkpoint-<step>` (weights and its state) and `state.json`; returns the
+        weights' path, or None (and stops training) when a weight is not finite."""
+        step = self.step
+        if self.saved_step == step:
+            return self.directory / checkpoint_name(step)
+        bad = _first_non_finite_variable(self.model)
+        if bad is not None:
+            self.bad_loss = (f"weight {bad}", math.nan, step)
+            self.model.stop_training = True
+            return None
+        path = self.directory / checkpoint_name(step)
         atomic_save_weights(self.model, path)
         state = {
             "completed_steps": step,
             "checkpoint": path.name,
+            "sha256": _sha256(path),
             # Keras does not save SeedGenerator states with the weights; the sampling stream
             # must continue where it was for a resumed run to equal an uninterrupted one.
             "seed_state": _seed_state(self.model),
             "wall_time_s": round(self.wall_time_before + time.time() - self.started, 1),
             "logs": {k: float(v) for k, v in (logs or {}).items()},
         }
-        atomic_write_bytes(self.directory / STATE_FILE, json.dumps(state, indent=2).encode())
-        checkpoints = sorted(
-            self.directory.glob("checkpoint-*.weights.h5"),
-            key=lambda p: int(p.stem.split("-")[1].split(".")[0]),
-        )
-        for old in checkpoints[: -self.keep]:
+        data = json.dumps(state, indent=2).encode()
+        atomic_write_bytes(self.directory / checkpoint_state_name(step), data)
+        atomic_write_bytes(self.directory / STATE_FILE, data)
+        self.saved_step = step
+        for old in list_checkpoints(self.directory)[: -self.keep]:
             old.unlink(missing_ok=True)
+            (self.directory / checkpoint_state_name(_checkpoint_step(old))).unlink(missing_ok=True)
+        return path
+
+
+def _first_non_finite_variable(trainer) -> str | None:
+    """The path of the first trainable variable holding NaN/Inf, or None."""
+    for variable in getattr(trainer, "trainable_variables", []):
+        value = keras.ops.convert_to_numpy(variable)
+        if not np.all(np.isfinite(value)):
+            return variable.path
+    return None
 
 
 def _seed_state(trainer) -> list[int]:
@@ -228,14 +343,49 @@ def train_run(
     command: str | None = None,
     verbose: int = 1,
     log_every: int = 100,
+    overwrite: bool = False,
+    resume_from: str | None = None,
+    handle_sigint: bool = True,
+    check_memory: bool = True,
 ) -> Path:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
     Returns the preset folder. Rerunning with the same arguments resumes from the last complete
     checkpoint; different arguments for an existing run folder are an error.
+
+    Args (beyond the training hyper-parameters):
+        overwrite: use an `out` folder that exists and is not a run folder (files of the run's
+            names in it are replaced), or restart from scratch a run folder whose run.json holds
+            other arguments (its checkpoints, state and preset are deleted). A run with the same
+            arguments is always resumed.
+        resume_from: a checkpoint file name of `out` (e.g. "checkpoint-200.weights.h5") to
+            resume from instead of the one `state.json` names (after a corrupted checkpoint).
+        handle_sigint: while training, SIGINT saves a checkpoint at the current step and
+            raises `TrainingInterrupted` (main thread only).
+        check_memory: estimate the memory a training step needs and warn (on stderr) when it
+            exceeds what is available.
+
+    Raises:
+        TrainingInterrupted: SIGINT; the checkpoint of the current step was saved.
+        NonFiniteLossError: a loss or weight became NaN/Inf; nothing was saved for that step.
+        CheckpointError: the checkpoint to resume from is missing or unreadable.
+        FileExistsError: `out` exists, is not a run folder, and `overwrite` is False.
+        ValueError: invalid arguments, or an existing run with other arguments.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    for name, value in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("checkpoint_every", checkpoint_every),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}")
+    if steps % checkpoint_every:
+        raise ValueError(
+            f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
+        )
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a folder")
     probe = _architecture(model)
     run = {
         "model": model,
@@ -257,20 +407,28 @@ def train_run(
         "image_size": probe.image_size[0],
         "num_classes": probe.num_classes,
     }
-    if steps % checkpoint_every:
-        raise ValueError(
-            f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
-        )
     run_file = out / RUN_FILE
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
         changed = {k: (previous.get(k), v) for k, v in run.items() if previous.get(k) != v}
-        if changed:
+        if changed and not overwrite:
             raise ValueError(
                 f"{out} holds a run with other arguments {changed} (previous, new); use another "
-                "--out folder or the same arguments to resume"
+                "--out folder, the same arguments to resume, or --overwrite to restart it"
             )
+        if changed:
+            print(f"smis train: --overwrite: restarting the run in {out} from scratch")
+            _remove_run_files(out)
+            atomic_write_bytes(run_file, json.dumps({**run, "command": command}, indent=2).encode())
     else:
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            shown = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+            raise FileExistsError(
+                f"--out {out} exists and is not a smis train run folder (no {RUN_FILE}; it holds "
+                f"{shown}{', ...' if len(list(out.iterdir())) > 5 else ''}); choose a new or empty "
+                "folder, or pass --overwrite to write the run into it"
+            )
+        out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_file, json.dumps({**run, "command": command}, indent=2).encode())
 
     feature_extractor = None
@@ -281,38 +439,71 @@ def train_run(
     elif verbose:
         print("smis train: no --vgg-weights given; training without the perceptual loss.")
     trainer = _build_trainer(run, feature_extractor)
-    state = read_state(out)
+    if check_memory:
+        warning = memory_warning(estimate_training_memory(trainer, batch_size))
+        if warning:
+            print(f"smis train: warning: {warning}", file=sys.stderr)
+    state = _resume_state(out, resume_from)
     completed = 0
     if state is not None:
-        trainer.load_weights(out / state["checkpoint"])
+        _load_checkpoint(trainer, out, state)
         trainer.generator.seed_generator.state.assign(
             np.asarray(state["seed_state"], dtype=trainer.generator.seed_generator.state.dtype)
         )
-        completed = state["completed_steps"]
+        completed = int(state["completed_steps"])
+        if completed > steps:
+            raise CheckpointError(
+                f"{out / state['checkpoint']} holds step {completed}, past --steps {steps}"
+            )
         print(f"smis train: resuming {out} at step {completed}/{steps}")
     checkpoint = ResumableCheckpoint(
-        out, checkpoint_every, wall_time_before=(state or {}).get("wall_time_s", 0.0)
+        out,
+        checkpoint_every,
+        wall_time_before=(state or {}).get("wall_time_s", 0.0),
+        initial_step=completed,
     )
     callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
     start = time.time()
-    if completed < steps:
-        trainer.fit(
-            _dataset(run, completed * batch_size),
-            epochs=steps // checkpoint_every,
-            initial_epoch=completed // checkpoint_every,
-            steps_per_epoch=checkpoint_every,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=verbose,
-        )
+    with _sigint_saves(checkpoint, verbose) if handle_sigint else contextlib.nullcontext():
+        # A run interrupted inside a period first completes that period, so that it then saves
+        # at the same steps as an uninterrupted run; each part reads the data stream from its
+        # own first unseen sample.
+        remainder = completed % checkpoint_every
+        if completed < steps and remainder:
+            trainer.fit(
+                _dataset(run, completed * batch_size),
+                epochs=1,
+                steps_per_epoch=checkpoint_every - remainder,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=verbose,
+            )
+            completed = checkpoint.step
+        if completed < steps and checkpoint.bad_loss is None and checkpoint.interrupted is None:
+            trainer.fit(
+                _dataset(run, completed * batch_size),
+                epochs=steps // checkpoint_every,
+                initial_epoch=completed // checkpoint_every,
+                steps_per_epoch=checkpoint_every,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=verbose,
+            )
     if checkpoint.bad_loss is not None:
-        name, value, batch = checkpoint.bad_loss
+        name, value, step = checkpoint.bad_loss
         last = read_state(out)
-        raise NonFiniteLossError(
-            f"Loss {name} became {value} at batch {batch} of the current epoch; training "
-            f"stopped. The last good checkpoint is {last['checkpoint'] if last else 'none'} "
-            f"in {out}."
+        good = (
+            f"{out / last['checkpoint']} (step {last['completed_steps']})"
+            if last
+            else "none (no checkpoint was written before)"
         )
+        raise NonFiniteLossError(
+            f"{name} became {value} at step {step}; training stopped without saving that step. "
+            f"The last good checkpoint is {good}."
+        )
+    if checkpoint.interrupted is not None:
+        path, step = checkpoint.interrupted
+        raise TrainingInterrupted(path, step)
     elapsed = time.time() - start
     final = read_state(out) or {}
     preset = out / "preset"
@@ -333,8 +524,283 @@ def train_run(
         discriminator=trainer.discriminator,
     )
     write_sample_sheet(trainer.generator, run, out / "samples.png")
-    shutil.copyfile(out / "samples.png", preset / SAMPLES_FILE)
+    atomic_write_bytes(preset / SAMPLES_FILE, (out / "samples.png").read_bytes())
     return preset
+
+
+def _remove_run_files(out: Path) -> None:
+    """Deletes what `train_run` wrote in a run folder (for --overwrite of another run)."""
+    for path in [*out.glob("checkpoint-*"), out / STATE_FILE, out / "samples.png"]:
+        path.unlink(missing_ok=True)
+    for folder in (out / "preset", out / "logs"):
+        if folder.is_dir():
+            shutil.rmtree(folder)
+
+
+@contextlib.contextmanager
+def _sigint_saves(checkpoint: ResumableCheckpoint, verbose: int) -> Iterator[None]:
+    """While active, the first SIGINT asks `checkpoint` to save and stop after the current
+    step; the handler then steps aside, so a second SIGINT interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed from C: Python's default (KeyboardInterrupt) instead
+        previous = signal.default_int_handler
+
+    def handler(signum, frame):
+        checkpoint.request_interrupt()
+        signal.signal(signal.SIGINT, previous)
+        print(
+            "\nsmis train: interrupt received; saving a checkpoint after the current step "
+            "(interrupt again to stop at once without saving)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _resume_state(out: Path, resume_from: str | None) -> dict | None:
+    """The state to resume from: state.json, or the state of the checkpoint `resume_from`."""
+    if resume_from is None:
+        try:
+            return read_state(out)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(
+                f"{out / STATE_FILE} is not valid JSON ({error}); {_previous_hint(out, None)}"
+            ) from None
+    name = Path(resume_from).name
+    if not name.endswith(".weights.h5") or not name.startswith("checkpoint-"):
+        raise ValueError(
+            f"--resume-from must name a checkpoint-<step>.weights.h5 file of {out}; received "
+            f"{resume_from!r}"
+        )
+    state_path = out / checkpoint_state_name(_checkpoint_step(Path(name)))
+    if not (out / name).is_file():
+        raise CheckpointError(
+            f"--resume-from {name}: no such checkpoint in {out}; available: "
+            f"{[p.name for p in list_checkpoints(out)] or 'none'}"
+        )
+    if not state_path.is_file():
+        raise CheckpointError(
+            f"--resume-from {name}: its state file {state_path} is missing, so the step and the "
+            "sampling state it holds are unknown"
+        )
+    try:
+        return json.loads(state_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{state_path} is not valid JSON: {error}") from None
+
+
+def _previous_hint(out: Path, bad: Path | None) -> str:
+    others = [p for p in list_checkpoints(out) if bad is None or p.name != bad.name]
+    usable = [p for p in others if (out / checkpoint_state_name(_checkpoint_step(p))).is_file()]
+    if bad is not None:
+        usable = [p for p in usable if _checkpoint_step(p) < _checkpoint_step(bad)] or usable
+    if not usable:
+        return (
+            "no other checkpoint is left to resume from: start over in a new --out folder "
+            "(or pass --overwrite with other arguments)"
+        )
+    previous = usable[-1]
+    return (
+        f"the previous checkpoint is {previous.name}: resume from it by rerunning the same "
+        f"command with --resume-from {previous.name} (train_run(resume_from=...))"
+    )
+
+
+def _load_checkpoint(trainer, out: Path, state: dict) -> None:
+    """Loads the checkpoint `state` names, or raises CheckpointError naming it."""
+    path = out / str(state.get("checkpoint", ""))
+    if not path.is_file():
+        raise CheckpointError(
+            f"Checkpoint {path} (named in {out / STATE_FILE}) is missing; "
+            f"{_previous_hint(out, path)}"
+        )
+    expected = state.get("sha256")
+    if expected is not None:
+        actual = _sha256(path)
+        if actual != expected:
+            raise CheckpointError(
+                f"Checkpoint {path} is corrupted or truncated: its sha256 is {actual}, the state "
+                f"recorded {expected}; {_previous_hint(out, path)}"
+            )
+    try:
+        trainer.load_weights(path)
+    except Exception as error:  # h5py OSError, Keras ValueError on a mismatched file
+        raise CheckpointError(
+            f"Checkpoint {path} cannot be read (truncated or corrupted?): "
+            f"{type(error).__name__}: {error}; {_previous_hint(out, path)}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- memory
+class MemoryEstimate(NamedTuple):
+    """Bytes a training step needs, by part (`estimate_training_memory`)."""
+
+    parameters: int
+    gradients: int
+    optimizer: int
+    activations: int
+    batch_size: int
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer + self.activations
+
+    def describe(self) -> str:
+        def gib(n):
+            return f"{n / 2**30:.2f} GiB"
+
+        return (
+            f"about {gib(self.total)} (parameters {gib(self.parameters)}, gradients "
+            f"{gib(self.gradients)}, Adam slots {gib(self.optimizer)}, activations at batch "
+            f"{self.batch_size} {gib(self.activations)})"
+        )
+
+
+#: Activation memory of a training step per byte of forward outputs: the outputs kept for the
+#: backward pass, their gradients and the temporaries of the backward kernels. Calibrated on
+#: the shapes64 models against the measured peak RSS (tests/test_reliability.py).
+ACTIVATION_FACTOR = 3.0
+
+
+def _forward_output_bytes(trainer) -> int:
+    """Bytes of every layer output (nested layers included) of one sample's generator (encoder
+    and decoder) and discriminator forward passes, read from a TensorFlow trace: shapes only,
+    nothing is executed, so no state (batch-norm statistics, seeds) changes."""
+    import tensorflow as tf
+
+    generator, discriminator = trainer.generator, trainer.discriminator
+    height, width = generator.image_size
+    total = 0
+    original = keras.layers.Layer.__call__
+
+    def recording_call(layer, *args, **kwargs):
+        nonlocal total
+        outputs = original(layer, *args, **kwargs)
+        for tensor in keras.tree.flatten(outputs):
+            shape = getattr(tensor, "shape", None)
+            if shape is not None and None not in tuple(shape):
+                itemsize = np.dtype(keras.backend.standardize_dtype(tensor.dtype)).itemsize
+                total += int(np.prod(tuple(shape))) * itemsize
+        return outputs
+
+    def forward(images, segmap, z, condition, pair):
+        generator.encode_segmap(images, segmap, training=False)
+        generator.decode(z, condition, training=False)
+        discriminator(pair, training=False)
+        return tf.constant(0.0)
+
+    def spec(*shape):
+        return tf.TensorSpec((1, *shape), generator.compute_dtype)
+
+    specs = (
+        spec(height, width, 3),
+        spec(height, width, generator.num_classes),
+        spec(*generator.latent_shape),
+        spec(height, width, generator.mask_channels),
+        spec(height, width, generator.mask_channels + 3),
+    )
+    keras.layers.Layer.__call__ = recording_call
+    try:
+        tf.function(forward, autograph=False).get_concrete_function(*specs)
+    finally:
+        keras.layers.Layer.__call__ = original
+    return total
+
+
+def estimate_training_memory(trainer, batch_size: int) -> MemoryEstimate:
+    """An order-of-magnitude estimate of the memory one training step of `trainer` needs.
+
+    Parameters (generator and discriminator), as many bytes of gradients, Adam's two slots per
+    trainable parameter, and activations: the bytes of every layer output of one sample's
+    forward pass (generator encoder and decoder, discriminator, nested layers included; read
+    from a trace, nothing is computed) times the batch size and `ACTIVATION_FACTOR` (outputs
+    kept for the backward pass, their gradients, the second discriminator pass). The process's
+    own footprint (the framework, the data pipeline) comes on top.
+    """
+    batch_size = int(batch_size)
+
+    def nbytes(variables):
+        return sum(
+            int(np.prod(v.shape)) * np.dtype(keras.backend.standardize_dtype(v.dtype)).itemsize
+            for v in variables
+        )
+
+    models = (trainer.generator, trainer.discriminator)
+    weights = sum(nbytes(m.weights) for m in models)
+    trainable = sum(nbytes(m.trainable_variables) for m in models)
+    try:
+        per_sample = _forward_output_bytes(trainer)
+    except Exception:  # an architecture the symbolic probe cannot run: count nothing
+        per_sample = 0
+    activations = int(per_sample * batch_size * ACTIVATION_FACTOR)
+    return MemoryEstimate(weights, trainable, 2 * trainable, activations, batch_size)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process can still use: the smaller of the host's available memory
+    (`MemAvailable` of /proc/meminfo, else sysconf) and the cgroup's limit minus its usage.
+    None when unknown. `SMIS_MEMORY_LIMIT_BYTES` overrides it (tests, schedulers)."""
+    override = os.environ.get("SMIS_MEMORY_LIMIT_BYTES")
+    if override:
+        return int(override)
+    candidates = []
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+                    break
+    except OSError:
+        pass
+    if not candidates:
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None and limit < 2**60:
+            candidates.append(max(0, limit - usage))
+            break
+    return min(candidates) if candidates else None
+
+
+def memory_warning(estimate: MemoryEstimate, available: int | None = None) -> str | None:
+    """A warning when `estimate` exceeds the available memory (None when it fits, or when the
+    step runs on a GPU, whose memory this does not read)."""
+    available = available_memory_bytes() if available is None else available
+    if available is None or estimate.total <= available:
+        return None
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("GPU"):
+            return None
+    return (
+        f"a training step of this configuration needs {estimate.describe()}, but only "
+        f"{available / 2**30:.2f} GiB of memory are available: the run will probably be killed "
+        "for lack of memory. Reduce --batch-size (activations scale with it) or free memory."
+    )
 
 
 def _tensorboard_logger(run: dict, log_dir: Path, every: int, verbose: int) -> list:
@@ -383,4 +849,11 @@ def write_sample_sheet(generator, run: dict, path: Path, count: int = 6) -> Path
         to_uint8(generator.generate(batch["masks"], seed=1, **extra)),
         to_uint8(generator.generate(batch["masks"], seed=2, **extra)),
     ]
-    return save_png(image_grid(rows), path, scale=2)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        save_png(image_grid(rows), tmp, scale=2)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -19,7 +19,15 @@ from smis_layers.models.masks import (
     pair_with_instance_edges,
     prepare_segmap,
 )
-from smis_layers.ops.checks import require_choice, require_int_pair, require_positive_int
+from smis_layers.ops.checks import (
+    check_image_range,
+    require_choice,
+    require_finite,
+    require_float_dtype,
+    require_int_pair,
+    require_numeric_array,
+    require_positive_int,
+)
 
 
 def _replica_position():
@@ -103,6 +111,9 @@ class GroupDNet(keras.Model):
             schedule = GroupDecreasingSchedule.from_config(schedule)
         self.schedule = schedule
         self._validate_schedule()
+        self._validate_optional_ints(
+            encoder_channels=encoder_channels, encoder_layers=encoder_layers
+        )
         self.encoder_channels = encoder_channels or 4 * num_classes
         self.encoder_layers = encoder_layers or self._default_encoder_layers()
         require_choice("split_mode", split_mode, SPLIT_MODES)
@@ -205,7 +216,18 @@ class GroupDNet(keras.Model):
         return ops.tanh(x)
 
     # ------------------------------------------------------------------ construction
+    @staticmethod
+    def _validate_optional_ints(**values):
+        for name, value in values.items():
+            if value is not None:
+                require_positive_int(name, value)
+
     def _validate_schedule(self):
+        if not isinstance(self.schedule, GroupDecreasingSchedule):
+            raise TypeError(
+                "`schedule` must be a GroupDecreasingSchedule, its config dict or None; "
+                f"received {type(self.schedule).__name__}"
+            )
         if self.schedule.num_classes != self.num_classes:
             raise ValueError(
                 f"`schedule.num_classes` ({self.schedule.num_classes}) must equal `num_classes` "
@@ -217,6 +239,17 @@ class GroupDNet(keras.Model):
                 f"{self.schedule.latent_size} x 2**{self.schedule.num_upsamplings}); "
                 f"`image_size` is {self.image_size}"
             )
+
+    def _validate_mask_groups(self):
+        """Every CGNorm's shared convolution splits the decoder's mask (C channels, 2C with
+        instance edges) into `norm_shared_groups` groups."""
+        for spec in self.schedule.blocks:
+            if self.mask_channels % spec.norm_shared_groups:
+                raise ValueError(
+                    f"Block {spec.name}: `norm_shared_groups` ({spec.norm_shared_groups}) must "
+                    f"divide the mask channels CGNorm sees ({self.mask_channels}: num_classes="
+                    f"{self.num_classes}, use_instance_edges={self.use_instance_edges})"
+                )
 
     def _default_encoder_layers(self) -> int:
         ratio = self.image_size[0] // self.schedule.latent_size[0]
@@ -233,6 +266,7 @@ class GroupDNet(keras.Model):
         return (2 if self.use_instance_edges else 1) * self.num_classes
 
     def _build_all(self):
+        self._validate_mask_groups()
         height, width = self.image_size
         c = self.num_classes
         self.class_mask_split.build((None, height, width, 3), (None, height, width, c))
@@ -287,6 +321,7 @@ class GroupDNet(keras.Model):
 
     def decode(self, z, segmap, training=None):
         """Images from codes `z` (B, h, w, 8C) and the decoder's segmap (one-hot, or paired)."""
+        self._check_decode_inputs(z, segmap)
         x = self.fc(z)
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
             if spec.upsample:
@@ -305,6 +340,7 @@ class GroupDNet(keras.Model):
         Returns:
             dict with "images" (generated), "mu", "logvar" and "z".
         """
+        self._check_call_inputs(inputs)
         segmap = self.segmap(inputs["masks"])
         mu, logvar = self.encode_segmap(inputs["images"], segmap, training=training)
         z = self._sample_training_z(mu, logvar)
@@ -333,12 +369,19 @@ class GroupDNet(keras.Model):
     def encode(self, images, masks):
         """(mu, logvar) of real images, as NumPy arrays (inference mode)."""
         images = self._check_images(images)
-        segmap = self.segmap(self._check_masks(masks))
+        masks = self._check_masks(masks)
+        if len(images) != len(masks):
+            raise ValueError(
+                f"`images` and `masks` must have the same batch size; received {len(images)} "
+                f"images and {len(masks)} masks"
+            )
+        segmap = self.segmap(masks)
         mu, logvar = self.encode_segmap(images, segmap, training=False)
         return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
 
     def sample_z(self, batch_size: int, seed: int | None = None):
         """Codes drawn from N(0, 1): (batch_size, h, w, 8C) NumPy array."""
+        batch_size = require_positive_int("batch_size", batch_size)
         return np.asarray(
             ops.convert_to_numpy(keras.random.normal((batch_size, *self.latent_shape), seed=seed))
         ).astype("float32")
@@ -355,6 +398,8 @@ class GroupDNet(keras.Model):
         masks = self._check_masks(masks)
         batch = masks.shape[0]
         z = self.sample_z(batch, seed) if z is None else self._check_z(z, batch)
+        instances = self._check_instance_input("instances", instances, batch)
+        instance_edges = self._check_instance_input("instance_edges", instance_edges, batch)
         segmap = self.segmap(masks)
         decoder_segmap = self.condition_segmap(segmap, instances, instance_edges)
         return np.asarray(ops.convert_to_numpy(self.decode(z, decoder_segmap, training=False)))
@@ -381,37 +426,121 @@ class GroupDNet(keras.Model):
         return k * class_index, k * (class_index + 1)
 
     # ------------------------------------------------------------------ validation
-    def _check_masks(self, masks):
-        masks = np.asarray(masks)
-        if masks.ndim < 3 or tuple(masks.shape[1:3]) != self.image_size:
+    # The NumPy entry points (`encode`, `generate`) check shapes and values; `call` and `decode`
+    # (also traced inside `fit`) check static shapes, and values only for concrete tensors.
+    def _check_masks(self, masks, name: str = "masks"):
+        """`masks` as a NumPy array after checking its format, dtype, size and values."""
+        masks = require_numeric_array(name, masks)
+        c = self.num_classes
+        if masks.ndim < 3 or masks.ndim > 4 or tuple(masks.shape[1:3]) != self.image_size:
             raise ValueError(
-                f"`masks` must be (batch, {self.image_size[0]}, {self.image_size[1]}[, C or 1]) "
+                f"`{name}` must be (batch, {self.image_size[0]}, {self.image_size[1]}[, C or 1]) "
                 f"for this model; received shape {masks.shape}"
             )
-        if masks.ndim == 4 and masks.shape[-1] not in (1, self.num_classes):
+        if masks.ndim == 4 and masks.shape[-1] not in (1, c):
             raise ValueError(
-                f"`masks` must have 1 (label map) or {self.num_classes} (one-hot) channels; "
+                f"`{name}` must have 1 (label map) or {c} (one-hot) channels; "
                 f"received shape {masks.shape}"
             )
+        if masks.shape[0] == 0:
+            raise ValueError(f"`{name}` must hold at least one mask; received shape {masks.shape}")
+        require_finite(name, masks)
+        if masks.ndim == 4 and masks.shape[-1] == c and c > 1:
+            low, high = float(masks.min()), float(masks.max())
+            if low < 0 or high > 1:
+                raise ValueError(
+                    f"`{name}` is a one-hot (or soft) mask of {c} channels and must hold values "
+                    f"in [0, 1]; received values in [{low:.4g}, {high:.4g}]. Pass label maps as "
+                    "(batch, height, width) integer arrays."
+                )
+            return masks
+        check_label_values(name, masks, c)
         return masks
 
-    def _check_images(self, images):
-        images = np.asarray(images, dtype="float32")
+    def _check_images(self, images, name: str = "images"):
+        """`images` as float32 (B, H, W, 3) in [-1, 1] (uint8 converted, [0, 255] refused)."""
+        images = require_numeric_array(name, images)
         expected = (*self.image_size, 3)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
-                f"`images` must be (batch, {expected[0]}, {expected[1]}, 3); received shape "
+                f"`{name}` must be (batch, {expected[0]}, {expected[1]}, 3); received shape "
                 f"{images.shape}"
             )
-        return images
+        return check_image_range(name, images)
 
-    def _check_z(self, z, batch):
-        z = np.asarray(z, dtype="float32")
+    def _check_z(self, z, batch, name: str = "z"):
+        z = require_numeric_array(name, z).astype("float32")
         if z.shape != (batch, *self.latent_shape):
             raise ValueError(
-                f"`z` must have shape {(batch, *self.latent_shape)}; received {z.shape}"
+                f"`{name}` must have shape {(batch, *self.latent_shape)} (batch, latent height, "
+                f"latent width, {self.schedule.latent_channels} channels x {self.num_classes} "
+                f"classes); received {z.shape}"
             )
+        require_finite(name, z)
         return z
+
+    def _check_instance_input(self, name: str, value, batch: int):
+        if value is None:
+            return None
+        value = require_numeric_array(name, value)
+        shape = tuple(value.shape)
+        expected = (batch, *self.image_size)
+        if shape not in (expected, (*expected, 1)):
+            raise ValueError(
+                f"`{name}` must be {expected} or {(*expected, 1)}, one map per mask; "
+                f"received shape {shape}"
+            )
+        require_finite(name, value)
+        return value
+
+    def _check_call_inputs(self, inputs):
+        """Static checks of `call`'s dict (values too when the tensors are concrete)."""
+        if not isinstance(inputs, dict) or "images" not in inputs or "masks" not in inputs:
+            keys = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ValueError(
+                f"GroupDNet's `inputs` must be a dict with 'images' and 'masks'; received {keys}"
+            )
+        images, masks = inputs["images"], inputs["masks"]
+        image_shape, mask_shape = tuple(images.shape), tuple(masks.shape)
+        height, width = self.image_size
+        if len(image_shape) != 4 or not _matches(image_shape[1:], (height, width, 3)):
+            raise ValueError(
+                f"`inputs['images']` must be (batch, {height}, {width}, 3); received shape "
+                f"{image_shape}"
+            )
+        if len(mask_shape) not in (3, 4) or not _matches(mask_shape[1:3], (height, width)):
+            raise ValueError(
+                f"`inputs['masks']` must be (batch, {height}, {width}[, C or 1]); received shape "
+                f"{mask_shape}"
+            )
+        if None not in (image_shape[0], mask_shape[0]) and image_shape[0] != mask_shape[0]:
+            raise ValueError(
+                "`inputs['images']` and `inputs['masks']` must have the same batch size; "
+                f"received shapes {image_shape} and {mask_shape}"
+            )
+        require_float_dtype("inputs['images']", images.dtype)
+        concrete = _concrete(images)
+        if concrete is not None:
+            check_image_range("inputs['images']", concrete, warn_unit_range=False)
+
+    def _check_decode_inputs(self, z, segmap):
+        shape = tuple(z.shape)
+        if len(shape) != 4 or shape[1:] != tuple(self.latent_shape):
+            raise ValueError(
+                f"`z` must be (batch, {', '.join(str(v) for v in self.latent_shape)}); received "
+                f"shape {shape}"
+            )
+        segmap_shape = tuple(segmap.shape)
+        if len(segmap_shape) != 4 or segmap_shape[-1] != self.mask_channels:
+            raise ValueError(
+                f"The decoder's `segmap` must be (batch, height, width, {self.mask_channels}); "
+                f"received shape {segmap_shape}"
+            )
+        if None not in (shape[0], segmap_shape[0]) and shape[0] != segmap_shape[0]:
+            raise ValueError(
+                f"`z` and `segmap` must have the same batch size; received shapes {shape} and "
+                f"{segmap_shape}"
+            )
 
     # ------------------------------------------------------------------ serialization
     def get_config(self):
@@ -437,3 +566,56 @@ class GroupDNet(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _matches(shape: tuple, expected: tuple) -> bool:
+    """Whether a static shape equals `expected`, unknown (None) dimensions matching anything."""
+    return len(shape) == len(expected) and all(
+        a is None or a == b for a, b in zip(shape, expected, strict=True)
+    )
+
+
+def _concrete(tensor) -> np.ndarray | None:
+    """The values of an eager tensor or array; None for symbolic tensors (inside `fit`)."""
+    if isinstance(tensor, np.ndarray):
+        return tensor
+    if isinstance(tensor, keras.KerasTensor):
+        return None
+    try:
+        return np.asarray(ops.convert_to_numpy(tensor))
+    except Exception:  # a symbolic tensor of a traced function
+        return None
+
+
+#: Label values that usually mean "don't care / ignore" in segmentation datasets.
+DONT_CARE_LABELS = (255, -1)
+
+
+def check_label_values(name: str, labels: np.ndarray, num_classes: int) -> None:
+    """Label maps must hold integers in [0, num_classes); a ValueError names the bad values."""
+    labels = np.asarray(labels)
+    integral = np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_
+    if not integral and np.any(labels != np.round(labels)):
+        raise ValueError(
+            f"`{name}` label maps must hold integer class indices; received non-integer "
+            f"values of dtype {labels.dtype}"
+        )
+    if labels.size == 0:
+        return
+    low, high = labels.min(), labels.max()
+    if low >= 0 and high < num_classes:
+        return
+    values = labels.astype("int64")
+    bad = np.unique(values[(values < 0) | (values >= num_classes)])
+    hint = ""
+    if any(v in DONT_CARE_LABELS for v in bad.tolist()):
+        hint = (
+            " A don't-care/ignore label (255 or -1) has no code in GroupDNet: map it to one of "
+            "the classes first (the dataset loaders do: ADE20K's 'other' becomes the last class)."
+        )
+    shown = bad.tolist()[:10]
+    raise ValueError(
+        f"`{name}` label values must lie in [0, {num_classes}) for this {num_classes}-class "
+        f"model; received values in [{values.min()}, {values.max()}] (outside the range: "
+        f"{shown}{' ...' if len(bad) > 10 else ''}).{hint}"
+    )
