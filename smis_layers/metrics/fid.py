@@ -161,7 +161,13 @@ class FrechetDistance(keras.metrics.Metric):
                 f"The feature extractor returned {features.shape[1]} features for `{name}`; "
                 f"expected feature_dim={self.feature_dim}"
             )
-        return ops.cast(features, "float64")
+        features = ops.cast(features, "float64")
+        if not np.all(np.isfinite(ops.convert_to_numpy(features))):
+            raise ValueError(
+                f"The feature extractor returned NaN or infinite features for `{name}`; check "
+                "the images (expected finite values in [-1, 1])"
+            )
+        return features
 
     def update_state(self, real_images=None, generated_images=None, sample_weight=None):
         """Adds real and/or generated images (either may be None). `sample_weight` is not
@@ -183,6 +189,8 @@ class FrechetDistance(keras.metrics.Metric):
             if features is None:
                 continue
             features = np.asarray(features, "float64")
+            if not np.all(np.isfinite(features)):
+                raise ValueError(f"`{kind}_features` holds NaN or infinite values")
             if features.ndim != 2:
                 raise ValueError(
                     f"`{kind}_features` must be (B, D); received shape {features.shape}"

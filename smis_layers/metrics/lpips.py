@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Sequence
 
 import keras
@@ -145,8 +146,14 @@ class LPIPS(keras.layers.Layer):
                 "docs/evaluation.md (convert_lpips_torch_weights)"
             )
         lpips = cls(_backbone(net), name=f"lpips_{net}")
-        with np.load(weights_path) as arrays:
-            lpips.load_arrays(dict(arrays))
+        try:
+            with np.load(weights_path, allow_pickle=False) as arrays:
+                lpips.load_arrays(dict(arrays))
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise ValueError(
+                f"{weights_path} is not a readable LPIPS weights archive (truncated, corrupted "
+                f"or of another network?): {error}"
+            ) from None
         return lpips
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
