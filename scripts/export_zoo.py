@@ -66,6 +66,13 @@ OBSERVATIONS = {
         "samples fall outside what the decoder learnt. Of the five, the cleanest "
         "reconstructions and the worst random samples."
     ),
+    "groupenc_shapes64": (
+        "The weakest of the five: reconstructions are grey-green with the shapes only outlined "
+        "and red-yellow speckles, and they do not take the real image's background colour; "
+        "random codes give the same grey ground with more speckles. Its decoder (base width 3, "
+        "to match the parameter budget) has too little capacity per channel for this recipe "
+        "and step count."
+    ),
 }
 
 
