@@ -69,9 +69,9 @@ OBSERVATIONS = {
     "groupenc_shapes64": (
         "The weakest of the five: reconstructions are grey-green with the shapes only outlined "
         "and red-yellow speckles, and they do not take the real image's background colour; "
-        "random codes give the same grey ground with more speckles. Its decoder (base width 3, "
-        "to match the parameter budget) has too little capacity per channel for this recipe "
-        "and step count."
+        "random codes give the same grey ground with more speckles. Its dense decoder is "
+        "narrower than GroupDNet's to fit the same parameter budget (docs/models.md); this "
+        "recipe and step count did not train it to the others' level."
     ),
 }
 
