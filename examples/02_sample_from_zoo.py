@@ -8,7 +8,8 @@ line takes too: `smis sample --mask DIR/mask_0.npy --n 8 --out sample.png`.
 
     python examples/02_sample_from_zoo.py [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
 
-Takes about 20 s on a 2-core CPU (--smoke: about 15 s, mostly importing TensorFlow).
+Takes 20 to 45 s on a shared 2-core CPU (about 6 s of CPU time, most of it importing
+TensorFlow); --smoke about the same.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ mixed image next to its mask and the references.
 
     python examples/04_appearance_mixture.py [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
 
-Takes about 15 s on a 2-core CPU (--smoke: the same, mostly importing TensorFlow).
+Takes 20 to 45 s on a shared 2-core CPU (about 6 s of CPU time, most of it importing
+TensorFlow); --smoke about the same.
 """
 
 from __future__ import annotations

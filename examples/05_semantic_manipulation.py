@@ -7,7 +7,8 @@ their look where they move or grow. Classes the image did not contain get prior 
 
     python examples/05_semantic_manipulation.py [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
 
-Takes about 15 s on a 2-core CPU (--smoke: about 15 s, mostly importing TensorFlow).
+Takes 20 to 45 s on a shared 2-core CPU (about 6 s of CPU time, most of it importing
+TensorFlow); --smoke about the same.
 """
 
 from __future__ import annotations

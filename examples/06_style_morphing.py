@@ -7,7 +7,8 @@ codes), which only per-class codes allow. Writes the two strips (PNG) and an ani
 
     python examples/06_style_morphing.py [--steps 8] [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
 
-Takes about 20 s on a 2-core CPU (--smoke: about 15 s, mostly importing TensorFlow).
+Takes 20 to 45 s on a shared 2-core CPU (about 6 s of CPU time, most of it importing
+TensorFlow); --smoke about the same.
 """
 
 from __future__ import annotations

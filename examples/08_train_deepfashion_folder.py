@@ -14,8 +14,8 @@ The command-line equivalent is `smis train --data deepfashion --data-dir ROOT --
         [--steps 1000] [--batch-size 8] [--out DIR]
     python examples/08_train_deepfashion_folder.py --smoke
 
-Takes as long as the steps you ask for (about 1.3 s per step at batch 16 for
-groupdnet_shapes64 on a 2-core CPU); --smoke about 30 s.
+Takes as long as the steps you ask for (about 2 s per step at batch 16 for
+groupdnet_shapes64 on a shared 2-core CPU, as in example 07); --smoke about 30 s.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer = SMISTrainer(generator, discriminator)
     # --smoke runs eagerly: tracing the step would take longer than the step itself.
     trainer.compile(run_eagerly=args.smoke)
-    verbose = 0 if args.smoke else 2
+    verbose = 0 if args.smoke else 1  # a progress bar
     history = trainer.fit(data, steps_per_epoch=steps, shuffle=False, verbose=verbose)
     losses = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
     print(f"losses after {steps} steps: {losses}")

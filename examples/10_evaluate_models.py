@@ -9,11 +9,12 @@ and throughput, and writes the Markdown table that docs/evaluation.md describes.
 LPIPS distance and Inception FID need local weight files (`smis_layers.metrics.LPIPS`,
 `inception_v3_feature_extractor`); nothing is downloaded.
 
-    python examples/10_evaluate_models.py [--presets groupdnet_shapes64 ...] [--n-images 64]
+    python examples/10_evaluate_models.py [--presets groupdnet_shapes64 ...] [--n-images 16]
         [--out DIR] [--smoke]
 
-Takes a few minutes per preset at the default 64 images on a 2-core CPU (--smoke: 2 images,
-one preset, about 40 s).
+Takes one to two minutes per preset with the default 16 images on a shared 2-core CPU (77 s
+measured for one preset; the zoo's table, `smis evaluate`, uses 64 images: about 8 minutes per
+preset, most of it mCSD / mOCD); --smoke (2 images, one preset) about 40 s.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ SEGMENTER = "segmenter_shapes64"
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", nargs="+", help="default: every generator of the zoo")
-    parser.add_argument("--n-images", type=int, default=64, help="held-out masks per preset")
+    parser.add_argument("--n-images", type=int, default=16, help="held-out masks per preset")
     parser.add_argument("--out", type=Path, default=Path("runs/examples/10"))
     parser.add_argument("--smoke", action="store_true", help="tiny and fast (used by the tests)")
     args = parser.parse_args(argv)

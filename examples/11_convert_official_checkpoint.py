@@ -16,8 +16,8 @@ needs PyTorch (`pip install "smis-layers[torch]"`); without it the script says s
         --encoder latest_net_E.pth --config deepfashion [--mask LABEL_MAP.png] [--out DIR]
     python examples/11_convert_official_checkpoint.py --smoke
 
-Takes about 30 s on a 2-core CPU for --smoke; the official DeepFashion networks (109M
-parameters) convert in about a minute.
+Takes about 30 s on a 2-core CPU for --smoke; with the official checkpoints, as long as
+building the official network (109M parameters for DeepFashion) and reading its tensors.
 """
 
 from __future__ import annotations
