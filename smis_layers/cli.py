@@ -282,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the `smis` command line with `argv` (default: `sys.argv[1:]`); returns the exit
+    status (0 success, 1 bad input or a failed step, 130 interrupted training)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -104,6 +104,7 @@ def _codes_from(spec: str, default_mask: np.ndarray, model) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- commands
 def sample_command(args: argparse.Namespace) -> Path:
+    """`smis sample`: `--n` images for one mask; writes the grid."""
     from smis_layers.applications import load_mask, sample
 
     model = _load_model(args.preset)
@@ -113,6 +114,7 @@ def sample_command(args: argparse.Namespace) -> Path:
 
 
 def resample_class_command(args: argparse.Namespace) -> Path:
+    """`smis resample-class`: only `--class`'s code changes across the images."""
     from smis_layers.applications import load_mask, resample_class
 
     model = _load_model(args.preset)
@@ -124,6 +126,7 @@ def resample_class_command(args: argparse.Namespace) -> Path:
 
 
 def mix_command(args: argparse.Namespace) -> Path:
+    """`smis mix`: each `--from` class takes its code from a reference or a seed."""
     from smis_layers.applications import load_mask, mix_appearance
     from smis_layers.utils.images import to_uint8
 
@@ -143,6 +146,7 @@ def mix_command(args: argparse.Namespace) -> Path:
 
 
 def manipulate_command(args: argparse.Namespace) -> Path:
+    """`smis manipulate`: applies the `--edit`s to the mask and keeps every class's code."""
     from smis_layers.applications import load_image, load_mask, manipulate
 
     model = _load_model(args.preset)
@@ -161,6 +165,7 @@ def _manipulation_rows(mask, image, reconstruction, edited, result) -> list[np.n
 
 
 def morph_command(args: argparse.Namespace) -> Path:
+    """`smis morph`: a PNG strip and a GIF between the codes of `--a` and `--b`."""
     from PIL import Image
 
     from smis_layers.applications import load_mask, morph
@@ -180,6 +185,7 @@ def morph_command(args: argparse.Namespace) -> Path:
 
 
 def encode_command(args: argparse.Namespace) -> Path:
+    """`smis encode`: writes the image's codes, its mask and the preset name to a .npz."""
     from smis_layers.applications import encode, load_image, load_mask
 
     model = _load_model(args.preset)
@@ -192,6 +198,7 @@ def encode_command(args: argparse.Namespace) -> Path:
 
 
 def decode_command(args: argparse.Namespace) -> Path:
+    """`smis decode`: draws a mask (default: the encoded one) with codes from `smis encode`."""
     from smis_layers.applications import decode, load_mask
 
     model = _load_model(args.preset)
@@ -215,6 +222,7 @@ def decode_command(args: argparse.Namespace) -> Path:
 
 
 def zoo_list_command(args: argparse.Namespace) -> None:
+    """`smis zoo list`: prints `zoo_table()`."""
     for line in zoo_table():
         print(line)
 
@@ -413,6 +421,7 @@ def _write_index(path: Path, preset: str, entries: list[tuple[str, str, str]]) -
 
 
 def gallery_command(args: argparse.Namespace) -> Path:
+    """`smis demo`: the gallery of every application (see `gallery`)."""
     return gallery(args.preset, args.out, seed=args.seed, overwrite=args.overwrite)
 
 
