@@ -355,7 +355,9 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     out = _writable(args.out, overwrite=True)
     from smis_layers.presets import atomic_write_bytes
 
-    atomic_write_bytes(out, _zoo_page(table, command).encode())
+    previous = out.read_text() if out.is_file() else ""
+    findings = previous[previous.index(FINDINGS_MARKER) :] if FINDINGS_MARKER in previous else ""
+    atomic_write_bytes(out, _zoo_page(table, command, findings).encode())
     return out
 
 
@@ -378,14 +380,16 @@ synthetic benchmark with one shared recipe (`scripts/train_zoo.sh`, exported by
 """
 
 
-def _zoo_page(table: str, command: str) -> str:
+#: The page's hand-written reading of the table starts at this marker; `smis evaluate` keeps
+#: it when it rewrites the table.
+FINDINGS_MARKER = "<!-- findings -->"
+
+
+def _zoo_page(table: str, command: str, findings: str = "") -> str:
     return (
         f"{ZOO_PAGE_HEADER}## Comparison\n\nMeasured with\n\n```bash\n{command}\n```\n\n"
-        f"{table}\n\n{ZOO_FINDINGS}"
+        f"{table}\n\n{findings}"
     )
-
-
-ZOO_FINDINGS = ""
 
 
 def bench_command(args: argparse.Namespace) -> None:

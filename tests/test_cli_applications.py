@@ -128,3 +128,24 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_records_the_table_metadata_and_card(tmp_path, capsys):
+    import json
+    import shutil
+
+    from smis_layers.presets import zoo_directory
+
+    preset = tmp_path / "g"
+    shutil.copytree(zoo_directory() / PRESET, preset)
+    page = tmp_path / "zoo.md"
+    page.write_text("old table\n\n<!-- findings -->\nWhat the table shows.\n")
+    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--out", str(page)]
+    assert main(argv) == 0
+    assert "| real images |" in capsys.readouterr().out
+    text = page.read_text()
+    assert "old table" not in text and "mIoU" in text
+    assert text.endswith("<!-- findings -->\nWhat the table shows.\n")
+    metadata = json.loads((preset / "metadata.json").read_text())
+    assert {"miou", "mcsd_l1", "mocd_l1"} <= set(metadata["metrics"])
+    assert "## Metrics" in (preset / "README.md").read_text()
