@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 
+from benchmarks import common
 from smis_layers import GroupConv2D
 from smis_layers.ops.grouped_conv import resolve_lowering
 
@@ -147,40 +148,51 @@ def run(shape, groups_list, repeats):
     return rows
 
 
-def format_table(rows, shape):
-    header = ["G", "mode", "auto ->", *CANDIDATES, "keras/auto", "auto/fastest"]
-    lines = [
-        f"backend={BACKEND}, input={tuple(shape)}, 3x3 conv {shape[-1]}->{shape[-1]}, "
-        "forward+backward, median ms",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
+def to_table(rows, shape) -> common.Table:
+    """The rows of `run` as a suite table."""
+    table = common.Table(
+        f"Grouped convolution lowerings ({BACKEND}, input {tuple(shape)}, 3x3 conv "
+        f"{shape[-1]}->{shape[-1]}, forward+backward, median ms)",
+        ["G", "mode", "auto ->", *CANDIDATES, "keras/auto", "auto/fastest"],
+    )
     for groups, mode, auto_to, results, speedup, ratio in rows:
-        cells = [
-            str(groups),
-            mode,
-            auto_to,
-            *(f"{results[c]:.1f}" for c in CANDIDATES),
-            f"{speedup:.1f}x",
-            f"{ratio:.2f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.add(
+            G=groups,
+            mode=mode,
+            **{"auto ->": auto_to, "keras/auto": speedup, "auto/fastest": ratio},
+            **{name: float(results[name]) for name in CANDIDATES},
+        )
+    return table
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options of this part."""
     parser.add_argument(
         "--shape", type=int, nargs=4, default=(4, 64, 64, 256), metavar=("B", "H", "W", "C")
     )
     parser.add_argument("--groups", type=int, nargs="+", default=(8, 32))
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
-    rows = run(tuple(args.shape), args.groups, args.repeats)
-    print(format_table(rows, args.shape))
-    return rows
+
+
+def run_from_args(args: argparse.Namespace) -> common.Table:
+    """Runs this part from parsed arguments (`--tiny`: input (1, 8, 8, 8), G=2, 1 repeat)."""
+    if getattr(args, "tiny", False):
+        shape, groups, repeats = (1, 8, 8, 8), (2,), 1
+    else:
+        shape, groups, repeats = tuple(args.shape), args.groups, args.repeats
+    table = to_table(run(shape, groups, repeats), shape)
+    table.print()
+    return table
+
+
+def main(argv=None) -> int:
+    """`python -m benchmarks.group_conv [options]`; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny shape (tests)")
+    add_arguments(parser)
+    run_from_args(parser.parse_args(argv))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

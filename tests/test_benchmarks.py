@@ -1,17 +1,259 @@
-"""The benchmark scripts run (tiny shapes); no test asserts a time."""
+"""The benchmark suite: every part runs in its tiny mode and prints sane tables; the analytic
+FLOP count matches hand counts. No test asserts a time."""
 
-from benchmarks import group_conv
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from benchmarks import __main__ as suite
+from benchmarks import common, flops
+from smis_layers import GroupConv2D
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_group_conv_benchmark_runs_every_candidate(capsys):
-    rows = group_conv.main(["--shape", "1", "8", "8", "8", "--groups", "2", "--repeats", "1"])
-    modes = {row[1] for row in rows}
-    assert modes == set(group_conv.MODES[group_conv.BACKEND])
-    for _, _, auto_to, results, _, _ in rows:
-        assert auto_to in ("native", "split")
-        assert set(results) == set(group_conv.CANDIDATES)
-        assert all(ms > 0 for ms in results.values())
-    assert "| G | mode |" in capsys.readouterr().out
+def parse_tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """{title: rows as {column: cell}} of the Markdown tables `Table.print` wrote."""
+    tables, title, columns = {}, None, None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            title, columns = line[4:], None
+        elif line.startswith("|") and title is not None:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if columns is None:
+                columns = cells
+                tables[title] = []
+            elif not set(line) <= set("|-"):
+                assert len(cells) == len(columns), line
+                tables[title].append(dict(zip(columns, cells, strict=True)))
+    return tables
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+def only_table(text: str, starts_with: str) -> list[dict[str, str]]:
+    tables = parse_tables(text)
+    matching = [rows for title, rows in tables.items() if title.startswith(starts_with)]
+    assert len(matching) == 1, list(tables)
+    return matching[0]
+
+
+# ------------------------------------------------------------------------------ FLOPs
+def test_conv_flops_match_a_hand_count():
+    conv = GroupConv2D(16, 3, groups=4)
+    conv.build((None, 8, 8, 8))
+    # 8x8 outputs x 16 filters x (3*3 taps x 8/4 input channels) multiply-adds, 2 FLOPs each.
+    assert flops.layer_flops(conv).flops == 2 * (8 * 8 * 16) * (3 * 3 * 2) == 36_864
+    dense = keras.layers.Conv2D(16, 3, padding="same")
+    dense.build((None, 8, 8, 8))
+    assert flops.layer_flops(dense).flops == 4 * 36_864  # groups=1: 4x the grouped count
+    strided = GroupConv2D(6, 4, groups=2, strides=2, padding=2, use_bias=False)
+    strided.build((None, 9, 9, 4))
+    # PyTorch-style padding 2: out = (9 + 4 - 4) // 2 + 1 = 5
+    assert flops.layer_flops(strided).flops == 2 * (5 * 5 * 6) * (4 * 4 * 2)
+    linear = keras.layers.Dense(5)
+    linear.build((None, 3, 7))
+    assert flops.layer_flops(linear).flops == 2 * 3 * 7 * 5
+
+
+def test_generator_flops_equal_a_count_of_the_convolutions_actually_run(monkeypatch):
+    generator, discriminator = common.build_models("groupdnet_tiny")
+    seen = []
+    original = GroupConv2D.call
+
+    def recording_call(self, inputs):
+        seen.append(flops.layer_flops(self, tuple(inputs.shape)).flops)  # per image
+        return original(self, inputs)
+
+    monkeypatch.setattr(GroupConv2D, "call", recording_call)
+    batch = common.make_batch(generator, 2)
+    generator(batch, training=False)
+    assert sum(seen) == flops.generator_flops(generator, "train") > 0
+    seen.clear()
+    generator.generate(batch["masks"], z=generator.sample_z(2, seed=0))
+    assert sum(seen) == flops.generator_flops(generator, "decoder")
+    assert flops.generator_flops(generator, "train", batch_size=3) == 3 * (
+        flops.generator_flops(generator, "encoder") + flops.generator_flops(generator, "decoder")
+    )
+    step = flops.train_step_flops(generator, discriminator, 2)
+    assert step["total"] == 4 * step["generator_forward"] + 9 * step["discriminator_forward"]
+    assert not discriminator.built  # counted on a copy: SMISTrainer can still build it
+
+
+def test_official_deepfashion_counts_match_the_official_parameters():
+    generator, _ = common.build_models(common.DEEPFASHION)
+    assert generator.parameter_counts() == {"encoder": 12_835_712, "generator": 96_324_451}
+    # Decoder FLOPs per image are dominated by the 256x256 blocks; a loose sanity range.
+    assert 1e11 < flops.generator_flops(generator, "decoder") < 1e12
+
+
+def test_flops_part_prints_one_row_per_model(capsys):
+    assert suite.main(["flops", "--tiny", "--layers", "groupdnet_tiny"]) == 0
+    out = capsys.readouterr().out
+    rows = only_table(out, "Analytic FLOPs")
+    assert [r["model"] for r in rows] == list(common.TINY)
+    for row in rows:
+        assert number(row["train step GFLOP"]) > 0
+        assert 0 < number(row["CGNorm share of decoder"]) <= 1
+    layers = only_table(out, "Counted layers of groupdnet_tiny")
+    assert math.isclose(sum(number(r["share"]) for r in layers), 1.0, abs_tol=0.01)
+
+
+# ------------------------------------------------------------------------------ parts
+def test_train_step_part_reports_mfu_in_range(capsys):
+    # jit_compile=True is covered by the gpu.sh test (an XLA compilation of the step takes
+    # minutes on a loaded CPU).
+    argv = ["train-step", "--tiny", "--models", "groupdnet_tiny", "--jit", "false"]
+    assert suite.main([*argv, "--policy", "float32", "mixed_bfloat16"]) == 0
+    rows = only_table(capsys.readouterr().out, "Training step")
+    assert [(r["jit"], r["policy"]) for r in rows] == [
+        ("false", "float32"),
+        ("false", "mixed_bfloat16"),
+    ]
+    for row in rows:
+        assert number(row["GFLOP/step"]) > 0 and number(row["images/s"]) > 0
+        assert 0 < number(row["MFU"]) <= 1
+        assert 0 < number(row["MFU (CPU time)"]) <= 1
+
+
+def test_mfu_part_defaults_to_groupdnet_without_xla(capsys):
+    assert suite.main(["mfu", "--tiny"]) == 0
+    rows = only_table(capsys.readouterr().out, "Training step")
+    assert [(r["model"], r["jit"]) for r in rows] == [("groupdnet_tiny", "false")]
+
+
+def test_train_step_isolated_configuration_reports_errors_as_notes():
+    result = common.run_isolated(
+        "benchmarks.train_step",
+        {
+            "name": "no_such_model",
+            "batch_size": 1,
+            "jit": False,
+            "policy": "float32",
+            "steps": 1,
+            "warmup": 1,
+        },
+        timeout=300,
+    )
+    assert "error" in result and "no_such_model" in result["error"]
+
+
+def test_inference_part_measures_memory_in_a_fresh_process(capsys):
+    assert suite.main(["inference", "--tiny", "--models", "groupdnet_tiny"]) == 0
+    rows = only_table(capsys.readouterr().out, "Inference")
+    assert [int(r["batch"]) for r in rows] == [1, 2]
+    for row in rows:
+        assert number(row["latency ms"]) > 0 and number(row["images/s"]) > 0
+        assert 0 < number(row["RSS built MB"]) <= number(row["peak RSS MB"])
+        assert number(row["eager/tf.function"]) > 0
+
+
+def test_scaling_part_sweeps_classes_and_resolution(capsys, tmp_path):
+    figure = tmp_path / "scaling.png"
+    assert suite.main(["scaling", "--tiny", "--plot", str(figure)]) == 0
+    rows = only_table(capsys.readouterr().out, "Scaling")
+    classes = [(r["model"], int(r["C"])) for r in rows if r["sweep"] == "classes"]
+    assert classes == [("GroupDNet", 2), ("GroupDNet", 4), ("MulNet", 2), ("MulNet", 4)]
+    sizes = [r["size"] for r in rows if r["sweep"] == "resolution"]
+    assert sizes == ["16x16", "32x32"] * 2
+    for row in rows:
+        assert number(row["params"]) > 0 and number(row["GFLOP/image (fwd+bwd)"]) > 0
+    mulnet = [
+        number(r["params"]) for r in rows if r["sweep"] == "classes" and r["model"] == "MulNet"
+    ]
+    assert mulnet[1] == 2 * mulnet[0]  # C copies of one per-class generator
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scaling_models_are_valid_at_35_classes():
+    from benchmarks import scaling
+
+    model = scaling.scaling_model("GroupDNet", 35, 64)
+    assert model.schedule.groups[0] == 35
+    assert all(35 % b.norm_shared_groups == 0 for b in model.schedule.blocks)
+
+
+def test_group_conv_part_runs_every_candidate(capsys):
+    from benchmarks import group_conv
+
+    assert suite.main(["group-conv", "--tiny"]) == 0
+    rows = only_table(capsys.readouterr().out, "Grouped convolution lowerings")
+    assert {r["mode"] for r in rows} == set(group_conv.MODES[group_conv.BACKEND])
+    for row in rows:
+        assert row["auto ->"] in ("native", "split")
+        assert all(number(row[c]) > 0 for c in group_conv.CANDIDATES)
+
+
+def test_pipeline_part_compares_three_sources(capsys):
+    assert suite.main(["pipeline", "--tiny"]) == 0
+    rows = only_table(capsys.readouterr().out, "Input pipeline")
+    assert [r["source"] for r in rows] == ["in-memory", "synthetic tf.data", "folder (JPEG/PNG)"]
+    assert number(rows[0]["step / in-memory step"]) == 1.0
+    for row in rows:
+        assert number(row["pipeline ms/batch"]) > 0 and number(row["step s"]) > 0
+
+
+def test_profile_part_breaks_the_step_down(capsys):
+    assert suite.main(["profile", "--tiny"]) == 0
+    out = capsys.readouterr().out
+    rows = only_table(out, "Profile of the groupdnet_tiny")
+    total = rows[-1]
+    assert total["part"] == "total" and number(total["total ms"]) > 0
+    assert math.isclose(sum(number(r["share"]) for r in rows[:-1]), 1.0, abs_tol=0.01)
+    assert number(total["conv forward ms"]) > 0
+    assert only_table(out, "Top ")
+
+
+def test_gpu_script_runs_tiny_on_the_cpu():
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--tiny"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    tables = parse_tables(done.stdout)
+    assert len(tables) == 1
+    rows = next(iter(tables.values()))
+    train = [r for r in rows if r["row"] == "train"]
+    assert {(r["jit"], r["policy"]) for r in train} == {
+        ("false", "float32"),
+        ("true", "float32"),
+        ("false", "mixed_bfloat16"),
+    }
+    assert {r["row"] for r in rows} == {
+        "train",
+        "generate",
+        "decode (tf.function)",
+        "decode (XLA)",
+    }
+    for row in rows:
+        assert number(row["images/s"]) > 0
+        assert 0 < number(row["MFU"]) <= 1
+
+
+def test_all_part_knows_every_part():
+    for part in suite.ALL:
+        args = suite._part_arguments(part, tiny=True)
+        assert args.part == part and args.tiny
 
 
 def test_class_isolation_benchmark_reports_mulnet_as_exactly_isolated():
@@ -22,10 +264,12 @@ def test_class_isolation_benchmark_reports_mulnet_as_exactly_isolated():
     assert all(inside > 0 for inside, _ in rows.values())
 
 
-def test_train_step_benchmark_runs():
-    from benchmarks import train_step
-
-    rows, pipeline = train_step.main(
-        ["--models", "groupdnet_shapes64", "--batch-size", "2", "--steps", "1", "--jit", "false"]
-    )
-    assert rows[0][0] == "groupdnet_shapes64" and rows[0][2] > 0 and pipeline > 0
+def test_table_formatting():
+    table = common.Table("t", ["a", "b"])
+    table.add(a=1234567, b=0.000123)
+    table.add(a=None, b=12.345)
+    assert table.markdown().splitlines()[4:] == ["| 1,234,567 | 0.000123 |", "| - | 12.3 |"]
+    with pytest.raises(KeyError):
+        table.add(c=1)
+    assert np.isfinite(common.memory_mb()["peak"])
+    assert sys.platform != "linux" or common.memory_mb()["current"] > 0
