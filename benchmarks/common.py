@@ -3,8 +3,10 @@ benchmarked model configurations and their input batches."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import statistics
@@ -346,3 +348,19 @@ def memory_mb() -> dict[str, float]:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
         values = {"VmRSS": float("nan"), "VmHWM": peak}
     return {"current": values["VmRSS"], "peak": values["VmHWM"]}
+
+
+def part_main(argv, doc: str, tiny_help: str, add_arguments, measure, run_from_args) -> int:
+    """The `main` of a benchmark part that measures each configuration in a worker process:
+    `--worker JSON` measures one configuration and emits its result; otherwise the part runs
+    its table (`run_from_args`). Returns the exit status."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--tiny", action="store_true", help=tiny_help)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.worker:
+        emit_result(measure(**json.loads(args.worker)))
+        return 0
+    run_from_args(args)
+    return 0

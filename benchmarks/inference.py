@@ -158,16 +158,9 @@ def run_from_args(args: argparse.Namespace) -> common.Table:
 
 def main(argv=None) -> int:
     """`python -m benchmarks.inference [options]`; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tiny", action="store_true", help="tiny models (tests)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.worker:
-        common.emit_result(measure(**json.loads(args.worker)))
-        return 0
-    run_from_args(args)
-    return 0
+    return common.part_main(
+        argv, __doc__, "tiny models (tests)", add_arguments, measure, run_from_args
+    )
 
 
 if __name__ == "__main__":
