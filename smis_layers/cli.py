@@ -132,6 +132,7 @@ def train(args: argparse.Namespace) -> int:
             log_every=args.log_every,
             overwrite=args.overwrite,
             resume_from=args.resume_from,
+            extend=args.extend,
         )
     except TrainingInterrupted as interrupted:
         print(
@@ -262,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the run into an existing --out folder that is not a run folder, or restart "
         "a run folder that holds a run with other arguments (a run with the same arguments is "
         "always resumed)",
+    )
+    train_parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint with more --steps or other "
+        "learning rates / loss weights (model, data, batch, seed and discriminator must match; "
+        "the previous settings stay in run.json's phases)",
     )
     train_parser.add_argument(
         "--resume-from",

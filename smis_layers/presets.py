@@ -382,8 +382,18 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     training = meta.get("training")
     if training:
         lines += ["", "## Training", ""]
-        if training.get("command"):
-            lines += ["```bash", training["command"], "```", ""]
+        phases = training.get("phases") or []
+        commands = [phase.get("command") for phase in phases] + [training.get("command")]
+        commands = [c for c in commands if c]
+        if phases:
+            ends = ", ".join(str(phase.get("ended_at_step")) for phase in phases)
+            lines += [
+                f"Trained in {len(phases) + 1} phases (the run was extended with `--extend` at "
+                f"step {ends}; the learning-rate schedule restarts with each phase's `--steps`):",
+                "",
+            ]
+        if commands:
+            lines += ["```bash", *commands, "```", ""]
         lines += [
             f"{training.get('completed_steps')} steps at batch {training.get('batch_size')} on "
             f"{training.get('data')} data, {training.get('wall_time_s', 0) / 60:.0f} min of "

@@ -347,6 +347,7 @@ def train_run(
     resume_from: str | None = None,
     handle_sigint: bool = True,
     check_memory: bool = True,
+    extend: bool = False,
 ) -> Path:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
@@ -364,6 +365,11 @@ def train_run(
             raises `TrainingInterrupted` (main thread only).
         check_memory: estimate the memory a training step needs and warn (on stderr) when it
             exceeds what is available.
+        extend: continue the run in `out` from its last checkpoint with other settings of
+            `EXTENDABLE` (more steps, learning rates, loss weights); the model, data, batch,
+            seed and discriminator must match. The previous settings and the step at which
+            they ended are kept in run.json's "phases". The learning-rate schedule is that of
+            the new `steps` (constant for the first half, then linear decay to 0).
 
     Raises:
         TrainingInterrupted: SIGINT; the checkpoint of the current step was saved.
@@ -411,10 +417,15 @@ def train_run(
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
         changed = {k: (previous.get(k), v) for k, v in run.items() if previous.get(k) != v}
+        if changed and extend and not overwrite:
+            run = _extended_run(out, previous, run, changed, command)
+            atomic_write_bytes(run_file, json.dumps(run, indent=2).encode())
+            changed = {}
         if changed and not overwrite:
             raise ValueError(
                 f"{out} holds a run with other arguments {changed} (previous, new); use another "
-                "--out folder, the same arguments to resume, or --overwrite to restart it"
+                "--out folder, the same arguments to resume, --extend to continue it with more "
+                "steps or other training settings, or --overwrite to restart it"
             )
         if changed:
             print(f"smis train: --overwrite: restarting the run in {out} from scratch")
@@ -514,6 +525,7 @@ def train_run(
             "training": {
                 **run,
                 "command": command,
+                "phases": json.loads(run_file.read_text()).get("phases", []),
                 "completed_steps": final.get("completed_steps", completed),
                 "wall_time_s": final.get("wall_time_s"),
                 "wall_time_s_this_session": round(elapsed, 1),
@@ -526,6 +538,44 @@ def train_run(
     write_sample_sheet(trainer.generator, run, out / "samples.png")
     atomic_write_bytes(preset / SAMPLES_FILE, (out / "samples.png").read_bytes())
     return preset
+
+
+# Settings `train_run(extend=True)` may change in an existing run; the others fix what the
+# checkpoints hold (architecture, discriminator) or the data stream they have consumed.
+EXTENDABLE = (
+    "steps",
+    "lr_g",
+    "lr_d",
+    "reconstruction_weight",
+    "kl_weight",
+    "jit_compile",
+    "vgg_weights",
+)
+
+
+def _extended_run(out: Path, previous: dict, run: dict, changed: dict, command) -> dict:
+    """run.json's content for continuing `previous` with `run`'s settings (`extend=True`)."""
+    fixed = {k: v for k, v in changed.items() if k not in EXTENDABLE}
+    if fixed:
+        raise ValueError(
+            f"--extend cannot change {fixed} (previous, new) of the run in {out}: only "
+            f"{', '.join(EXTENDABLE)} can change; use another --out folder for the others"
+        )
+    state = read_state(out)
+    completed = int(state["completed_steps"]) if state else 0
+    if run["steps"] < completed:
+        raise ValueError(
+            f"--extend: `steps` must be at least the {completed} steps the run in {out} has "
+            f"completed; received steps={run['steps']}"
+        )
+    if completed % run["checkpoint_every"]:
+        raise ValueError(
+            f"--extend: the run in {out} stopped at step {completed}, not a multiple of "
+            f"`checkpoint_every` ({run['checkpoint_every']}); resume it first"
+        )
+    ended = {k: v for k, v in previous.items() if k != "phases"}
+    phases = [*previous.get("phases", []), {**ended, "ended_at_step": completed}]
+    return {**run, "command": command, "phases": phases}
 
 
 def _remove_run_files(out: Path) -> None:

@@ -74,3 +74,31 @@ def test_non_finite_loss_stops_without_saving(tmp_path):
     assert callback.bad_loss[0] == "g_loss" and callback.model.stop_training
     callback.on_epoch_end(0)
     assert read_state(tmp_path) is None and not list(tmp_path.iterdir())
+
+
+def test_extend_continues_a_finished_run_with_more_steps_and_new_settings(tmp_path):
+    short = {**ARGS, "steps": 2, "log_every": 0}
+    train_run(out=tmp_path, **short)
+    before = GroupDNet.from_preset(tmp_path / "preset").get_weights()
+    with pytest.raises(ValueError, match="--extend to continue"):
+        train_run(out=tmp_path, **{**short, "steps": 4})
+    with pytest.raises(ValueError, match=r"--extend cannot change \{'batch_size': \(2, 4\)\}"):
+        train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "batch_size": 4})
+
+    train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "kl_weight": 0.5})
+    assert read_state(tmp_path)["completed_steps"] == 4
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["steps"] == 4 and run["kl_weight"] == 0.5
+    assert [(p["steps"], p["kl_weight"], p["ended_at_step"]) for p in run["phases"]] == [
+        (2, 0.05, 2)
+    ]
+    metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
+    assert metadata["training"]["completed_steps"] == 4
+    assert metadata["training"]["phases"][0]["ended_at_step"] == 2
+    after = GroupDNet.from_preset(tmp_path / "preset").get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+    # The extended run resumes like any run; going back below the completed steps is refused.
+    train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "kl_weight": 0.5})
+    with pytest.raises(ValueError, match="at least the 4 steps"):
+        train_run(out=tmp_path, extend=True, **{**short, "steps": 2})
