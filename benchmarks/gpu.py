@@ -40,8 +40,8 @@ import warnings
 import keras
 
 from benchmarks import common
-from benchmarks.flops import generator_flops, train_step_flops
 from benchmarks.train_step import in_memory_dataset, time_fit
+from smis_layers.metrics.flops import generator_flops, train_step_flops
 
 COLUMNS = [
     "row",

@@ -24,7 +24,7 @@ import json
 import keras
 
 from benchmarks import common
-from benchmarks.flops import generator_flops
+from smis_layers.metrics.flops import generator_flops
 
 DEFAULT_MODELS = (*common.SHAPES64, common.DEEPFASHION_SMALL)
 COLUMNS = [

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 
 from benchmarks import common
-from benchmarks.flops import generator_flops, parameter_count
+from smis_layers.metrics.flops import generator_flops, parameter_count
 
 MODELS = ("GroupDNet", "MulNet")
 CLASSES = (4, 8, 16, 35)

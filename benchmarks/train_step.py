@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from benchmarks import common
-from benchmarks.flops import train_step_flops
+from smis_layers.metrics.flops import train_step_flops
 
 DEFAULT_MODELS = (*common.SHAPES64, common.DEEPFASHION_SMALL)
 DEFAULT_BATCH = {common.DEEPFASHION_SMALL: 4, common.DEEPFASHION: 16}

@@ -334,7 +334,6 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
         n_images=args.n_images,
         seed=args.seed,
         segmenter=args.segmenter,
-        flops=_flop_counter(),
     )
     table = markdown_table(results)
     print(table)
@@ -359,15 +358,6 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     findings = previous[previous.index(FINDINGS_MARKER) :] if FINDINGS_MARKER in previous else ""
     atomic_write_bytes(out, _zoo_page(table, command, findings).encode())
     return out
-
-
-def _flop_counter():
-    """The analytic FLOP counter of the benchmarks (a source checkout), or None."""
-    try:
-        from benchmarks.flops import generator_flops
-    except ImportError:
-        return None
-    return lambda model: generator_flops(model, part="decoder")
 
 
 ZOO_PAGE_HEADER = """# Model zoo

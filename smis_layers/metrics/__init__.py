@@ -20,6 +20,12 @@ from smis_layers.metrics.fid import (
     frechet_distance,
     inception_v3_feature_extractor,
 )
+from smis_layers.metrics.flops import (
+    discriminator_flops,
+    generator_flops,
+    layer_flops,
+    train_step_flops,
+)
 from smis_layers.metrics.lpips import (
     LPIPS,
     alexnet_backbone,
@@ -50,12 +56,15 @@ __all__ = [
     "class_specific_diversity",
     "confusion_matrix",
     "convert_lpips_torch_weights",
+    "discriminator_flops",
     "donor_appearance",
     "evaluate_presets",
     "feature_statistics",
     "frechet_distance",
+    "generator_flops",
     "images_per_second",
     "inception_v3_feature_extractor",
+    "layer_flops",
     "markdown_table",
     "masked_feature_distance",
     "masked_l1_distance",
@@ -64,5 +73,6 @@ __all__ = [
     "resize_region",
     "scores_from_confusion",
     "segmentation_scores",
+    "train_step_flops",
     "vgg16_backbone",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smis_layers.metrics.flops import generator_flops
 from smis_layers.ops.checks import require_positive_int
 
 #: Held-out synthetic images are `SyntheticShapes(..., seed=EVALUATION_SEED_OFFSET + seed)`.
@@ -102,7 +103,7 @@ def evaluate_presets(
       `swap_target_distance`, `swap_reconstruction_distance`, ...;
     - `params_encoder`, `params_generator` (`model.parameter_counts()`), `images_per_s` of
       `generate` at batch `timing_batch_size` (16) on this machine, and `generator_gflops` =
-      `flops(model)` / 1e9 when a FLOP counter is given.
+      `flops(model)` / 1e9, the generator's (decoder's) forward FLOPs per image.
 
     With `reference`, a first row "real images" holds the same segmenter scores for real
     images: the FID between two disjoint real sets of the same size (the floor of the domain FID
@@ -115,7 +116,8 @@ def evaluate_presets(
         segmenter: the `ShapesSegmenter` preset (folder or zoo name).
         progress: print the stages and show progress bars.
         num_samples: codes per (image, class) for mCSD / mOCD and per mask for diversity.
-        flops: optional callable model -> generator FLOPs per image.
+        flops: callable model -> generator FLOPs per image; default: the analytic count
+            `generator_flops(model, "decoder")` of `smis_layers.metrics.flops`.
         batch_size: images per `generate` call.
         reference: add the "real images" row.
         timing_repeats: timed `generate` calls for `images_per_s` (best of them, after one
@@ -233,8 +235,8 @@ def evaluate_presets(
         counts = model.parameter_counts()
         row["params_encoder"] = int(counts["encoder"])
         row["params_generator"] = int(counts["generator"])
-        if flops is not None:
-            row["generator_gflops"] = float(flops(model)) / 1e9
+        count = flops(model) if flops is not None else generator_flops(model, "decoder")
+        row["generator_gflops"] = float(count) / 1e9
         if timing_repeats:
             row["images_per_s"] = images_per_second(model, masks, timing_batch_size, timing_repeats)
         rows.append(row)

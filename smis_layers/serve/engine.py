@@ -205,8 +205,9 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 class DemoEngine:
     """One loaded model and the actions of the demo page.
 
-    The decoder and the encoder are traced once (TensorFlow backend: a `tf.function` with a fixed
-    input signature; other backends run eagerly) and warmed up here, so no action re-traces.
+    The decoder and the encoder are the model's `inference_function`s (TensorFlow backend: a
+    `tf.function`; other backends run eagerly), traced and warmed up here at batch 1, so no
+    action re-traces.
     Every action takes a `DemoState` and returns a new one; `render` decodes a state.
 
     Args:
@@ -276,31 +277,20 @@ class DemoEngine:
 
     def _make_functions(self, compile: bool):
         model = self.model
+        if compile:
+            decode = model.inference_function("decode")
+            encode_segmap = model.inference_function("encode_segmap")
+        else:
 
-        def decode(z, segmap):
-            return model.decode(z, segmap, training=False)
+            def decode(z, segmap):
+                return model.decode(z, segmap, training=False)
+
+            def encode_segmap(images, segmap):
+                return model.encode_segmap(images, segmap, training=False)
 
         def encode(images, segmap):
-            return model.encode_segmap(images, segmap, training=False)[0]
+            return encode_segmap(images, segmap)[0]
 
-        if not compile or keras.backend.backend() != "tensorflow":
-            return decode, encode
-        import tensorflow as tf
-
-        height, width = self.image_size
-        dtype = model.compute_dtype
-        one_hot = tf.TensorSpec((1, height, width, self.num_classes), dtype)
-        conditioned = tf.TensorSpec((1, height, width, int(model.mask_channels)), dtype)
-        decode = tf.function(
-            decode,
-            input_signature=[tf.TensorSpec((1, *self.latent_shape), "float32"), conditioned],
-            autograph=False,
-        )
-        encode = tf.function(
-            encode,
-            input_signature=[tf.TensorSpec((1, height, width, 3), "float32"), one_hot],
-            autograph=False,
-        )
         return decode, encode
 
     # ------------------------------------------------------------------ codes

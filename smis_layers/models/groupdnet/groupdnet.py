@@ -376,7 +376,7 @@ class GroupDNet(keras.Model):
                 f"images and {len(masks)} masks"
             )
         segmap = self.segmap(masks)
-        mu, logvar = self.encode_segmap(images, segmap, training=False)
+        mu, logvar = self.inference_function("encode_segmap")(images, segmap)
         return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
 
     def sample_z(self, batch_size: int, seed: int | None = None):
@@ -402,7 +402,29 @@ class GroupDNet(keras.Model):
         instance_edges = self._check_instance_input("instance_edges", instance_edges, batch)
         segmap = self.segmap(masks)
         decoder_segmap = self.condition_segmap(segmap, instances, instance_edges)
-        return np.asarray(ops.convert_to_numpy(self.decode(z, decoder_segmap, training=False)))
+        images = self.inference_function("decode")(z, decoder_segmap)
+        return np.asarray(ops.convert_to_numpy(images))
+
+    def inference_function(self, name: str):
+        """`decode` or `encode_segmap` in inference mode (`training=False`), called with the
+        same positional arguments. On TensorFlow it is a `tf.function` traced once per input
+        shape and dtype: run eagerly, `generate` is dominated by per-op dispatch (3-12x slower
+        at the shapes64 size, docs/benchmarks.md). Other backends call the method eagerly.
+        `generate` and `encode` use it; so should any loop that decodes many batches."""
+        require_choice("name", name, ("decode", "encode_segmap"))
+        functions = self.__dict__.setdefault("_inference_functions", {})
+        if name not in functions:
+            method = getattr(self, name)
+
+            def inference(*args):
+                return method(*args, training=False)
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                inference = tf.function(inference, autograph=False)
+            functions[name] = inference
+        return functions[name]
 
     def class_code(self, z, class_index: int):
         """Class `class_index`'s part of the codes: (..., latent_channels)."""
