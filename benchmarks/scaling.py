@@ -193,7 +193,7 @@ def plot(table: common.Table, path: str) -> str | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed: no figure (pip install matplotlib)")
+        print('matplotlib is not installed: no figure (pip install -e ".[bench]")')
         return None
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for model, marker, color in zip(MODELS, "os", ("tab:blue", "tab:orange"), strict=True):

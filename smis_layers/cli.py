@@ -96,7 +96,7 @@ def train(args: argparse.Namespace) -> int:
     """Trains (or resumes) a model; exports `OUT/preset` and `OUT/samples.png` at the end.
 
     Exit status: 0 done, 1 an error (bad arguments, a NaN/Inf loss, an unreadable checkpoint),
-    130 interrupted by SIGINT (after saving a checkpoint at the current step)."""
+    130 / 143 interrupted by SIGINT / SIGTERM (after saving a checkpoint at the current step)."""
     _quiet_tensorflow()
     from smis_layers.training.run import (
         CheckpointError,
@@ -140,7 +140,7 @@ def train(args: argparse.Namespace) -> int:
             f"{interrupted.checkpoint}. Run the same command to resume.",
             file=sys.stderr,
         )
-        return 130
+        return 128 + interrupted.signal_number  # the shell's convention: 130 SIGINT, 143 SIGTERM
     except KeyboardInterrupt:
         try:
             state = read_state(args.out)

@@ -471,7 +471,8 @@ def test_sigint_mid_period_then_resume_equals_an_uninterrupted_run(tmp_path, tin
 
 
 @needs_tensorflow
-def test_sigint_on_the_command_line_saves_and_exits_130(tmp_path):
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_signal_on_the_command_line_saves_and_exits_128_plus_its_number(tmp_path, signal_number):
     out = tmp_path / "run"
     command = TINY_SETUP + textwrap.dedent(
         f"""
@@ -498,9 +499,9 @@ def test_sigint_on_the_command_line_saves_and_exits_130(tmp_path):
         if process.poll() is not None:
             pytest.fail(f"training ended before the signal: {process.communicate()}")
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 130, stderr
+    assert process.returncode == 128 + signal_number, stderr  # 130 SIGINT, 143 SIGTERM
     match = re.search(r"interrupted at step (\d+); saved checkpoint (\S+)\.", stderr)
     assert match, stderr
     step, checkpoint = int(match.group(1)), Path(match.group(2))

@@ -10,10 +10,10 @@ positioned at the next unseen sample.
 
 Safety:
 
-- SIGINT (Ctrl+C) during `fit` saves a checkpoint at the end of the current step and raises
-  `TrainingInterrupted` (`smis train` exits with status 130 naming the checkpoint); rerunning
-  resumes at exactly that step, also in the middle of a `checkpoint_every` period. A second
-  SIGINT aborts at once (the previous checkpoint stays).
+- SIGINT (Ctrl+C) or SIGTERM during `fit` saves a checkpoint at the end of the current step
+  and raises `TrainingInterrupted` (`smis train` exits with status 130 / 143 naming the
+  checkpoint); rerunning resumes at exactly that step, also in the middle of a
+  `checkpoint_every` period. A second signal aborts at once (the previous checkpoint stays).
 - A NaN/Inf loss or weight stops training without saving (`NonFiniteLossError`), so the last
   checkpoint on disk is the last good one.
 - A checkpoint that is missing, truncated or corrupted (sha256 or HDF5 check) raises
@@ -75,17 +75,19 @@ class CheckpointError(ValueError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT stopped training after saving a checkpoint at the current step.
+    """SIGINT or SIGTERM stopped training after saving a checkpoint at the current step.
 
     Attributes:
         checkpoint: the checkpoint written (Path).
         step: the completed steps it holds.
+        signal_number: the signal received (`signal.SIGINT` or `signal.SIGTERM`).
     """
 
-    def __init__(self, checkpoint: Path, step: int):
+    def __init__(self, checkpoint: Path, step: int, signal_number: int = signal.SIGINT):
         super().__init__(f"training interrupted; checkpoint {checkpoint} holds step {step}")
         self.checkpoint = Path(checkpoint)
         self.step = int(step)
+        self.signal_number = int(signal_number)
 
 
 def checkpoint_name(step: int) -> str:
@@ -115,8 +117,8 @@ def _sha256(path: Path) -> str:
 
 class ResumableCheckpoint(keras.callbacks.Callback):
     """Saves the trainer atomically every `steps_per_epoch` steps (at each epoch end), at the
-    current step when an interrupt is requested (`request_interrupt`, set by the SIGINT
-    handler of `train_run`), and stops on NaN/Inf losses or weights without saving, so the
+    current step when an interrupt is requested (`request_interrupt`, set by the SIGINT /
+    SIGTERM handler of `train_run`), and stops on NaN/Inf losses or weights without saving, so the
     last checkpoint on disk is always a good one to resume from.
 
     Steps are counted from `initial_step` (the completed steps of a resumed run), so a run
@@ -141,12 +143,14 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.saved_step = None
         self.bad_loss = None
         self.interrupt_requested = False
+        self.interrupt_signal = signal.SIGINT
         self.interrupted = None  # (checkpoint path, step) once an interrupt was honoured
 
-    def request_interrupt(self) -> None:
+    def request_interrupt(self, signal_number: int = signal.SIGINT) -> None:
         """Stop after the current step, saving a checkpoint (safe to call from a signal
-        handler: it only sets a flag)."""
+        handler: it only sets flags)."""
         self.interrupt_requested = True
+        self.interrupt_signal = int(signal_number)
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -361,8 +365,8 @@ def train_run(
             arguments is always resumed.
         resume_from: a checkpoint file name of `out` (e.g. "checkpoint-200.weights.h5") to
             resume from instead of the one `state.json` names (after a corrupted checkpoint).
-        handle_sigint: while training, SIGINT saves a checkpoint at the current step and
-            raises `TrainingInterrupted` (main thread only).
+        handle_sigint: while training, SIGINT or SIGTERM saves a checkpoint at the current
+            step and raises `TrainingInterrupted` (main thread only).
         check_memory: estimate the memory a training step needs and warn (on stderr) when it
             exceeds what is available.
         extend: continue the run in `out` from its last checkpoint with other settings of
@@ -372,7 +376,7 @@ def train_run(
             the new `steps` (constant for the first half, then linear decay to 0).
 
     Raises:
-        TrainingInterrupted: SIGINT; the checkpoint of the current step was saved.
+        TrainingInterrupted: SIGINT or SIGTERM; the checkpoint of the current step was saved.
         NonFiniteLossError: a loss or weight became NaN/Inf; nothing was saved for that step.
         CheckpointError: the checkpoint to resume from is missing or unreadable.
         FileExistsError: `out` exists, is not a run folder, and `overwrite` is False.
@@ -475,7 +479,7 @@ def train_run(
     )
     callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
     start = time.time()
-    with _sigint_saves(checkpoint, verbose) if handle_sigint else contextlib.nullcontext():
+    with _signals_save(checkpoint, verbose) if handle_sigint else contextlib.nullcontext():
         # A run interrupted inside a period first completes that period, so that it then saves
         # at the same steps as an uninterrupted run; each part reads the data stream from its
         # own first unseen sample.
@@ -514,7 +518,7 @@ def train_run(
         )
     if checkpoint.interrupted is not None:
         path, step = checkpoint.interrupted
-        raise TrainingInterrupted(path, step)
+        raise TrainingInterrupted(path, step, checkpoint.interrupt_signal)
     elapsed = time.time() - start
     final = read_state(out) or {}
     preset = out / "preset"
@@ -588,31 +592,40 @@ def _remove_run_files(out: Path) -> None:
 
 
 @contextlib.contextmanager
-def _sigint_saves(checkpoint: ResumableCheckpoint, verbose: int) -> Iterator[None]:
-    """While active, the first SIGINT asks `checkpoint` to save and stop after the current
-    step; the handler then steps aside, so a second SIGINT interrupts at once."""
+def _signals_save(checkpoint: ResumableCheckpoint, verbose: int) -> Iterator[None]:
+    """While active, the first SIGINT or SIGTERM (what schedulers send before killing a job)
+    asks `checkpoint` to save and stop after the current step; the handlers then step aside, so
+    a second signal acts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # installed from C: Python's default (KeyboardInterrupt) instead
-        previous = signal.default_int_handler
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in signals}
+    if previous[signal.SIGINT] is None:  # installed from C: Python's default instead
+        previous[signal.SIGINT] = signal.default_int_handler
+    if previous[signal.SIGTERM] is None:
+        previous[signal.SIGTERM] = signal.SIG_DFL
+
+    def restore():
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
     def handler(signum, frame):
-        checkpoint.request_interrupt()
-        signal.signal(signal.SIGINT, previous)
+        checkpoint.request_interrupt(signum)
+        restore()
         print(
-            "\nsmis train: interrupt received; saving a checkpoint after the current step "
-            "(interrupt again to stop at once without saving)",
+            f"\nsmis train: {signal.Signals(signum).name} received; saving a checkpoint after "
+            "the current step (send it again to stop at once without saving)",
             file=sys.stderr,
             flush=True,
         )
 
-    signal.signal(signal.SIGINT, handler)
+    for number in signals:
+        signal.signal(number, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore()
 
 
 def _resume_state(out: Path, resume_from: str | None) -> dict | None:
