@@ -17,6 +17,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import keras
+
 from smis_layers.presets import (
     SAMPLES_FILE,
     save_preset,
@@ -36,42 +38,46 @@ DESCRIPTIONS = {
 OBSERVATIONS = {
     "groupdnet_shapes64": (
         "Generated images follow the masks' shapes. Reconstructions from a real image's codes "
-        "take its background's colour family (red or green) but not the purple palettes or the "
-        "stripe, checker and radial textures; the shapes come out in mixed saturated colours "
-        "rather than their palettes. Random codes give blotchy, dotted backgrounds. Resampling "
-        "one class's code changes mostly that class (median inside/outside change ratio 2.9 on "
-        "held-out scenes, tests/test_applications.py); small classes leak more. A 1,500-step "
-        "CPU run: the images are recognizably the benchmark's layouts, far from its quality."
+        "take its background's colour family (red or green; purple backgrounds come out red) "
+        "and, since the second training phase, large shapes take their own colours (a pink "
+        "disk, a cyan square, a purple bar) with the first stripes inside some of them; the "
+        "background textures (stripes, checker, radial) are not reproduced. Random codes give "
+        "blotchy red-and-green backgrounds: every one of the 4x4 latent positions draws its "
+        "own code, and the decoder has not learnt to turn independent prior samples into one "
+        "texture. Resampling one class's code changes mostly that class "
+        "(tests/test_applications.py measures the ratio on held-out scenes); small classes "
+        "leak more. After 2,500 CPU steps the images are recognizably the benchmark's layouts, "
+        "far from its quality."
     ),
     "mulnet_shapes64": (
-        "Shapes come out crisp and in plausible palette colours (blue, cyan, orange), with "
-        "some stripe and checker texture inside them: each class has its own generator, so no "
-        "class's region is blurred by its neighbours. The background generator has collapsed "
-        "to one green-and-magenta blotch pattern whatever the real image's background (red, "
-        "green, purple, striped, checkered), so reconstructions and samples share that "
-        "background; the discriminator won (d_loss 0.009 at the end). Random codes change the "
-        "shapes' colours and textures."
+        "Shapes get stripe and checker textures in plausible colours: each class has its own "
+        "generator, so no class's region is blurred by its neighbours. The background "
+        "generator collapsed in the first phase to one green-and-magenta blotch pattern "
+        "whatever the real image's background, and the second phase (discriminator learning "
+        "rate halved) did not bring it back: the discriminator still wins (d_loss about 0.07). "
+        "Random codes change the shapes' textures and colours and sometimes flip the "
+        "background to a magenta pattern."
     ),
     "vspade_shapes64": (
         "Reconstructions take the real image's background colour family (red or green) and "
-        "follow the shapes, with noisy, high-contrast textures inside them. Random codes give "
-        "dull grey-green images with faint shapes: with one image-level code and the small KL "
-        "weight, prior samples fall outside what the decoder learnt. The whole image changes "
-        "with the code: VSPADE has no per-class control by construction."
+        "follow the shapes, filled with yellow, purple or rainbow-fringed textures; a "
+        "checkered frame pattern runs along the borders. Random codes give a dull green-grey "
+        "ground with faint shapes. The whole image changes with the code: VSPADE has no "
+        "per-class control by construction."
     ),
     "groupnet_shapes64": (
-        "Reconstructions are smooth and follow the masks: the background's colour family "
-        "(red, green; purple comes out red) and flat yellow or magenta shapes, no textures. "
-        "Random codes give noisy images in which the shapes are barely visible: the prior "
-        "samples fall outside what the decoder learnt. Of the five, the cleanest "
-        "reconstructions and the worst random samples."
+        "Reconstructions follow the masks with the background's colour family (red or green) "
+        "and mostly flat yellow shapes with dark stripes at their edges; no background "
+        "textures. Random codes give noisy red-green backgrounds with diagonal streaks, in "
+        "which the yellow shapes stay visible."
     ),
     "groupenc_shapes64": (
-        "The weakest of the five: reconstructions are grey-green with the shapes only outlined "
-        "and red-yellow speckles, and they do not take the real image's background colour; "
-        "random codes give the same grey ground with more speckles. Its dense decoder is "
-        "narrower than GroupDNet's to fit the same parameter budget (docs/models.md); this "
-        "recipe and step count did not train it to the others' level."
+        "The weakest of the five: its decoder ignores the codes. Reconstructions and random "
+        "samples are the same image for a mask: a flat green ground whatever the real "
+        "background, the shapes outlined with red, yellow and magenta speckles (the KL term "
+        "drove the posterior to the prior; the second phase's higher KL weight finished "
+        "that). Its dense decoder is narrower than GroupDNet's to fit the same parameter "
+        "budget (docs/models.md); this recipe did not train it to the others' level."
     ),
 }
 
@@ -94,6 +100,7 @@ def export(runs_dir: Path, model: str) -> Path:
     state = runs.read_state(out)
     if state is None or state["completed_steps"] < run["steps"]:
         raise SystemExit(f"{out}: the run has not finished")
+    keras.backend.clear_session()  # fresh layer names: the same files whatever the order
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = runs._build_trainer(run)
