@@ -223,3 +223,15 @@ def test_table_formatting():
         table.add(c=1)
     assert np.isfinite(common.memory_mb()["peak"])
     assert sys.platform != "linux" or common.memory_mb()["current"] > 0
+
+
+def test_batch_norm_ab_times_both_layers_and_restores_the_library_class(capsys):
+    from benchmarks import batch_norm_ab
+    from smis_layers.layers import normalization
+
+    fused = normalization.BatchNormalization
+    argv = ["--models", "groupdnet_tiny", "--batch-size", "2", "--repeats", "1"]
+    assert batch_norm_ab.main(argv) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split("|")
+    assert row[1].strip() == "groupdnet_tiny" and float(row[5]) > 0
+    assert normalization.BatchNormalization is fused
