@@ -8,6 +8,7 @@ Figures (and the pages that show them):
 
 - `per_class_control.png`: `applications.resample_class` on the preset, one labelled row per
   class (Home, README);
+- `shared_codes.png`: `applications.sample` with independent and with shared codes (Model zoo);
 - `app_sample.png`, `app_resample_class.png`, `app_mix.png`, `app_manipulate.png`,
   `app_morph.png`: the gallery command `smis demo --out DIR --preset P` (Applications);
 - `synthetic_benchmark.png`: `data.SyntheticShapes` (Training);
@@ -157,6 +158,25 @@ def per_class_control(preset: str, out: Path) -> Path:
     columns = ["mask (class shown)", "draw 1", "draw 2", "draw 3", "draw 4", "draw 5"]
     sheet = labelled_sheet(rows, labels, column_labels=[*columns, "where it changes"])
     return save(sheet, out / "per_class_control.png")
+
+
+def shared_codes(preset: str, out: Path) -> Path:
+    """Rows: one held-out mask; four samples with one code per latent position (the official
+    sampling), then four with one code per class shared over the latent grid."""
+    from smis_layers.applications import example_masks, sample
+    from smis_layers.models import from_preset
+    from smis_layers.utils.images import colourize, to_uint8
+
+    model = from_preset(preset)
+    rows, labels = [], []
+    for i, mask in enumerate(example_masks(model, 3, seed=1000)):
+        independent = sample(model, mask, n=4, seed=i)
+        shared = sample(model, mask, n=4, seed=i, shared_codes=True)
+        rows.append([colourize(mask), *to_uint8(independent), *to_uint8(shared)])
+        labels.append(f"scene {i + 1}")
+    columns = ["mask", *(["independent"] * 4), *(["shared"] * 4)]
+    sheet = labelled_sheet(rows, labels, column_labels=columns, label_width=90)
+    return save(sheet, out / "shared_codes.png")
 
 
 def applications(preset: str, out: Path) -> list[Path]:
@@ -370,6 +390,7 @@ def architecture(out: Path) -> Path:
 
 FIGURES = (
     "per_class_control",
+    "shared_codes",
     "applications",
     "synthetic_benchmark",
     "class_mask_split",
@@ -386,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     makers = {
         "per_class_control": lambda: per_class_control(args.preset, args.out),
+        "shared_codes": lambda: shared_codes(args.preset, args.out),
         "applications": lambda: applications(args.preset, args.out),
         "synthetic_benchmark": lambda: synthetic_benchmark(args.out),
         "class_mask_split": lambda: class_mask_split(args.preset, args.out),

@@ -199,27 +199,33 @@ def decode(model, mask, z) -> np.ndarray:
     return model.generate(mask[None], z=z[None])[0]
 
 
-def _prior_codes(model, n: int, seed: int) -> np.ndarray:
+def _prior_codes(model, n: int, seed: int, shared_codes: bool = False) -> np.ndarray:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"`n` must be a positive int; received {n!r}")
+    if shared_codes:
+        return model.sample_z(int(n), seed=seed, spatially_shared=True)
     return model.sample_z(int(n), seed=seed)
 
 
 # ---------------------------------------------------------------------------- applications
-def sample(model, mask, n: int = 8, seed: int = 0) -> np.ndarray:
-    """`n` images (n, H, W, 3) for one mask, every class's code drawn from the prior."""
+def sample(model, mask, n: int = 8, seed: int = 0, shared_codes: bool = False) -> np.ndarray:
+    """`n` images (n, H, W, 3) for one mask, every class's code drawn from the prior
+    (`shared_codes`: one code per class over the whole latent grid, `sample_z`'s
+    `spatially_shared`)."""
     mask = check_mask(model, mask)
-    z = _prior_codes(model, n, seed)
+    z = _prior_codes(model, n, seed, shared_codes)
     return model.generate(np.repeat(mask[None], len(z), axis=0), z=z)
 
 
-def resample_class(model, mask, class_index: int, n: int = 8, seed: int = 0, z=None) -> np.ndarray:
+def resample_class(
+    model, mask, class_index: int, n: int = 8, seed: int = 0, z=None, shared_codes: bool = False
+) -> np.ndarray:
     """`n` images in which only class `class_index`'s code changes (the paper's per-class
     control; the official `--test_mask`): the other classes keep the codes `z` (default: one
-    draw from the prior with `seed`)."""
+    draw from the prior with `seed`). `shared_codes` draws codes as in `sample`."""
     mask, class_index = check_mask(model, mask), check_class(model, class_index)
-    base = _prior_codes(model, 1, seed)[0] if z is None else check_code(model, z)
-    fresh = _prior_codes(model, n, seed + 1)
+    base = _prior_codes(model, 1, seed, shared_codes)[0] if z is None else check_code(model, z)
+    fresh = _prior_codes(model, n, seed + 1, shared_codes)
     codes = np.stack(
         [model.with_class_code(base, class_index, model.class_code(f, class_index)) for f in fresh]
     )

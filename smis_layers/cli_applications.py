@@ -109,7 +109,7 @@ def sample_command(args: argparse.Namespace) -> Path:
 
     model = _load_model(args.preset)
     mask = load_mask(args.mask, model)
-    images = sample(model, mask, n=args.n, seed=args.seed)
+    images = sample(model, mask, n=args.n, seed=args.seed, shared_codes=args.shared_codes)
     return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
 
 
@@ -121,7 +121,9 @@ def resample_class_command(args: argparse.Namespace) -> Path:
     mask = load_mask(args.mask, model)
     if args.class_index not in np.unique(mask):
         print(f"note: class {args.class_index} does not occur in {args.mask}", file=sys.stderr)
-    images = resample_class(model, mask, args.class_index, n=args.n, seed=args.seed)
+    images = resample_class(
+        model, mask, args.class_index, n=args.n, seed=args.seed, shared_codes=args.shared_codes
+    )
     return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
 
 
@@ -448,6 +450,12 @@ def add_parsers(commands) -> None:
         parsers[name].add_argument("--mask", required=True, help="label map: PNG or .npy")
     for name in ("sample", "resample-class"):
         parsers[name].add_argument("--n", type=int, default=8, help="images to generate")
+        parsers[name].add_argument(
+            "--shared-codes",
+            action="store_true",
+            help="one code per class over the whole latent grid instead of one per position "
+            "(cleaner images from briefly trained models such as the zoo's; docs/zoo.md)",
+        )
     parsers["resample-class"].add_argument(
         "--class", dest="class_index", type=int, required=True, help="the class to resample"
     )

@@ -40,6 +40,8 @@ def test_sample_writes_a_deterministic_grid(files, tmp_path):
     np.testing.assert_array_equal(grid, _grid(tmp_path / "b.png"))
     assert main([*argv, "--out", str(tmp_path / "c.png"), "--seed", "1"]) == 0
     assert np.abs(grid.astype(int) - _grid(tmp_path / "c.png")).mean() > 1
+    assert main([*argv, "--out", str(tmp_path / "d.png"), "--shared-codes"]) == 0
+    assert np.abs(grid.astype(int) - _grid(tmp_path / "d.png")).mean() > 1
 
 
 def test_existing_output_needs_overwrite(files, tmp_path, capsys):

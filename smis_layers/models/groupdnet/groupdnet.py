@@ -379,12 +379,24 @@ class GroupDNet(keras.Model):
         mu, logvar = self.inference_function("encode_segmap")(images, segmap)
         return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
 
-    def sample_z(self, batch_size: int, seed: int | None = None):
-        """Codes drawn from N(0, 1): (batch_size, h, w, 8C) NumPy array."""
+    def sample_z(self, batch_size: int, seed: int | None = None, spatially_shared: bool = False):
+        """Codes drawn from N(0, 1): (batch_size, h, w, 8C) NumPy array.
+
+        Args:
+            batch_size: number of codes.
+            seed: int seed (None: Keras's global seed state).
+            spatially_shared: False (the official sampling): every position of the h x w latent
+                grid draws its own code. True: one code per class, repeated over the grid. A
+                decoder trained only briefly has seen spatially near-constant posterior codes
+                (the encoder summarizes each class's whole region) and renders independent
+                positions as blotches; shared codes give it one appearance per class (see
+                docs/zoo.md).
+        """
         batch_size = require_positive_int("batch_size", batch_size)
-        return np.asarray(
-            ops.convert_to_numpy(keras.random.normal((batch_size, *self.latent_shape), seed=seed))
-        ).astype("float32")
+        h, w, channels = self.latent_shape
+        shape = (batch_size, 1, 1, channels) if spatially_shared else (batch_size, h, w, channels)
+        z = np.asarray(ops.convert_to_numpy(keras.random.normal(shape, seed=seed)), "float32")
+        return np.ascontiguousarray(np.broadcast_to(z, (batch_size, h, w, channels)))
 
     def generate(self, masks, z=None, seed=None, instances=None, instance_edges=None):
         """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn from N(0, 1) if None).
