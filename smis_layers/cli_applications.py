@@ -286,9 +286,15 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
 
     write(
         "sample",
-        [_grid_row(mask, sample(model, mask, 6, seed))],
+        [
+            _grid_row(mask, sample(model, mask, 6, seed)),
+            _grid_row(mask, sample(model, mask, 6, seed, shared_codes=True)),
+        ],
         "Multi-modal sampling",
-        "One mask, six random code sets: every class changes appearance.",
+        "One mask, six random code sets: every class changes appearance. Top: one code per "
+        "latent position (the official sampling); bottom: one code per class shared over the "
+        "latent grid (`smis sample --shared-codes`), which briefly trained models draw more "
+        "cleanly.",
     )
     write(
         "resample_class",

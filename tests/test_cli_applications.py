@@ -89,6 +89,8 @@ def test_demo_gallery(tmp_path):
     page = (tmp_path / "g" / "index.html").read_text()
     for name in ("sample", "resample_class", "mix", "manipulate", "morph"):
         assert f'src="{name}.png"' in page and (tmp_path / "g" / f"{name}.png").is_file()
+    rows = np.asarray(Image.open(tmp_path / "g" / "sample.png"))
+    assert rows.shape[0] == 2 * (2 * 64 + 3 * 2)  # independent and shared codes, scale 2
 
 
 def test_zoo_list(capsys):
