@@ -242,15 +242,18 @@ def build_app(
     num_examples: int = 6,
     class_names: list[str] | None = None,
     title: str = "GroupDNet demo",
+    shared_codes: bool = False,
 ):
     """The demo page for a preset.
 
     Args:
         preset: a zoo name, a preset folder, a built GroupDNet (or baseline) model, or a
-            `DemoEngine` (then `num_examples` and `class_names` are the engine's).
+            `DemoEngine` (then `num_examples`, `class_names` and `shared_codes` are the
+            engine's).
         num_examples: built-in example masks (SyntheticShapes scenes, seeded).
         class_names: one name per class; default the synthetic benchmark's class names.
         title: the browser tab's title.
+        shared_codes: one code per class over the latent grid (`DemoEngine`'s option).
 
     Returns:
         a `gradio.Blocks`; its `.callbacks` attribute holds the `DemoCallbacks` it uses and its
@@ -267,7 +270,9 @@ def build_app(
         num_examples = len(engine.examples["masks"])
     else:
         model, metadata, label = load_model(preset)
-        engine = DemoEngine(model, class_names=class_names, num_examples=num_examples)
+        engine = DemoEngine(
+            model, class_names=class_names, num_examples=num_examples, shared_codes=shared_codes
+        )
     callbacks = DemoCallbacks(engine)
     errors = functools.partial(_user_errors, gr)
     c_count = engine.num_classes
@@ -522,6 +527,7 @@ def launch(
     port: int = DEFAULT_PORT,
     share: bool = False,
     block: bool = True,
+    shared_codes: bool = False,
     **launch_kwargs,
 ):
     """Builds the page for `preset` and serves it at http://host:port.
@@ -532,6 +538,7 @@ def launch(
         port: the TCP port.
         share: ask gradio for a public *.gradio.live link (needs internet access).
         block: wait until the server stops (Ctrl-C); False returns once it is up.
+        shared_codes: one code per class over the latent grid (`DemoEngine`'s option).
         **launch_kwargs: more `gradio.Blocks.launch` arguments.
 
     Returns:
@@ -539,7 +546,7 @@ def launch(
     """
     gr = import_gradio()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    app = build_app(preset)
+    app = build_app(preset, shared_codes=shared_codes)
     options: dict[str, Any] = {
         "server_name": host,
         "server_port": int(port),

@@ -21,7 +21,13 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import_gradio()  # fail before loading the model
         print(f"smis serve: loading {args.preset} ...", flush=True)
-        launch(args.preset, host=args.host, port=args.port, share=args.share)
+        launch(
+            args.preset,
+            host=args.host,
+            port=args.port,
+            share=args.share,
+            shared_codes=args.shared_codes,
+        )
     except (ImportError, ValueError, OSError) as error:
         print(f"smis serve: error: {error}", file=sys.stderr)
         return 1
@@ -51,6 +57,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default 7860)")
     parser.add_argument(
         "--share", action="store_true", help="also ask gradio for a public link (needs internet)"
+    )
+    parser.add_argument(
+        "--shared-codes",
+        action="store_true",
+        help="draw one code per class over the whole latent grid (cleaner images from briefly "
+        "trained models such as the zoo's; docs/zoo.md)",
     )
     parser.set_defaults(handler=serve)
     return parser

@@ -218,6 +218,8 @@ class DemoEngine:
         example_seed: the SyntheticShapes seed of the examples.
         display_size: images are upscaled (nearest) by an integer factor to about this size.
         compile: trace the decoder and encoder (TensorFlow backend only).
+        shared_codes: draw one code per class repeated over the latent grid instead of one per
+            grid position (`model.sample_z(..., spatially_shared=True)`; docs/zoo.md).
     """
 
     def __init__(
@@ -228,8 +230,10 @@ class DemoEngine:
         example_seed: int = 0,
         display_size: int = 256,
         compile: bool = True,
+        shared_codes: bool = False,
     ):
         self.model = model
+        self.shared_codes = bool(shared_codes)
         self.num_classes = int(model.num_classes)
         self.image_size = tuple(int(s) for s in model.image_size)
         self.latent_shape = tuple(int(s) for s in model.latent_shape)
@@ -297,6 +301,9 @@ class DemoEngine:
     def _fresh_codes(self, seed: int, draw: int) -> np.ndarray:
         """A code drawn from N(0, 1), determined by (seed, draw)."""
         rng = np.random.default_rng([int(seed), int(draw)])
+        if self.shared_codes:
+            code = rng.standard_normal((1, 1, 1, self.latent_shape[-1])).astype("float32")
+            return np.ascontiguousarray(np.broadcast_to(code, (1, *self.latent_shape)))
         return rng.standard_normal((1, *self.latent_shape)).astype("float32")
 
     def _channels(self, class_index: int) -> slice:
@@ -332,7 +339,8 @@ class DemoEngine:
 
     def _seeded(self, mask, seed) -> DemoState:
         seed = check_seed(seed)
-        a = np.asarray(self.model.sample_z(1, seed), dtype="float32")
+        shared = {"spatially_shared": True} if self.shared_codes else {}
+        a = np.asarray(self.model.sample_z(1, seed, **shared), dtype="float32")
         b = self._fresh_codes(seed, 0)
         t = np.zeros(self.num_classes, "float32")
         return DemoState(seed, np.array(mask, dtype="int32"), a, b, t, draws=1)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from smis_layers.serve.app import ALL_SHARED, DemoCallbacks
 from smis_layers.serve.engine import (
+    DemoEngine,
     check_seed,
     class_palette,
     image_to_model,
@@ -224,6 +225,17 @@ def test_groupdnet_new_style_changes_only_that_class_code(groupdnet_engine):
     np.testing.assert_allclose(
         engine.generate(new), expected, rtol=0, atol=1e-5
     )  # the traced decoder is the model's
+
+
+def test_shared_codes_engine_draws_one_code_per_class(groupdnet_engine):
+    engine = DemoEngine(groupdnet_engine.model, num_examples=1, shared_codes=True)
+    state = engine.start(seed=3)
+    expected = engine.model.sample_z(1, seed=3, spatially_shared=True)
+    np.testing.assert_array_equal(state.a, expected)
+    new = engine.new_style(state, 0)
+    for codes in (new.a, new.b):
+        np.testing.assert_array_equal(codes, np.broadcast_to(codes[:, :1, :1], codes.shape))
+    assert not np.array_equal(new.a, state.a)
 
 
 # ---------------------------------------------------------------------- page callbacks
