@@ -58,6 +58,8 @@ def test_shared_codes_are_one_code_per_class_and_give_smoother_backgrounds(model
     assert z.shape == (3, *model.latent_shape) and z.dtype == np.float32
     np.testing.assert_array_equal(z, np.broadcast_to(z[:, :1, :1], z.shape))
     np.testing.assert_array_equal(z, model.sample_z(3, seed=4, spatially_shared=True))
+    for codes in (z, model.sample_z(1, seed=4)):  # callers edit codes in place
+        assert codes.flags.writeable and codes.flags.c_contiguous
     assert np.ptp(model.sample_z(1, seed=4), axis=(1, 2)).min() > 0  # independent positions
 
     def background_spread(shared):

@@ -303,7 +303,7 @@ class DemoEngine:
         rng = np.random.default_rng([int(seed), int(draw)])
         if self.shared_codes:
             code = rng.standard_normal((1, 1, 1, self.latent_shape[-1])).astype("float32")
-            return np.ascontiguousarray(np.broadcast_to(code, (1, *self.latent_shape)))
+            return np.broadcast_to(code, (1, *self.latent_shape)).copy()  # writable, C order
         return rng.standard_normal((1, *self.latent_shape)).astype("float32")
 
     def _channels(self, class_index: int) -> slice:

@@ -396,7 +396,7 @@ class GroupDNet(keras.Model):
         h, w, channels = self.latent_shape
         shape = (batch_size, 1, 1, channels) if spatially_shared else (batch_size, h, w, channels)
         z = np.asarray(ops.convert_to_numpy(keras.random.normal(shape, seed=seed)), "float32")
-        return np.ascontiguousarray(np.broadcast_to(z, (batch_size, h, w, channels)))
+        return np.broadcast_to(z, (batch_size, h, w, channels)).copy()  # writable, C order
 
     def generate(self, masks, z=None, seed=None, instances=None, instance_edges=None):
         """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn from N(0, 1) if None).
