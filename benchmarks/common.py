@@ -298,6 +298,22 @@ def make_batch(generator, batch_size: int, seed: int = 0) -> dict[str, np.ndarra
 RESULT_PREFIX = "BENCHMARK-RESULT "
 
 
+def add_isolate_argument(parser, purpose: str = "") -> None:
+    """`--isolate auto|yes|no`: one fresh process per configuration; auto = yes unless
+    `--tiny` (see `isolation_wanted`)."""
+    parser.add_argument(
+        "--isolate",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help=f"one fresh process per configuration{purpose} (auto: yes unless --tiny)",
+    )
+
+
+def isolation_wanted(choice: str, tiny: bool) -> bool:
+    """Whether `--isolate CHOICE` runs each configuration in its own process."""
+    return choice == "yes" or (choice == "auto" and not tiny)
+
+
 def run_isolated(module: str, payload: dict, timeout: float | None = None) -> dict:
     """Runs `python -m <module> --worker '<payload as JSON>'` in a fresh process.
 

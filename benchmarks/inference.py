@@ -130,12 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--policy", nargs="+", default=["float32"], choices=common.POLICIES)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls (median)")
-    parser.add_argument(
-        "--isolate",
-        choices=["auto", "yes", "no"],
-        default="auto",
-        help="one fresh process per configuration, for its own peak RSS (auto: yes)",
-    )
+    common.add_isolate_argument(parser, ", for its own peak RSS")
     parser.add_argument("--config-timeout", type=float, default=600)
 
 
@@ -149,7 +144,7 @@ def run_from_args(args: argparse.Namespace) -> common.Table:
         batch_sizes,
         args.policy,
         repeats=2 if tiny else args.repeats,
-        isolate=args.isolate != "no",
+        isolate=common.isolation_wanted(args.isolate, tiny),
         timeout=args.config_timeout,
     )
     table.print()

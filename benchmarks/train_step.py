@@ -223,12 +223,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed first steps")
     parser.add_argument("--jit", nargs="+", default=None, choices=["false", "true"])
     parser.add_argument("--policy", nargs="+", default=None, choices=common.POLICIES)
-    parser.add_argument(
-        "--isolate",
-        choices=["auto", "yes", "no"],
-        default="auto",
-        help="one fresh process per configuration (auto: yes unless --tiny)",
-    )
+    common.add_isolate_argument(parser)
     parser.add_argument(
         "--config-timeout", type=float, default=900, help="seconds per isolated configuration"
     )
@@ -252,7 +247,7 @@ def run_from_args(args: argparse.Namespace) -> common.Table:
         steps=steps,
         warmup=warmup,
         tiny=tiny,
-        isolate=args.isolate == "yes" or (args.isolate == "auto" and not tiny),
+        isolate=common.isolation_wanted(args.isolate, tiny),
         timeout=args.config_timeout,
     )
     table.print()

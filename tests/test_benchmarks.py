@@ -99,7 +99,8 @@ def test_train_step_isolated_configuration_reports_errors_as_notes():
 
 
 def test_inference_part_measures_memory_in_a_fresh_process(capsys):
-    assert suite.main(["inference", "--tiny", "--models", "groupdnet_tiny"]) == 0
+    argv = ["inference", "--tiny", "--models", "groupdnet_tiny", "--isolate", "yes"]
+    assert suite.main(argv) == 0
     rows = only_table(capsys.readouterr().out, "Inference")
     assert [int(r["batch"]) for r in rows] == [1, 2]
     for row in rows:
