@@ -391,6 +391,11 @@ class GroupDNet(keras.Model):
                 (the encoder summarizes each class's whole region) and renders independent
                 positions as blotches; shared codes give it one appearance per class (see
                 docs/zoo.md).
+
+        Example:
+
+        >>> z = model.sample_z(4, seed=0, spatially_shared=True)  # (4, h, w, 8C)
+        >>> images = model.generate(masks, z=z)
         """
         batch_size = require_positive_int("batch_size", batch_size)
         h, w, channels = self.latent_shape
@@ -422,7 +427,13 @@ class GroupDNet(keras.Model):
         same positional arguments. On TensorFlow it is a `tf.function` traced once per input
         shape and dtype: run eagerly, `generate` is dominated by per-op dispatch (3-12x slower
         at the shapes64 size, docs/benchmarks.md). Other backends call the method eagerly.
-        `generate` and `encode` use it; so should any loop that decodes many batches."""
+        `generate` and `encode` use it; so should any loop that decodes many batches.
+
+        Example:
+
+        >>> decode = model.inference_function("decode")
+        >>> images = decode(z, model.segmap(masks))  # a tensor, no NumPy conversion
+        """
         require_choice("name", name, ("decode", "encode_segmap"))
         functions = self.__dict__.setdefault("_inference_functions", {})
         if name not in functions:
