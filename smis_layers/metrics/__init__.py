@@ -1,6 +1,8 @@
-"""Evaluation metrics: FID, LPIPS, segmentation scores, mCSD / mOCD, diversity and the
-synthetic benchmark's appearance-swap score, plus `evaluate_presets` (docs/evaluation.md)."""
+"""Evaluation metrics: FID, LPIPS, segmentation scores, mCSD / mOCD, diversity, the
+synthetic benchmark's appearance-swap score, the codes' information (posterior collapse), plus
+`evaluate_presets` (docs/evaluation.md)."""
 
+from smis_layers.metrics.code_usage import code_information, gaussian_kl_nats
 from smis_layers.metrics.disentanglement import appearance_swap_score, donor_appearance
 from smis_layers.metrics.distances import (
     ImageDistance,
@@ -54,6 +56,7 @@ __all__ = [
     "alexnet_backbone",
     "appearance_swap_score",
     "class_specific_diversity",
+    "code_information",
     "confusion_matrix",
     "convert_lpips_torch_weights",
     "discriminator_flops",
@@ -61,6 +64,7 @@ __all__ = [
     "evaluate_presets",
     "feature_statistics",
     "frechet_distance",
+    "gaussian_kl_nats",
     "generator_flops",
     "images_per_second",
     "inception_v3_feature_extractor",

@@ -30,6 +30,7 @@ COLUMNS = (
     ("diversity_l1", "diversity L1 ↑", "{:.4f}"),
     ("swap_region_transfer", "swap transfer ↑", "{:.3f}"),
     ("swap_leakage", "swap leakage ↓", "{:.3f}"),
+    ("code_nats", "code nats/image", "{:.1f}"),
     ("params_generator", "G params", "{:,}"),
     ("params_encoder", "E params", "{:,}"),
     ("generator_gflops", "G GFLOPs", "{:.2f}"),
@@ -101,6 +102,10 @@ def evaluate_presets(
     - `diversity_l1`, `diversity_segmenter`: `overall_diversity` with `num_samples` codes;
     - `swap_*`: `appearance_swap_score` (masked L1): `swap_region_transfer`, `swap_leakage`,
       `swap_target_distance`, `swap_reconstruction_distance`, ...;
+    - `code_nats`: `code_information(...)["nats_per_image"]`, the KL of the encoder's codes of
+      the held-out real images to the prior: near 0 means the posterior collapsed (encoded
+      codes say little about the image); `code_nats_per_class` lists it per class (present
+      classes only);
     - `params_encoder`, `params_generator` (`model.parameter_counts()`), `images_per_s` of
       `generate` at batch `timing_batch_size` (16) on this machine, and `generator_gflops` =
       `flops(model)` / 1e9, the generator's (decoder's) forward FLOPs per image.
@@ -133,6 +138,7 @@ def evaluate_presets(
     >>> print(markdown_table(rows))
     """
     from smis_layers.data.synthetic import SyntheticShapes
+    from smis_layers.metrics.code_usage import code_information
     from smis_layers.metrics.disentanglement import appearance_swap_score
     from smis_layers.metrics.distances import masked_feature_distance, masked_l1_distance
     from smis_layers.metrics.diversity import class_specific_diversity, overall_diversity
@@ -232,6 +238,11 @@ def evaluate_presets(
             model, data, n_images, seed, batch_size=batch_size, progress=progress
         )
         row.update({f"swap_{k}": v for k, v in swap.items()})
+        information = code_information(model, real, masks, batch_size=batch_size)
+        row["code_nats"] = information["nats_per_image"]
+        row["code_nats_per_class"] = [
+            None if np.isnan(v) else round(float(v), 3) for v in information["nats_present_class"]
+        ]
         counts = model.parameter_counts()
         row["params_encoder"] = int(counts["encoder"])
         row["params_generator"] = int(counts["generator"])

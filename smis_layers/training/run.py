@@ -577,8 +577,11 @@ def _extended_run(out: Path, previous: dict, run: dict, changed: dict, command) 
             f"--extend: the run in {out} stopped at step {completed}, not a multiple of "
             f"`checkpoint_every` ({run['checkpoint_every']}); resume it first"
         )
-    ended = {k: v for k, v in previous.items() if k != "phases"}
-    phases = [*previous.get("phases", []), {**ended, "ended_at_step": completed}]
+    phases = list(previous.get("phases", []))
+    # Settings replaced before they trained a step (an extend right after another) leave no phase.
+    if not phases or phases[-1]["ended_at_step"] < completed:
+        ended = {k: v for k, v in previous.items() if k != "phases"}
+        phases.append({**ended, "ended_at_step": completed})
     return {**run, "command": command, "phases": phases}
 
 

@@ -59,6 +59,9 @@ class CopyGenerator:
         codes = (one_hot[..., :, None] * images[..., None, :]).reshape(*masks.shape, -1)
         return codes, np.zeros_like(codes)
 
+    def class_channels(self, c):
+        return 3 * c, 3 * c + 3
+
     def class_code(self, z, c):
         return np.asarray(z)[..., 3 * c : 3 * c + 3]
 

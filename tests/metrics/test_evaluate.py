@@ -62,10 +62,12 @@ def test_evaluate_presets_rows_and_determinism(presets):
             "diversity_segmenter",
             "swap_region_transfer",
             "swap_leakage",
+            "code_nats",
             "images_per_s",
         ):
             assert np.isfinite(row[key]), key
         assert 0 <= row["miou"] <= 1 and row["generator_gflops"] == 2.5
+    assert len(groupdnet["code_nats_per_class"]) == C and groupdnet["code_nats"] > 0
     assert groupdnet["params_generator"] > 0 and groupdnet["params_encoder"] > 0
     # MulNet is exactly class-isolated: resampling class c moves no other pixel
     assert mulnet["mocd_l1"] < 1e-5 * mulnet["mcsd_l1"]

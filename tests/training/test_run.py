@@ -102,3 +102,12 @@ def test_extend_continues_a_finished_run_with_more_steps_and_new_settings(tmp_pa
     train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "kl_weight": 0.5})
     with pytest.raises(ValueError, match="at least the 4 steps"):
         train_run(out=tmp_path, extend=True, **{**short, "steps": 2})
+
+    # Settings replaced before they trained a step leave no (empty) phase behind.
+    train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "kl_weight": 0.1})
+    train_run(out=tmp_path, extend=True, **{**short, "steps": 6, "kl_weight": 0.2})
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert [(p["steps"], p["kl_weight"], p["ended_at_step"]) for p in run["phases"]] == [
+        (2, 0.05, 2),
+        (4, 0.5, 4),
+    ]

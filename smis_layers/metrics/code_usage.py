@@ -1,0 +1,79 @@
+"""How much of an image the encoder passes to the decoder: the codes' information in nats.
+
+A VAE-GAN's KL term prices every nat the encoder puts into a code. When it wins, the posterior
+collapses onto the prior: `encode` returns codes close to N(0, I), reconstructions fall back to
+what the mask alone suggests, and appearance transfer has nothing to transfer. The KL of the
+posterior q(z | x) to the prior, summed over a class's channels, is the number of nats that
+class's code carries about the image (an upper bound on the mutual information).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from smis_layers.ops.checks import require_positive_int
+
+
+def gaussian_kl_nats(mu, logvar) -> np.ndarray:
+    """Elementwise KL(N(mu, exp(logvar)) || N(0, 1)) in nats (the training loss's terms).
+
+    Example:
+
+    >>> gaussian_kl_nats(np.zeros(3), np.zeros(3))  # the prior itself: 0 nats
+    array([0., 0., 0.])
+    """
+    mu, logvar = np.asarray(mu, "float64"), np.asarray(logvar, "float64")
+    return -0.5 * (1.0 + logvar - np.square(mu) - np.exp(logvar))
+
+
+def code_information(model, images, masks, batch_size: int = 16) -> dict:
+    """Nats the encoder's codes carry per image, in all and per class.
+
+    Args:
+        model: a generator with GroupDNet's API (`encode`, `num_classes`, `class_channels`).
+        images: (B, H, W, 3) images in [-1, 1].
+        masks: (B, H, W) integer label maps.
+        batch_size: images per `encode` call.
+
+    Returns:
+        dict with `nats_per_image` (mean over images of the KL summed over the whole code),
+        `nats_per_class` (C,) (mean over images of the KL of each class's channels; for a
+        model with one global code, VSPADE, the channels only nominally belong to a class) and
+        `nats_present_class` (C,) (the same, averaged only over the images in which the class
+        occurs; NaN for a class that occurs in none).
+
+    Example:
+
+    >>> info = code_information(model, images, masks)
+    >>> info["nats_per_image"], info["nats_per_class"].round(2)
+    """
+    require_positive_int("batch_size", batch_size)
+    images, masks = np.asarray(images), np.asarray(masks)
+    if len(images) != len(masks):
+        raise ValueError(
+            f"`images` and `masks` must hold as many samples; received {len(images)} images "
+            f"and {len(masks)} masks"
+        )
+    kl = np.concatenate(
+        [
+            gaussian_kl_nats(*model.encode(images[i : i + batch_size], masks[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+    per_class = np.stack(
+        [
+            kl[..., slice(*model.class_channels(c))].reshape(len(kl), -1).sum(axis=1)
+            for c in range(model.num_classes)
+        ],
+        axis=1,
+    )  # (B, C)
+    present = np.stack(
+        [(masks == c).reshape(len(masks), -1).any(axis=1) for c in range(model.num_classes)], 1
+    )
+    with np.errstate(invalid="ignore"):
+        present_mean = (per_class * present).sum(0) / present.sum(0)
+    return {
+        "nats_per_image": float(kl.reshape(len(kl), -1).sum(axis=1).mean()),
+        "nats_per_class": per_class.mean(axis=0),
+        "nats_present_class": present_mean,
+    }
