@@ -133,6 +133,7 @@ def train(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             resume_from=args.resume_from,
             extend=args.extend,
+            stop_at=args.stop_at,
         )
     except TrainingInterrupted as interrupted:
         print(
@@ -169,6 +170,12 @@ def train(args: argparse.Namespace) -> int:
             raise
         print(f"smis train: error: {message}", file=sys.stderr)
         return 1
+    if preset is None:
+        print(
+            f"smis train: stopped at step {args.stop_at} of {args.steps} (--stop-at); run the "
+            "command without --stop-at (or with --extend and new settings) to continue"
+        )
+        return 0
     print(f"smis train: preset written to {preset}")
     return 0
 
@@ -270,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out from its last checkpoint with more --steps or other "
         "learning rates / loss weights (model, data, batch, seed and discriminator must match; "
         "the previous settings stay in run.json's phases)",
+    )
+    train_parser.add_argument(
+        "--stop-at",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="stop after this step (a multiple of --checkpoint-every) with a checkpoint, keeping "
+        "the learning-rate schedule of --steps; rerun to continue, e.g. with --extend and a new "
+        "loss weight for the rest of the schedule",
     )
     train_parser.add_argument(
         "--resume-from",

@@ -352,11 +352,13 @@ def train_run(
     handle_sigint: bool = True,
     check_memory: bool = True,
     extend: bool = False,
-) -> Path:
+    stop_at: int | None = None,
+) -> Path | None:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
-    Returns the preset folder. Rerunning with the same arguments resumes from the last complete
-    checkpoint; different arguments for an existing run folder are an error.
+    Returns the preset folder (None when `stop_at` stopped the run before `steps`). Rerunning
+    with the same arguments resumes from the last complete checkpoint; different arguments for
+    an existing run folder are an error.
 
     Args (beyond the training hyper-parameters):
         overwrite: use an `out` folder that exists and is not a run folder (files of the run's
@@ -374,6 +376,10 @@ def train_run(
             seed and discriminator must match. The previous settings and the step at which
             they ended are kept in run.json's "phases". The learning-rate schedule is that of
             the new `steps` (constant for the first half, then linear decay to 0).
+        stop_at: stop after this step (a multiple of `checkpoint_every`, at most `steps`)
+            with its checkpoint, without exporting the preset: the run keeps its `steps` and
+            learning-rate schedule, and rerunning (or `extend` with new settings) continues it
+            exactly. For changing a setting part-way through a schedule.
 
     Raises:
         TrainingInterrupted: SIGINT or SIGTERM; the checkpoint of the current step was saved.
@@ -393,6 +399,15 @@ def train_run(
     if steps % checkpoint_every:
         raise ValueError(
             f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
+        )
+    stop = steps if stop_at is None else stop_at
+    if isinstance(stop, bool) or not isinstance(stop, int) or not 0 < stop <= steps:
+        raise ValueError(
+            f"`stop_at` must be an integer in [1, steps={steps}]; received {stop_at!r}"
+        )
+    if stop % checkpoint_every:
+        raise ValueError(
+            f"`stop_at` ({stop}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
         )
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a folder")
@@ -484,7 +499,7 @@ def train_run(
         # at the same steps as an uninterrupted run; each part reads the data stream from its
         # own first unseen sample.
         remainder = completed % checkpoint_every
-        if completed < steps and remainder:
+        if completed < stop and remainder:
             trainer.fit(
                 _dataset(run, completed * batch_size),
                 epochs=1,
@@ -494,10 +509,10 @@ def train_run(
                 verbose=verbose,
             )
             completed = checkpoint.step
-        if completed < steps and checkpoint.bad_loss is None and checkpoint.interrupted is None:
+        if completed < stop and checkpoint.bad_loss is None and checkpoint.interrupted is None:
             trainer.fit(
                 _dataset(run, completed * batch_size),
-                epochs=steps // checkpoint_every,
+                epochs=stop // checkpoint_every,
                 initial_epoch=completed // checkpoint_every,
                 steps_per_epoch=checkpoint_every,
                 callbacks=callbacks,
@@ -519,6 +534,8 @@ def train_run(
     if checkpoint.interrupted is not None:
         path, step = checkpoint.interrupted
         raise TrainingInterrupted(path, step, checkpoint.interrupt_signal)
+    if stop < steps:
+        return None
     elapsed = time.time() - start
     final = read_state(out) or {}
     preset = out / "preset"

@@ -53,6 +53,18 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
 
+    # --stop-at: the same run stopped at step 2 (schedule of 4 steps), then continued.
+    stopped = tmp_path / "stopped"
+    assert train_run(out=stopped, stop_at=2, **ARGS) is None
+    assert read_state(stopped)["completed_steps"] == 2 and not (stopped / "preset").exists()
+    train_run(out=stopped, **ARGS)
+    c = GroupDNet.from_preset(stopped / "preset")
+    for x, y in zip(a.weights, c.weights, strict=True):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    for bad in (3, 6, 0):
+        with pytest.raises(ValueError, match="`stop_at`"):
+            train_run(out=tmp_path / "bad", stop_at=bad, **ARGS)
+
 
 def test_other_arguments_for_an_existing_run_are_refused(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({**ARGS, "steps": 8}))
