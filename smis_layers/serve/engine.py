@@ -307,9 +307,7 @@ class DemoEngine:
         return rng.standard_normal((1, *self.latent_shape)).astype("float32")
 
     def _channels(self, class_index: int) -> slice:
-        self.check_class(class_index)
-        k = self.latent_channels
-        return slice(k * class_index, k * (class_index + 1))
+        return slice(*self.model.class_channels(self.check_class(class_index)))
 
     def check_class(self, class_index: int) -> int:
         """`class_index` as an int, or a ValueError when it is not a class of the model."""
