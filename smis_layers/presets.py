@@ -383,8 +383,16 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     if training:
         lines += ["", "## Training", ""]
         phases = training.get("phases") or []
-        commands = [phase.get("command") for phase in phases] + [training.get("command")]
-        commands = [c for c in commands if c]
+        ends = [phase.get("ended_at_step") for phase in phases]
+        ranges = zip([0, *ends], [*ends, training.get("completed_steps")], strict=True)
+        commands = []
+        for (first, last), command in zip(
+            ranges,
+            [*(phase.get("command") for phase in phases), training.get("command")],
+            strict=True,
+        ):
+            if command:
+                commands += [f"# steps {first}-{last}", command] if phases else [command]
         if phases:
             ends = ", ".join(str(phase.get("ended_at_step")) for phase in phases)
             lines += [

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from smis_layers.models import GroupDNet
+from smis_layers.presets import write_model_card
 from smis_layers.training import run as run_module
 from smis_layers.training.run import ResumableCheckpoint, read_state, train_run
 from tests.helpers import BACKEND
@@ -90,14 +91,19 @@ def test_non_finite_loss_stops_without_saving(tmp_path):
 
 def test_extend_continues_a_finished_run_with_more_steps_and_new_settings(tmp_path):
     short = {**ARGS, "steps": 2, "log_every": 0}
-    train_run(out=tmp_path, **short)
+    train_run(out=tmp_path, command="smis train first", **short)
     before = GroupDNet.from_preset(tmp_path / "preset").get_weights()
     with pytest.raises(ValueError, match="--extend to continue"):
         train_run(out=tmp_path, **{**short, "steps": 4})
     with pytest.raises(ValueError, match=r"--extend cannot change \{'batch_size': \(2, 4\)\}"):
         train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "batch_size": 4})
 
-    train_run(out=tmp_path, extend=True, **{**short, "steps": 4, "kl_weight": 0.5})
+    train_run(
+        out=tmp_path,
+        extend=True,
+        command="smis train second",
+        **{**short, "steps": 4, "kl_weight": 0.5},
+    )
     assert read_state(tmp_path)["completed_steps"] == 4
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["steps"] == 4 and run["kl_weight"] == 0.5
@@ -107,6 +113,9 @@ def test_extend_continues_a_finished_run_with_more_steps_and_new_settings(tmp_pa
     metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
     assert metadata["training"]["completed_steps"] == 4
     assert metadata["training"]["phases"][0]["ended_at_step"] == 2
+    card = write_model_card(tmp_path / "preset").read_text()
+    assert "Trained in 2 phases" in card
+    assert "# steps 0-2\nsmis train first\n# steps 2-4\nsmis train second\n" in card
     after = GroupDNet.from_preset(tmp_path / "preset").get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
 
