@@ -4,9 +4,9 @@ Trains `groupdnet_shapes64` (C = 8 classes, 64x64 images) with `SMISTrainer` (on
 and one discriminator step per batch: hinge GAN, feature matching, KL, plus the zoo's pixel
 L1 reconstruction term in place of the VGG19 perceptual loss, whose weights are not
 downloaded), exports the generator as a preset folder, reloads it and writes a sample sheet.
-The zoo's preset is the same recipe at 1,500 steps, extended to 2,500 with other learning rates
-and KL weight (`scripts/train_zoo.sh`). For long runs use the resumable command instead, which
-adds checkpoints and restarts where a killed run stopped:
+The zoo's preset is the same recipe at 1,500 steps, extended to 5,000 in three more phases
+with other learning rates and KL weights (`scripts/train_zoo.sh`). For long runs use the
+resumable command instead, which adds checkpoints and restarts where a killed run stopped:
 `smis train --model groupdnet_shapes64 --steps 1500 --reconstruction-weight 10
 --kl-weight 0.005 --out runs/g64`, then `--extend` to go on.
 

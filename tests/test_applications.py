@@ -47,7 +47,7 @@ def test_resample_class_changes_mostly_that_class(model, scene):
             images = apps.resample_class(model, mask, int(class_index), n=4, seed=1)
             inside, outside = _region_change(images[0], images[1:], mask == class_index)
             ratios.append(inside / outside)
-    # Measured on the shipped preset (2,500 steps): median ratio 1.8, 77% of the (scene, class)
+    # Measured on the shipped preset (5,000 steps): median ratio 2.0, 73% of the (scene, class)
     # pairs above 1; the background leaks into the shapes, and some small classes' codes
     # barely change their region (docs/zoo.md).
     assert np.median(ratios) > 1.5 and np.mean(np.asarray(ratios) > 1) > 0.7, ratios
@@ -69,8 +69,8 @@ def test_shared_codes_are_one_code_per_class_and_give_smoother_backgrounds(model
             spreads += [image[mask == 0].std(axis=0).mean() for image in images]
         return np.mean(spreads)
 
-    # Measured on the shipped preset: 0.149 shared against 0.196 independent (real: 0.126).
-    assert background_spread(True) < 0.85 * background_spread(False)
+    # Measured on the shipped preset: 0.197 shared against 0.235 independent (real: 0.126).
+    assert background_spread(True) < 0.9 * background_spread(False)
     images = apps.resample_class(model, scene["masks"][0], 0, n=3, seed=1, shared_codes=True)
     inside, outside = _region_change(images[0], images[1:], scene["masks"][0] == 0)
     assert inside > 2 * outside
@@ -99,7 +99,7 @@ def test_mix_takes_each_region_from_its_donor(model):
             colour = mixed[region].mean(axis=0)
             to_donor.append(np.abs(colour - b[region].mean(axis=0)).mean())
             to_original.append(np.abs(colour - a[region].mean(axis=0)).mean())
-    # Measured on the shipped preset: 0.33 to the donor against 0.45 to the original.
+    # Measured on the shipped preset: 0.34 to the donor against 0.46 to the original.
     assert np.mean(to_donor) < 0.85 * np.mean(to_original), (
         np.mean(to_donor),
         np.mean(to_original),
