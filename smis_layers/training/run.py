@@ -411,6 +411,8 @@ def train_run(
         )
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a folder")
+    if stop_at is not None:
+        _check_not_past(out, stop)
     probe = _architecture(model)
     run = {
         "model": model,
@@ -600,6 +602,19 @@ def _extended_run(out: Path, previous: dict, run: dict, changed: dict, command) 
         ended = {k: v for k, v in previous.items() if k != "phases"}
         phases.append({**ended, "ended_at_step": completed})
     return {**run, "command": command, "phases": phases}
+
+
+def _check_not_past(out: Path, stop: int) -> None:
+    """Refuses a `stop_at` before the steps the run in `out` has already completed."""
+    try:
+        state = read_state(out) if out.is_dir() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # reported with its remedy when the run is resumed
+    if state and int(state["completed_steps"]) > stop:
+        raise ValueError(
+            f"`stop_at` ({stop}) is before step {state['completed_steps']}, which the run in "
+            f"{out} has already completed"
+        )
 
 
 def _remove_run_files(out: Path) -> None:

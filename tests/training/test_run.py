@@ -65,6 +65,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     for bad in (3, 6, 0):
         with pytest.raises(ValueError, match="`stop_at`"):
             train_run(out=tmp_path / "bad", stop_at=bad, **ARGS)
+    with pytest.raises(ValueError, match=r"`stop_at` \(2\) is before step 4"):
+        train_run(out=stopped, stop_at=2, **ARGS)
 
 
 def test_other_arguments_for_an_existing_run_are_refused(tmp_path):
