@@ -384,20 +384,17 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
         lines += ["", "## Training", ""]
         phases = training.get("phases") or []
         ends = [phase.get("ended_at_step") for phase in phases]
-        ranges = zip([0, *ends], [*ends, training.get("completed_steps")], strict=True)
+        bounds = [0, *ends, training.get("completed_steps")]  # phase i: bounds[i]..bounds[i+1]
         commands = []
-        for (first, last), command in zip(
-            ranges,
-            [*(phase.get("command") for phase in phases), training.get("command")],
-            strict=True,
-        ):
+        for i, command in enumerate([*(p.get("command") for p in phases), training.get("command")]):
             if command:
-                commands += [f"# steps {first}-{last}", command] if phases else [command]
+                label = [f"# steps {bounds[i]}-{bounds[i + 1]}"] if phases else []
+                commands += [*label, command]
         if phases:
-            ends = ", ".join(str(phase.get("ended_at_step")) for phase in phases)
             lines += [
                 f"Trained in {len(phases) + 1} phases (the run was extended with `--extend` at "
-                f"step {ends}; the learning-rate schedule restarts with each phase's `--steps`):",
+                f"step {', '.join(map(str, ends))}; the learning-rate schedule restarts with each "
+                "phase's `--steps`):",
                 "",
             ]
         if commands:

@@ -597,8 +597,8 @@ def _extended_run(out: Path, previous: dict, run: dict, changed: dict, command) 
             f"`checkpoint_every` ({run['checkpoint_every']}); resume it first"
         )
     phases = list(previous.get("phases", []))
-    # Settings replaced before they trained a step (an extend right after another) leave no phase.
-    if not phases or phases[-1]["ended_at_step"] < completed:
+    started = phases[-1]["ended_at_step"] if phases else 0
+    if completed > started:  # settings replaced before they trained a step leave no phase
         ended = {k: v for k, v in previous.items() if k != "phases"}
         phases.append({**ended, "ended_at_step": completed})
     return {**run, "command": command, "phases": phases}
