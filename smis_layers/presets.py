@@ -352,6 +352,14 @@ def weights_mismatches(model: keras.Model, weights_path: str | os.PathLike) -> l
     return _shape_differences(expected, stored)
 
 
+def _training_machine(training: dict) -> str:
+    """Where a run trained, as recorded (runs before the record: the development machine)."""
+    device = training.get("device")
+    if device is None:
+        return "the 2-core development machine"
+    return f"{device} (KERAS_BACKEND={training.get('keras_backend')})"
+
+
 def write_model_card(name_or_path: str | os.PathLike) -> Path:
     """Writes a preset's README.md model card from its metadata.json alone: `description`,
     `card_notes` (what a person saw in the samples), parameters, training, metrics, and the
@@ -402,7 +410,7 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
         lines += [
             f"{training.get('completed_steps')} steps at batch {training.get('batch_size')} on "
             f"{training.get('data')} data, {training.get('wall_time_s', 0) / 60:.0f} min of "
-            "wall time on the 2-core development machine.",
+            f"wall time on {_training_machine(training)}.",
             "",
         ]
         losses = training.get("final_losses")

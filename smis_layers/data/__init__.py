@@ -13,6 +13,7 @@ from smis_layers.data.folders import (
 from smis_layers.data.synthetic import (
     SyntheticShapes,
     export_deepfashion_layout,
+    synthetic_batches,
     synthetic_tf_dataset,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "folder_dataset",
     "list_samples",
     "load_sample",
+    "synthetic_batches",
     "synthetic_tf_dataset",
     "verify_samples",
 ]

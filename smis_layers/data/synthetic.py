@@ -23,7 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
+import itertools
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -259,6 +263,55 @@ def _texture_field(texture, params, yy, xx):
     flat = np.ones_like(along)
     fields = np.stack([flat, stripes, checker, dots, radial])  # order of TEXTURES
     return np.take_along_axis(fields, texture[None], 0)[0].astype("float32")
+
+
+def synthetic_batches(
+    dataset: SyntheticShapes,
+    batch_size: int,
+    start: int = 0,
+    num_samples: int | None = None,
+    prefetch: int = 4,
+    workers: int = 2,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Batches {"images", "masks"} of NumPy arrays, for any backend (no TensorFlow needed).
+
+    The same samples in the same order as `synthetic_tf_dataset`: indices from `start` (to
+    `start + num_samples`, or forever; a last partial batch only when `num_samples` is given).
+    `workers` background threads generate up to `prefetch` batches ahead (0: none, everything
+    in the calling thread), so generation overlaps the training step.
+    """
+    require_positive_int("batch_size", batch_size)
+    start = require_non_negative_int("start", start)
+    if num_samples is not None:
+        num_samples = require_positive_int("num_samples", num_samples)
+    prefetch = require_non_negative_int("prefetch", prefetch)
+    workers = require_positive_int("workers", workers)
+    stop = None if num_samples is None else start + num_samples
+
+    def generate(first: int) -> dict[str, np.ndarray]:
+        last = first + batch_size if stop is None else min(first + batch_size, stop)
+        values = dataset.batch(np.arange(first, last))
+        return {"images": values["images"], "masks": values["masks"]}
+
+    firsts = itertools.count(start, batch_size)
+    if stop is not None:
+        firsts = itertools.takewhile(lambda first: first < stop, firsts)
+    if prefetch == 0:
+        return map(generate, firsts)
+    return _prefetched(generate, firsts, prefetch, workers)
+
+
+def _prefetched(function, arguments: Iterator, ahead: int, workers: int) -> Iterator:
+    """`map(function, arguments)` computed by `workers` threads, up to `ahead` items ahead, in
+    order."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = collections.deque(
+            pool.submit(function, a) for a in itertools.islice(arguments, ahead)
+        )
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(function, a) for a in itertools.islice(arguments, 1))
+            yield result
 
 
 def synthetic_tf_dataset(

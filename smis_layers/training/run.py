@@ -255,14 +255,25 @@ def _build_trainer(run: dict, feature_extractor=None):
 
 def _dataset(run: dict, start_sample: int):
     if run["data"] == "synthetic":
-        from smis_layers.data.synthetic import SyntheticShapes, synthetic_tf_dataset
-
-        model_size = run["image_size"]
-        data = SyntheticShapes(
-            image_size=model_size, num_classes=run["num_classes"], seed=run["seed"]
+        from smis_layers.data.synthetic import (
+            SyntheticShapes,
+            synthetic_batches,
+            synthetic_tf_dataset,
         )
-        return synthetic_tf_dataset(data, run["batch_size"], start=start_sample)
 
+        data = SyntheticShapes(
+            image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"]
+        )
+        if keras.backend.backend() != "tensorflow":
+            # Keras takes a Python generator's elements as (inputs,) tuples.
+            return ((batch,) for batch in synthetic_batches(data, run["batch_size"], start_sample))
+        return synthetic_tf_dataset(data, run["batch_size"], start=start_sample)
+    if keras.backend.backend() != "tensorflow":
+        raise NotImplementedError(
+            f"--data {run['data']}: dataset folders are read with tf.data, which needs "
+            f"KERAS_BACKEND=tensorflow (current: {keras.backend.backend()}); the synthetic "
+            "benchmark trains on every backend of SMISTrainer"
+        )
     return _run_folder_dataset(run, run["batch_size"], flip=True, start=start_sample)
 
 
@@ -552,6 +563,8 @@ def train_run(
                 "completed_steps": final.get("completed_steps", completed),
                 "wall_time_s": final.get("wall_time_s"),
                 "wall_time_s_this_session": round(elapsed, 1),
+                "keras_backend": keras.backend.backend(),
+                "device": training_device(),
                 "final_losses": final.get("logs", {}),
             }
         },
@@ -561,6 +574,28 @@ def train_run(
     write_sample_sheet(trainer.generator, run, out / "samples.png")
     atomic_write_bytes(preset / SAMPLES_FILE, (out / "samples.png").read_bytes())
     return preset
+
+
+def training_device() -> str:
+    """The accelerator the backend trains on (its name), else the CPU and its core count."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    elif backend == "jax":
+        import jax
+
+        if jax.default_backend() != "cpu":
+            return str(jax.devices()[0].device_kind)
+    return f"CPU ({os.cpu_count()} logical cores)"
 
 
 # Settings `train_run(extend=True)` may change in an existing run; the others fix what the

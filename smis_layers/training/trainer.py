@@ -21,11 +21,19 @@ def ttur_optimizer(learning_rate) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
 
 
+#: Backends `SMISTrainer.train_step` is written for: TensorFlow (graph mode or XLA,
+#: `tf.distribute` strategies) and PyTorch (eager, one device).
+TRAINING_BACKENDS = ("tensorflow", "torch")
+
+
 def resolve_jit_compile(jit_compile) -> bool:
     """ "auto" compiles with XLA on GPUs only: on CPUs TensorFlow's graph mode with the native
-    grouped convolution is faster than any XLA-compiled step (docs/benchmarks.md)."""
+    grouped convolution is faster than any XLA-compiled step (docs/benchmarks.md). The PyTorch
+    backend trains eagerly ("auto": no `torch.compile`)."""
     if jit_compile != "auto":
         return bool(jit_compile)
+    if keras.backend.backend() == "torch":
+        return False
     if keras.backend.backend() != "tensorflow":
         return True
     import tensorflow as tf
@@ -113,10 +121,11 @@ class SMISTrainer(keras.Model):
         `reconstruction_weight` (0 in the official recipe) weights a pixel L1 between the real
         image and its reconstruction from its own codes; the zoo uses it in place of the VGG19
         perceptual loss, whose weights cannot be downloaded everywhere."""
-        if keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() not in TRAINING_BACKENDS:
             raise NotImplementedError(
-                "SMISTrainer's train_step is written for the TensorFlow backend; set "
-                f"KERAS_BACKEND=tensorflow (current: {keras.backend.backend()})"
+                "SMISTrainer's train_step is written for the backends "
+                f"{', '.join(TRAINING_BACKENDS)}; set KERAS_BACKEND to one of them (current: "
+                f"{keras.backend.backend()})"
             )
         super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
         self.g_optimizer = g_optimizer or ttur_optimizer(1e-4)
@@ -187,6 +196,8 @@ class SMISTrainer(keras.Model):
 
     # ------------------------------------------------------------------ steps
     def train_step(self, data):
+        if keras.backend.backend() == "torch":
+            return self._torch_train_step(keras.utils.unpack_x_y_sample_weight(data)[0])
         import tensorflow as tf
 
         num_replicas = _num_replicas_in_sync()
@@ -206,7 +217,37 @@ class SMISTrainer(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars, strict=True))
         return self._update_trackers({**g_terms, **d_terms}, num_replicas)
 
+    def _torch_train_step(self, data):
+        """The same two steps as `train_step`, with PyTorch's autograd: each network's
+        gradients are those of its own loss alone (every gradient is cleared before each
+        backward pass, as the generator's loss also reaches the discriminator's weights)."""
+        import torch
+
+        g_terms, _ = self.generator_losses(data, training=True)
+        self._torch_apply(self.g_optimizer, g_terms["g_loss"], self.generator.trainable_variables)
+        with torch.no_grad():
+            fake = self.generator(data, training=True)["images"]
+        d_terms = self.discriminator_losses(data, fake, training=True)
+        self._torch_apply(
+            self.d_optimizer, d_terms["d_loss"], self.discriminator.trainable_variables
+        )
+        return self._update_trackers({**g_terms, **d_terms})
+
+    def _torch_apply(self, optimizer, loss, variables) -> None:
+        import torch
+
+        for variable in self.trainable_variables:
+            variable.value.grad = None
+        _scale(optimizer, loss).backward()
+        gradients = [variable.value.grad for variable in variables]
+        missing = [v.path for v, g in zip(variables, gradients, strict=True) if g is None]
+        if missing:
+            raise ValueError(f"no gradient reaches {missing[:3]} (of {len(missing)} variables)")
+        with torch.no_grad():
+            optimizer.apply(gradients, variables)
+
     def test_step(self, data):
+        data = keras.utils.unpack_x_y_sample_weight(data)[0]
         num_replicas = _num_replicas_in_sync()
         g_terms, fake = self.generator_losses(data, training=False)
         d_terms = self.discriminator_losses(data, fake, training=False)
@@ -229,7 +270,7 @@ class SMISTrainer(keras.Model):
         for name, value in terms.items():
             self.trackers[name].update_state(value)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if _multi_worker(self.distribute_strategy):
+        if keras.backend.backend() == "tensorflow" and _multi_worker(self.distribute_strategy):
             # Keras 3 reduces the replicas' logs of a multi-worker strategy with
             # `strategy.reduce("MEAN", value, axis=0)` (keras/src/backend/tensorflow/trainer.py,
             # `reduce_per_replica`), which fails on scalars ("Invalid reduction dimension 0 for
@@ -293,6 +334,8 @@ def replica_loss_terms(terms: dict, num_replicas: int, total: str) -> dict:
 
 
 def _num_replicas_in_sync() -> int:
+    if keras.backend.backend() != "tensorflow":
+        return 1
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smis_layers.data import SyntheticShapes, export_deepfashion_layout, synthetic_tf_dataset
+from smis_layers.data import (
+    SyntheticShapes,
+    export_deepfashion_layout,
+    synthetic_batches,
+    synthetic_tf_dataset,
+)
 
 
 def test_deterministic_and_independent_of_batching():
@@ -57,6 +62,25 @@ def test_tf_dataset_resumes_at_a_sample_index():
     finite = list(synthetic_tf_dataset(dataset, 4, num_samples=10, factors=True))
     assert [b["images"].shape[0] for b in finite] == [4, 4, 2]
     assert set(finite[0]) == {"images", "masks", "palette", "texture", "params"}
+
+
+def test_numpy_batches_are_the_tf_datasets_samples_in_order():
+    data = SyntheticShapes(64, seed=2)
+    tf_batches = list(synthetic_tf_dataset(data, 3, start=5, num_samples=7).as_numpy_iterator())
+    for prefetch, workers in ((4, 2), (0, 1)):
+        batches = list(synthetic_batches(data, 3, 5, 7, prefetch=prefetch, workers=workers))
+        assert [len(b["images"]) for b in batches] == [3, 3, 1]
+        for ours, theirs in zip(batches, tf_batches, strict=True):
+            assert set(ours) == {"images", "masks"}
+            np.testing.assert_array_equal(ours["images"], theirs["images"])
+            np.testing.assert_array_equal(ours["masks"], theirs["masks"])
+    endless = synthetic_batches(data, 2, start=4)
+    for first in (4, 6, 8):
+        np.testing.assert_array_equal(
+            next(endless)["masks"], data.batch([first, first + 1])["masks"]
+        )
+    with pytest.raises(ValueError, match="workers"):
+        synthetic_batches(data, 2, workers=0)  # checked when called, not when first iterated
 
 
 def test_export_deepfashion_layout(tmp_path):
