@@ -12,6 +12,7 @@ from smis_layers.presets import write_model_card
 from smis_layers.training import run as run_module
 from smis_layers.training.run import train_run
 from tests.helpers import BACKEND, to_numpy
+from tests.training.test_run import ARGS as RUN_ARGS
 from tests.training.test_trainer import SIZE, tiny_trainer
 
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="the PyTorch training step")
@@ -69,16 +70,7 @@ def test_each_network_is_updated_by_the_gradient_of_its_own_loss_alone():
         np.testing.assert_array_equal(before, after)
 
 
-ARGS = {
-    "model": "groupdnet_shapes64",
-    "steps": 4,
-    "batch_size": 2,
-    "checkpoint_every": 2,
-    "d_layers": 2,
-    "d_filters": 8,
-    "verbose": 0,
-    "log_every": 0,
-}
+ARGS = {**RUN_ARGS, "log_every": 0}  # the TensorBoard logger is tested with TensorFlow
 
 
 def test_smis_train_on_torch_stops_continues_exactly_and_records_the_backend(tmp_path):
