@@ -364,6 +364,7 @@ def train_run(
     check_memory: bool = True,
     extend: bool = False,
     stop_at: int | None = None,
+    dtype_policy: str = "float32",
 ) -> Path | None:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
@@ -391,6 +392,10 @@ def train_run(
             with its checkpoint, without exporting the preset: the run keeps its `steps` and
             learning-rate schedule, and rerunning (or `extend` with new settings) continues it
             exactly. For changing a setting part-way through a schedule.
+        dtype_policy: the Keras dtype policy of the training step: "float32", or
+            "mixed_bfloat16" / "mixed_float16" (float32 weights, computations in 16 bits; on
+            CPUs with AMX, oneDNN runs bfloat16 convolutions several times faster). Fixed for
+            a run. The exported preset is float32 whatever the policy.
 
     Raises:
         TrainingInterrupted: SIGINT or SIGTERM; the checkpoint of the current step was saved.
@@ -420,6 +425,10 @@ def train_run(
         raise ValueError(
             f"`stop_at` ({stop}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
         )
+    if dtype_policy not in DTYPE_POLICIES:
+        raise ValueError(
+            f"`dtype_policy` must be one of {DTYPE_POLICIES}; received {dtype_policy!r}"
+        )
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a folder")
     if stop_at is not None:
@@ -445,10 +454,14 @@ def train_run(
         "image_size": probe.image_size[0],
         "num_classes": probe.num_classes,
     }
+    if dtype_policy != "float32":  # absent means float32: run folders from before the option
+        run["dtype_policy"] = dtype_policy
     run_file = out / RUN_FILE
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
-        changed = {k: (previous.get(k), v) for k, v in run.items() if previous.get(k) != v}
+        # Settings recorded only when not at their default (dtype_policy) differ when absent.
+        keys = [*run, *(k for k in DEFAULT_OMITTED if k in previous and k not in run)]
+        changed = {k: (previous.get(k), run.get(k)) for k in keys if previous.get(k) != run.get(k)}
         if changed and extend and not overwrite:
             run = _extended_run(out, previous, run, changed, command)
             atomic_write_bytes(run_file, json.dumps(run, indent=2).encode())
@@ -474,106 +487,141 @@ def train_run(
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_file, json.dumps({**run, "command": command}, indent=2).encode())
 
-    feature_extractor = None
-    if vgg_weights:
-        from smis_layers.training.perceptual import vgg19_feature_extractor
+    with _global_dtype_policy(run.get("dtype_policy", "float32")):
+        feature_extractor = None
+        if vgg_weights:
+            from smis_layers.training.perceptual import vgg19_feature_extractor
 
-        feature_extractor = vgg19_feature_extractor(vgg_weights)
-    elif verbose:
-        print("smis train: no --vgg-weights given; training without the perceptual loss.")
-    trainer = _build_trainer(run, feature_extractor)
-    if check_memory:
-        warning = memory_warning(estimate_training_memory(trainer, batch_size))
-        if warning:
-            print(f"smis train: warning: {warning}", file=sys.stderr)
-    state = _resume_state(out, resume_from)
-    completed = 0
-    if state is not None:
-        _load_checkpoint(trainer, out, state)
-        trainer.generator.seed_generator.state.assign(
-            np.asarray(state["seed_state"], dtype=trainer.generator.seed_generator.state.dtype)
-        )
-        completed = int(state["completed_steps"])
-        if completed > steps:
-            raise CheckpointError(
-                f"{out / state['checkpoint']} holds step {completed}, past --steps {steps}"
+            feature_extractor = vgg19_feature_extractor(vgg_weights)
+        elif verbose:
+            print("smis train: no --vgg-weights given; training without the perceptual loss.")
+        trainer = _build_trainer(run, feature_extractor)
+        if check_memory:
+            warning = memory_warning(estimate_training_memory(trainer, batch_size))
+            if warning:
+                print(f"smis train: warning: {warning}", file=sys.stderr)
+        state = _resume_state(out, resume_from)
+        completed = 0
+        if state is not None:
+            _load_checkpoint(trainer, out, state)
+            trainer.generator.seed_generator.state.assign(
+                np.asarray(state["seed_state"], dtype=trainer.generator.seed_generator.state.dtype)
             )
-        print(f"smis train: resuming {out} at step {completed}/{steps}")
-    checkpoint = ResumableCheckpoint(
-        out,
-        checkpoint_every,
-        wall_time_before=(state or {}).get("wall_time_s", 0.0),
-        initial_step=completed,
-    )
-    callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
-    start = time.time()
-    with _signals_save(checkpoint, verbose) if handle_sigint else contextlib.nullcontext():
-        # A run interrupted inside a period first completes that period, so that it then saves
-        # at the same steps as an uninterrupted run; each part reads the data stream from its
-        # own first unseen sample.
-        remainder = completed % checkpoint_every
-        if completed < stop and remainder:
-            trainer.fit(
-                _dataset(run, completed * batch_size),
-                epochs=1,
-                steps_per_epoch=checkpoint_every - remainder,
-                callbacks=callbacks,
-                shuffle=False,
-                verbose=verbose,
-            )
-            completed = checkpoint.step
-        if completed < stop and checkpoint.bad_loss is None and checkpoint.interrupted is None:
-            trainer.fit(
-                _dataset(run, completed * batch_size),
-                epochs=stop // checkpoint_every,
-                initial_epoch=completed // checkpoint_every,
-                steps_per_epoch=checkpoint_every,
-                callbacks=callbacks,
-                shuffle=False,
-                verbose=verbose,
-            )
-    if checkpoint.bad_loss is not None:
-        name, value, step = checkpoint.bad_loss
-        last = read_state(out)
-        good = (
-            f"{out / last['checkpoint']} (step {last['completed_steps']})"
-            if last
-            else "none (no checkpoint was written before)"
+            completed = int(state["completed_steps"])
+            if completed > steps:
+                raise CheckpointError(
+                    f"{out / state['checkpoint']} holds step {completed}, past --steps {steps}"
+                )
+            print(f"smis train: resuming {out} at step {completed}/{steps}")
+        checkpoint = ResumableCheckpoint(
+            out,
+            checkpoint_every,
+            wall_time_before=(state or {}).get("wall_time_s", 0.0),
+            initial_step=completed,
         )
-        raise NonFiniteLossError(
-            f"{name} became {value} at step {step}; training stopped without saving that step. "
-            f"The last good checkpoint is {good}."
+        callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
+        start = time.time()
+        with _signals_save(checkpoint, verbose) if handle_sigint else contextlib.nullcontext():
+            # A run interrupted inside a period first completes that period, so that it then saves
+            # at the same steps as an uninterrupted run; each part reads the data stream from its
+            # own first unseen sample.
+            remainder = completed % checkpoint_every
+            if completed < stop and remainder:
+                trainer.fit(
+                    _dataset(run, completed * batch_size),
+                    epochs=1,
+                    steps_per_epoch=checkpoint_every - remainder,
+                    callbacks=callbacks,
+                    shuffle=False,
+                    verbose=verbose,
+                )
+                completed = checkpoint.step
+            if completed < stop and checkpoint.bad_loss is None and checkpoint.interrupted is None:
+                trainer.fit(
+                    _dataset(run, completed * batch_size),
+                    epochs=stop // checkpoint_every,
+                    initial_epoch=completed // checkpoint_every,
+                    steps_per_epoch=checkpoint_every,
+                    callbacks=callbacks,
+                    shuffle=False,
+                    verbose=verbose,
+                )
+        if checkpoint.bad_loss is not None:
+            name, value, step = checkpoint.bad_loss
+            last = read_state(out)
+            good = (
+                f"{out / last['checkpoint']} (step {last['completed_steps']})"
+                if last
+                else "none (no checkpoint was written before)"
+            )
+            raise NonFiniteLossError(
+                f"{name} became {value} at step {step}; training stopped without saving that step. "
+                f"The last good checkpoint is {good}."
+            )
+        if checkpoint.interrupted is not None:
+            path, step = checkpoint.interrupted
+            raise TrainingInterrupted(path, step, checkpoint.interrupt_signal)
+        if stop < steps:
+            return None
+        elapsed = time.time() - start
+        final = read_state(out) or {}
+        preset = out / "preset"
+        generator, discriminator = (
+            _float32_copy(trainer.generator),
+            _float32_copy(trainer.discriminator),
         )
-    if checkpoint.interrupted is not None:
-        path, step = checkpoint.interrupted
-        raise TrainingInterrupted(path, step, checkpoint.interrupt_signal)
-    if stop < steps:
-        return None
-    elapsed = time.time() - start
-    final = read_state(out) or {}
-    preset = out / "preset"
-    save_preset(
-        trainer.generator,
-        preset,
-        metadata={
-            "training": {
-                **run,
-                "command": command,
-                "phases": json.loads(run_file.read_text()).get("phases", []),
-                "completed_steps": final.get("completed_steps", completed),
-                "wall_time_s": final.get("wall_time_s"),
-                "wall_time_s_this_session": round(elapsed, 1),
-                "keras_backend": keras.backend.backend(),
-                "device": training_device(),
-                "final_losses": final.get("logs", {}),
-            }
-        },
-        overwrite=True,
-        discriminator=trainer.discriminator,
-    )
-    write_sample_sheet(trainer.generator, run, out / "samples.png")
-    atomic_write_bytes(preset / SAMPLES_FILE, (out / "samples.png").read_bytes())
-    return preset
+        save_preset(
+            generator,
+            preset,
+            metadata={
+                "training": {
+                    **run,
+                    "command": command,
+                    "phases": json.loads(run_file.read_text()).get("phases", []),
+                    "completed_steps": final.get("completed_steps", completed),
+                    "wall_time_s": final.get("wall_time_s"),
+                    "wall_time_s_this_session": round(elapsed, 1),
+                    "keras_backend": keras.backend.backend(),
+                    "device": training_device(),
+                    "final_losses": final.get("logs", {}),
+                }
+            },
+            overwrite=True,
+            discriminator=discriminator,
+        )
+        write_sample_sheet(generator, run, out / "samples.png")
+        atomic_write_bytes(preset / SAMPLES_FILE, (out / "samples.png").read_bytes())
+        return preset
+
+
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+#: run.json settings written only when they differ from their default.
+DEFAULT_OMITTED = ("dtype_policy",)
+
+
+@contextlib.contextmanager
+def _global_dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to `name` for the block (every layer built in it takes
+    the policy), the previous one restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _float32_copy(model: keras.Model) -> keras.Model:
+    """`model` itself when it is float32, else the same network rebuilt with the float32
+    policy holding the same (float32) weights: what a preset ships."""
+    if model.dtype_policy.name == "float32":
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    config["config"]["dtype"] = "float32"
+    with _global_dtype_policy("float32"):
+        copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def training_device() -> str:

@@ -2,6 +2,7 @@ import json
 import math
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
@@ -75,6 +76,30 @@ def test_other_arguments_for_an_existing_run_are_refused(tmp_path):
         train_run(out=tmp_path, **ARGS)
     with pytest.raises(ValueError, match="must be a multiple of `checkpoint_every`"):
         train_run(out=tmp_path / "x", **{**ARGS, "steps": 5})
+
+
+def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):
+    args = {**ARGS, "steps": 2, "log_every": 0}
+    with pytest.raises(ValueError, match="`dtype_policy` must be one of"):
+        train_run(out=tmp_path / "bad", dtype_policy="bfloat16", **args)
+    out = tmp_path / "bf16"
+    preset = train_run(out=out, dtype_policy="mixed_bfloat16", **args)
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
+    run = json.loads((out / "run.json").read_text())
+    assert run["dtype_policy"] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="holds a run with other arguments"):
+        train_run(out=out, **args)  # float32 is another run
+    model = GroupDNet.from_preset(preset)
+    assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
+    # The preset holds the trained weights: those of the run's last checkpoint.
+    with run_module._global_dtype_policy("mixed_bfloat16"):
+        trainer = run_module._build_trainer(run)
+    trainer.load_weights(out / "checkpoint-2.weights.h5")
+    for ours, trained in zip(model.weights, trainer.generator.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), trained.numpy())
+    # A float32 run folder keeps no dtype_policy key (runs from before the option resume).
+    train_run(out=tmp_path / "f32", **args)
+    assert "dtype_policy" not in json.loads((tmp_path / "f32" / "run.json").read_text())
 
 
 def test_non_finite_loss_stops_without_saving(tmp_path):
