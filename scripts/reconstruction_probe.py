@@ -41,9 +41,14 @@ def class_colour_l1(batch: dict, reduce) -> float:
     return float(np.abs(filled - images).mean())
 
 
-def reconstruction_l1(generator, batch: dict) -> float:
+def reconstruction(generator, batch: dict) -> str:
+    """Held-out L1 of the reconstructions and the nats the codes carry per image."""
+    from smis_layers.metrics import code_information
+
     mu, _ = generator.encode(batch["images"], batch["masks"])
-    return float(np.abs(generator.generate(batch["masks"], z=mu) - batch["images"]).mean())
+    l1 = float(np.abs(generator.generate(batch["masks"], z=mu) - batch["images"]).mean())
+    nats = code_information(generator, batch["images"], batch["masks"])["nats_per_image"]
+    return f"L1 {l1:.3f}, codes {nats:.1f} nats/image"
 
 
 def run_generator(folder: Path):
@@ -109,14 +114,14 @@ def main(argv=None) -> int:
     from smis_layers.models import from_preset
 
     batch = held_out(args.images)
-    print(f"held-out L1 on {args.images} scenes (seed {HELD_OUT_SEED}):")
-    print(f"  class mean colours   {class_colour_l1(batch, np.mean):.3f}")
-    print(f"  class median colours {class_colour_l1(batch, np.median):.3f}")
+    print(f"held-out reconstructions of {args.images} scenes (seed {HELD_OUT_SEED}):")
+    print(f"  class mean colours: L1 {class_colour_l1(batch, np.mean):.3f}")
+    print(f"  class median colours: L1 {class_colour_l1(batch, np.median):.3f}")
     for name in args.presets:
-        print(f"  preset {name}: {reconstruction_l1(from_preset(name), batch):.3f}")
+        print(f"  preset {name}: {reconstruction(from_preset(name), batch)}")
     for folder in args.runs:
         generator, step = run_generator(folder)
-        print(f"  run {folder} (step {step}): {reconstruction_l1(generator, batch):.3f}")
+        print(f"  run {folder} (step {step}): {reconstruction(generator, batch)}")
     if args.autoencoder:
         from smis_layers.training.run import _float32_copy, _global_dtype_policy, write_sample_sheet
 
@@ -125,9 +130,7 @@ def main(argv=None) -> int:
                 args.model, args.autoencoder, args.lr, args.kl_weight, args.batch_size
             )
         generator = _float32_copy(generator)
-        print(
-            f"  autoencoder ({args.autoencoder} steps): {reconstruction_l1(generator, batch):.3f}"
-        )
+        print(f"  autoencoder ({args.autoencoder} steps): {reconstruction(generator, batch)}")
         args.out.mkdir(parents=True, exist_ok=True)
         run = {"data": "synthetic", "image_size": 64, "num_classes": 8, "seed": 0}
         print(f"  sample sheet: {write_sample_sheet(generator, run, args.out / 'samples.png')}")
