@@ -10,11 +10,9 @@ after looking at them.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import keras
@@ -102,23 +100,18 @@ def epoch_seconds(runs_dir: Path, model: str) -> float | None:
 
 def export(runs_dir: Path, model: str) -> Path:
     out = runs_dir / model
-    run = json.loads((out / runs.RUN_FILE).read_text())
-    state = runs.read_state(out)
-    if state is None or state["completed_steps"] < run["steps"]:
-        raise SystemExit(f"{out}: the run has not finished")
     keras.backend.clear_session()  # fresh layer names: the same files whatever the order
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer = runs._build_trainer(run)
-    trainer.load_weights(out / state["checkpoint"])
+    generator, discriminator, run, state = runs.load_run_models(out)
+    if state["completed_steps"] < run["steps"]:
+        raise SystemExit(f"{out}: the run has not finished")
     wall = state.get("wall_time_s") or epoch_seconds(runs_dir, model)
     preset = zoo_directory() / model
     if preset.exists():
         shutil.rmtree(preset)
     save_preset(
-        trainer.generator,
+        generator,
         preset,
-        discriminator=trainer.discriminator,
+        discriminator=discriminator,
         metadata={
             "description": DESCRIPTIONS[model],
             "card_description": _card_description(model),
@@ -133,7 +126,7 @@ def export(runs_dir: Path, model: str) -> Path:
             },
         },
     )
-    runs.write_sample_sheet(trainer.generator, run, preset / SAMPLES_FILE)
+    runs.write_sample_sheet(generator, run, preset / SAMPLES_FILE)
     shutil.copyfile(preset / SAMPLES_FILE, out / "samples.png")
     return preset
 

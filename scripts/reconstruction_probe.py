@@ -12,7 +12,6 @@ sample sheet: what the architecture reproduces when no GAN loss competes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -49,17 +48,6 @@ def reconstruction(generator, batch: dict) -> str:
     l1 = float(np.abs(generator.generate(batch["masks"], z=mu) - batch["images"]).mean())
     nats = code_information(generator, batch["images"], batch["masks"])["nats_per_image"]
     return f"L1 {l1:.3f}, codes {nats:.1f} nats/image"
-
-
-def run_generator(folder: Path):
-    """The generator of a run folder's last checkpoint, and its step."""
-    from smis_layers.training import run as run_module
-
-    run = json.loads((folder / run_module.RUN_FILE).read_text())
-    state = run_module.read_state(folder)
-    trainer = run_module._build_trainer(run)
-    trainer.load_weights(folder / state["checkpoint"])
-    return trainer.generator, state["completed_steps"]
 
 
 def train_autoencoder(model: str, steps: int, lr: float, kl_weight: float, batch_size: int):
@@ -112,6 +100,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from smis_layers.models import from_preset
+    from smis_layers.training.run import load_run_models
 
     batch = held_out(args.images)
     print(f"held-out reconstructions of {args.images} scenes (seed {HELD_OUT_SEED}):")
@@ -120,7 +109,8 @@ def main(argv=None) -> int:
     for name in args.presets:
         print(f"  preset {name}: {reconstruction(from_preset(name), batch)}")
     for folder in args.runs:
-        generator, step = run_generator(folder)
+        generator, _, _, state = load_run_models(folder)
+        step = state["completed_steps"]
         print(f"  run {folder} (step {step}): {reconstruction(generator, batch)}")
     if args.autoencoder:
         from smis_layers.training.run import _float32_copy, _global_dtype_policy, write_sample_sheet

@@ -279,14 +279,17 @@ def synthetic_batches(
     `start + num_samples`, or forever; a last partial batch only when `num_samples` is given).
     `workers` background threads generate up to `prefetch` batches ahead (0: none, everything
     in the calling thread), so generation overlaps the training step.
+
+    Example:
+
+    >>> batches = synthetic_batches(SyntheticShapes(64, seed=0), batch_size=16)
+    >>> next(batches)["images"].shape
+    (16, 64, 64, 3)
+    >>> trainer.fit(((b,) for b in batches), epochs=1, steps_per_epoch=100)  # any backend
     """
-    require_positive_int("batch_size", batch_size)
-    start = require_non_negative_int("start", start)
-    if num_samples is not None:
-        num_samples = require_positive_int("num_samples", num_samples)
+    start, stop = _stream_bounds(batch_size, start, num_samples)
     prefetch = require_non_negative_int("prefetch", prefetch)
     workers = require_positive_int("workers", workers)
-    stop = None if num_samples is None else start + num_samples
 
     def generate(first: int) -> dict[str, np.ndarray]:
         last = first + batch_size if stop is None else min(first + batch_size, stop)
@@ -299,6 +302,15 @@ def synthetic_batches(
     if prefetch == 0:
         return map(generate, firsts)
     return _prefetched(generate, firsts, prefetch, workers)
+
+
+def _stream_bounds(batch_size, start, num_samples) -> tuple[int, int | None]:
+    """Checked (start, stop) sample indices of a batch stream (stop None: endless)."""
+    require_positive_int("batch_size", batch_size)
+    start = require_non_negative_int("start", start)
+    if num_samples is None:
+        return start, None
+    return start, start + require_positive_int("num_samples", num_samples)
 
 
 def _prefetched(function, arguments: Iterator, ahead: int, workers: int) -> Iterator:
@@ -329,11 +341,7 @@ def synthetic_tf_dataset(
     """
     import tensorflow as tf
 
-    require_positive_int("batch_size", batch_size)
-    start = require_non_negative_int("start", start)
-    if num_samples is not None:
-        num_samples = require_positive_int("num_samples", num_samples)
-    stop = None if num_samples is None else start + num_samples
+    start, stop = _stream_bounds(batch_size, start, num_samples)
     indices = (
         tf.data.Dataset.range(start, stop) if stop is not None else tf.data.Dataset.counter(start)
     )

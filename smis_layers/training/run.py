@@ -224,6 +224,44 @@ def read_state(directory: Path) -> dict | None:
     return json.loads(path.read_text())
 
 
+class RunModels(NamedTuple):
+    """A run folder's networks at its last complete checkpoint (`load_run_models`)."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    run: dict
+    state: dict
+
+
+def load_run_models(out: str | Path) -> RunModels:
+    """The generator and discriminator of a `smis train` folder at its last complete
+    checkpoint, float32 as a preset ships them (built under the run's dtype policy, then
+    copied), with the contents of its run.json and state.json.
+
+    Raises:
+        FileNotFoundError: `out` is not a run folder.
+        CheckpointError: the folder holds no checkpoint yet, or it is missing or corrupted.
+
+    Example:
+
+    >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
+    >>> state["completed_steps"], generator.generate(masks, seed=0).shape
+    """
+    out = Path(out)
+    if not (out / RUN_FILE).is_file():
+        raise FileNotFoundError(f"{out} is not a smis train run folder (no {RUN_FILE})")
+    run = json.loads((out / RUN_FILE).read_text())
+    state = read_state(out)
+    if state is None:
+        raise CheckpointError(f"{out} holds no checkpoint yet (no {STATE_FILE})")
+    with _global_dtype_policy(run.get("dtype_policy", "float32")):
+        trainer = _build_trainer(run)
+        _load_checkpoint(trainer, out, state)
+    return RunModels(
+        _float32_copy(trainer.generator), _float32_copy(trainer.discriminator), run, state
+    )
+
+
 def _build_trainer(run: dict, feature_extractor=None):
     from smis_layers.models import MultiScaleDiscriminator, build_architecture
     from smis_layers.training.schedules import ConstantThenLinearDecay
@@ -582,7 +620,7 @@ def train_run(
                     "wall_time_s": final.get("wall_time_s"),
                     "wall_time_s_this_session": round(elapsed, 1),
                     "keras_backend": keras.backend.backend(),
-                    "device": training_device(),
+                    "device": _training_device(),
                     "final_losses": final.get("logs", {}),
                 }
             },
@@ -624,7 +662,7 @@ def _float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def training_device() -> str:
+def _training_device() -> str:
     """The accelerator the backend trains on (its name), else the CPU and its core count."""
     backend = keras.backend.backend()
     if backend == "torch":

@@ -60,6 +60,10 @@ class SMISTrainer(keras.Model):
     Data: batches `{"images": (B, H, W, 3) in [-1, 1], "masks": label maps or one-hot}` (plus
     "instances" or "instance_edges" for models with instance edges).
 
+    Backends: TensorFlow (graph mode, or XLA with `jit_compile`) and PyTorch (an eager step
+    with autograd; feed it Python generators of `(batch,)` tuples, e.g. from
+    `smis_layers.data.synthetic_batches`). JAX has no training step.
+
     Distributed training (`tf.distribute.MirroredStrategy`, `MultiWorkerMirroredStrategy`):
     create the models, the trainer and the optimizers under `strategy.scope()` and call
     `fit` with the global batch. Keras' TensorFlow optimizer sums the replicas' gradients, so
@@ -196,8 +200,9 @@ class SMISTrainer(keras.Model):
 
     # ------------------------------------------------------------------ steps
     def train_step(self, data):
+        data = keras.utils.unpack_x_y_sample_weight(data)[0]  # a dict, or a (dict,) tuple
         if keras.backend.backend() == "torch":
-            return self._torch_train_step(keras.utils.unpack_x_y_sample_weight(data)[0])
+            return self._torch_train_step(data)
         import tensorflow as tf
 
         num_replicas = _num_replicas_in_sync()

@@ -9,7 +9,12 @@ import pytest
 from smis_layers.models import GroupDNet
 from smis_layers.presets import write_model_card
 from smis_layers.training import run as run_module
-from smis_layers.training.run import ResumableCheckpoint, read_state, train_run
+from smis_layers.training.run import (
+    ResumableCheckpoint,
+    load_run_models,
+    read_state,
+    train_run,
+)
 from tests.helpers import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TensorFlow")
@@ -91,12 +96,20 @@ def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):
         train_run(out=out, **args)  # float32 is another run
     model = GroupDNet.from_preset(preset)
     assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
-    # The preset holds the trained weights: those of the run's last checkpoint.
-    with run_module._global_dtype_policy("mixed_bfloat16"):
-        trainer = run_module._build_trainer(run)
-    trainer.load_weights(out / "checkpoint-2.weights.h5")
-    for ours, trained in zip(model.weights, trainer.generator.weights, strict=True):
+    # The preset holds the trained weights: those of the run's last checkpoint, which
+    # load_run_models builds under the run's policy and copies to float32 too.
+    generator, discriminator, _, state = load_run_models(out)
+    assert state["completed_steps"] == 2
+    assert {generator.dtype_policy.name, discriminator.dtype_policy.name} == {"float32"}
+    for ours, trained in zip(model.weights, generator.weights, strict=True):
         np.testing.assert_array_equal(ours.numpy(), trained.numpy())
+    fresh = tmp_path / "fresh"  # run.json written, no step trained
+    fresh.mkdir()
+    shutil.copy(out / "run.json", fresh)
+    with pytest.raises(run_module.CheckpointError, match="holds no checkpoint yet"):
+        load_run_models(fresh)
+    with pytest.raises(FileNotFoundError, match="not a smis train run folder"):
+        load_run_models(tmp_path)
     # A float32 run folder keeps no dtype_policy key (runs from before the option resume).
     train_run(out=tmp_path / "f32", **args)
     assert "dtype_policy" not in json.loads((tmp_path / "f32" / "run.json").read_text())
