@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -158,6 +159,11 @@ def test_masks_and_codes_are_checked_with_a_message():
     with pytest.raises(TypeError, match="`masks` must be an array of numbers"):
         model.generate(np.array([["a"]]), seed=0)
     z = model.sample_z(1, seed=0)
+    masks = np.zeros((1, 8, 8), int)
+    np.testing.assert_allclose(  # bfloat16 codes (a mixed-precision encoder's) are numbers
+        model.generate(masks, z=z.astype(ml_dtypes.bfloat16)),
+        model.generate(masks, z=z.astype(ml_dtypes.bfloat16).astype("float32")),
+    )
     z[0, 0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="`z` must be finite"):
         model.generate(np.zeros((1, 8, 8), int), z=z)

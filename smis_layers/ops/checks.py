@@ -124,6 +124,8 @@ def require_numeric_array(name: str, value) -> np.ndarray:
         array = np.asarray(value)
     except Exception as error:  # ragged nested lists and the like
         raise TypeError(f"`{name}` must be an array of numbers; received {error}") from None
+    if _is_low_precision_float(array.dtype):
+        return array.astype("float32")
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
     ):
@@ -134,6 +136,12 @@ def require_numeric_array(name: str, value) -> np.ndarray:
     if np.iscomplexobj(array):
         raise TypeError(f"`{name}` must hold real numbers; received dtype {array.dtype}")
     return array
+
+
+def _is_low_precision_float(dtype: np.dtype) -> bool:
+    """bfloat16 and float8 arrays (ml_dtypes, what mixed-precision models return), which
+    NumPy does not count as numbers."""
+    return dtype.name == "bfloat16" or dtype.name.startswith("float8")
 
 
 def require_finite(name: str, array: np.ndarray) -> None:
