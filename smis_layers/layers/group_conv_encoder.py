@@ -40,7 +40,10 @@ class GroupConvEncoder(keras.layers.Layer):
         max_multiplier: cap of the width multiplier (official: 8).
         spectral_norm: wrap the stride-2 convolutions in `keras.layers.SpectralNormalization`.
         norm: "instance", "batch", "sync_batch" (with affine parameters, as the official
-            options) or "none".
+            options) or "none". With "instance" (the official default) a class's code is blind
+            to scaling that class's pixels around 0: a flat region two shades apart, e.g. a
+            darker or paler copy of a colour, gives the same code. "none" (the convolutions
+            then have biases) keeps that contrast.
         kernel_size: kernel size of every convolution.
         lowering: grouped-convolution lowering, see `GroupConv2D`.
         kernel_initializer: initializer of every convolution kernel.

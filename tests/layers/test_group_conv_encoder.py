@@ -56,6 +56,22 @@ def test_class_code_depends_only_on_class_pixels():
         assert diff[c] > 1e-4 and np.all(np.delete(diff, c) <= 1e-6), diff
 
 
+@pytest.mark.parametrize("norm", ["instance", "none"])
+def test_instance_norm_codes_ignore_a_class_contrast(norm):
+    # Bias-free convolutions followed by instance norm are blind to scaling a class's pixels
+    # around 0 (a darker or paler copy of a flat colour gives the same code); without the
+    # normalization the codes see it.
+    split = ClassMaskSplit(C, mode="crop_resize")
+    encoder = GroupConvEncoder(C, base_channels=8, num_layers=3, latent_channels=2, norm=norm)
+    images = np.random.default_rng(5).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    segmap = blocky_segmap(2, 32, 32, C, block=8, seed=4)
+    mu, _ = encoder(split(images, segmap))
+    mu_scaled, _ = encoder(split(0.5 * images, segmap))
+    change = np.abs(to_numpy(mu_scaled) - to_numpy(mu)).max()
+    relative = change / np.abs(to_numpy(mu)).max()
+    assert relative < 1e-3 if norm == "instance" else relative > 0.1, relative
+
+
 @pytest.mark.parametrize(
     "num_classes, ndf, official_count",
     [(8, 256, 12_835_712), (35, 350, 5_768_210), (151, 604, 4_411_012)],
