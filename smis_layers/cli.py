@@ -125,6 +125,7 @@ def train(args: argparse.Namespace) -> int:
             d_filters=args.d_filters,
             reconstruction_weight=args.reconstruction_weight,
             kl_weight=args.kl_weight,
+            prior_gan_weight=args.prior_gan_weight,
             jit_compile=jit,
             vgg_weights=args.vgg_weights,
             command=command,
@@ -255,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "in place of the VGG19 perceptual loss)",
     )
     train_parser.add_argument("--kl-weight", type=float, default=0.05)
+    train_parser.add_argument(
+        "--prior-gan-weight",
+        type=float,
+        default=0.0,
+        help="weight of a GAN term on images generated from random codes, which the "
+        "discriminator also sees as fakes (0, the official recipe; docs/training.md)",
+    )
     train_parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
     train_parser.add_argument(
         "--dtype-policy",

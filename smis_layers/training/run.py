@@ -287,6 +287,7 @@ def _build_trainer(run: dict, feature_extractor=None):
         jit_compile=run["jit_compile"],
         reconstruction_weight=run.get("reconstruction_weight", 0.0),
         kl_weight=run.get("kl_weight", 0.05),
+        prior_gan_weight=run.get("prior_gan_weight", 0.0),
     )
     return trainer
 
@@ -403,6 +404,7 @@ def train_run(
     extend: bool = False,
     stop_at: int | None = None,
     dtype_policy: str = "float32",
+    prior_gan_weight: float = 0.0,
 ) -> Path | None:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
@@ -434,6 +436,8 @@ def train_run(
             "mixed_bfloat16" / "mixed_float16" (float32 weights, computations in 16 bits; on
             CPUs with AMX, oneDNN runs bfloat16 convolutions several times faster). Fixed for
             a run. The exported preset is float32 whatever the policy.
+        prior_gan_weight: weight of the GAN term on images from random codes (0, the
+            official recipe; see `SMISTrainer.compile`).
 
     Raises:
         TrainingInterrupted: SIGINT or SIGTERM; the checkpoint of the current step was saved.
@@ -494,6 +498,8 @@ def train_run(
     }
     if dtype_policy != "float32":  # absent means float32: run folders from before the option
         run["dtype_policy"] = dtype_policy
+    if prior_gan_weight:  # absent means 0, likewise
+        run["prior_gan_weight"] = float(prior_gan_weight)
     run_file = out / RUN_FILE
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
@@ -634,7 +640,7 @@ def train_run(
 
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 #: run.json settings written only when they differ from their default.
-DEFAULT_OMITTED = ("dtype_policy",)
+DEFAULT_OMITTED = ("dtype_policy", "prior_gan_weight")
 
 
 @contextlib.contextmanager
@@ -692,6 +698,7 @@ EXTENDABLE = (
     "lr_d",
     "reconstruction_weight",
     "kl_weight",
+    "prior_gan_weight",
     "jit_compile",
     "vgg_weights",
 )

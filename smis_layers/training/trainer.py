@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import warnings
 
 import keras
@@ -102,6 +103,7 @@ class SMISTrainer(keras.Model):
             "g_perceptual",
             "g_reconstruction",
             "g_kl",
+            "g_prior_gan",
             "d_real",
             "d_fake",
         )
@@ -116,6 +118,7 @@ class SMISTrainer(keras.Model):
         perceptual_weight: float = 10.0,
         kl_weight: float = 0.05,
         reconstruction_weight: float = 0.0,
+        prior_gan_weight: float = 0.0,
         jit_compile="auto",
         **kwargs,
     ):
@@ -124,7 +127,16 @@ class SMISTrainer(keras.Model):
 
         `reconstruction_weight` (0 in the official recipe) weights a pixel L1 between the real
         image and its reconstruction from its own codes; the zoo uses it in place of the VGG19
-        perceptual loss, whose weights cannot be downloaded everywhere."""
+        perceptual loss, whose weights cannot be downloaded everywhere.
+
+        `prior_gan_weight` (0 in the official recipe) weights a hinge GAN term on images decoded
+        from codes drawn from N(0, 1) for the batch's masks, and the discriminator then takes
+        these images as fakes too (its fake term is the mean over both kinds). The official
+        objective shows the discriminator only reconstructions (codes from the encoder), so
+        nothing trains what `generate` does with random codes unless the KL term pulls the
+        codes onto the prior; this is the cLR-GAN branch of BicycleGAN (Zhu et al., "Toward
+        Multimodal Image-to-Image Translation", NeurIPS 2017). It costs one more decoder pass
+        in each network's step."""
         if keras.backend.backend() not in TRAINING_BACKENDS:
             raise NotImplementedError(
                 "SMISTrainer's train_step is written for the backends "
@@ -143,7 +155,13 @@ class SMISTrainer(keras.Model):
             "perceptual": float(perceptual_weight),
             "kl": float(kl_weight),
             "reconstruction": float(reconstruction_weight),
+            "prior_gan": float(prior_gan_weight),
         }
+        for name, weight in self.loss_weights.items():
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(
+                    f"`{name}_weight` must be a finite number >= 0; received {weight!r}"
+                )
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
@@ -180,7 +198,13 @@ class SMISTrainer(keras.Model):
             ),
             "g_perceptual": ops.convert_to_tensor(0.0),
             "g_reconstruction": w["reconstruction"] * losses.reconstruction_loss(real, fake),
+            "g_prior_gan": ops.convert_to_tensor(0.0),
         }
+        if w["prior_gan"] > 0:
+            prior_fake = self._prior_fake(out["mu"], condition, training)
+            terms["g_prior_gan"] = w["prior_gan"] * losses.hinge_generator_loss(
+                self._discriminate(condition, prior_fake, training)
+            )
         if self.feature_extractor is not None and w["perceptual"] > 0:
             terms["g_perceptual"] = w["perceptual"] * losses.perceptual_loss(
                 self.feature_extractor(real), self.feature_extractor(fake)
@@ -189,12 +213,22 @@ class SMISTrainer(keras.Model):
         terms["g_loss"] = sum(terms.values())
         return terms, fake
 
-    def discriminator_losses(self, data, fake, training=True) -> dict:
+    def _prior_fake(self, like, condition, training):
+        """Images decoded from codes drawn from N(0, 1) (`prior_gan_weight`)."""
+        return self.generator.decode(self.generator.training_prior_z(like), condition, training)
+
+    def discriminator_losses(self, data, fake, training=True, prior_fake=None) -> dict:
+        """The discriminator's hinge terms on real images and on `fake` (and on `prior_fake`,
+        images from random codes, when given: the fake term is then the mean over both)."""
         condition = self._condition(data)
         real = ops.cast(data["images"], condition.dtype)
         fake_outputs = self._discriminate(condition, ops.stop_gradient(fake), training)
         real_outputs = self._discriminate(condition, real, training)
         d_real, d_fake = losses.hinge_discriminator_loss(real_outputs, fake_outputs)
+        if prior_fake is not None:
+            prior_outputs = self._discriminate(condition, ops.stop_gradient(prior_fake), training)
+            _, d_prior = losses.hinge_discriminator_loss(real_outputs, prior_outputs)
+            d_fake = 0.5 * (d_fake + d_prior)
         d_real, d_fake = ops.cast(d_real, "float32"), ops.cast(d_fake, "float32")
         return {"d_real": d_real, "d_fake": d_fake, "d_loss": d_real + d_fake}
 
@@ -213,14 +247,24 @@ class SMISTrainer(keras.Model):
             g_scaled = _scale(self.g_optimizer, g_terms["g_loss"])
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars, strict=True))
 
-        fake = ops.stop_gradient(self.generator(data, training=True)["images"])
+        fake, prior_fake = self._discriminator_fakes(data)
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            d_terms = self.discriminator_losses(data, fake, training=True)
+            d_terms = self.discriminator_losses(data, fake, True, prior_fake)
             d_terms = replica_loss_terms(d_terms, num_replicas, total="d_loss")
             d_scaled = _scale(self.d_optimizer, d_terms["d_loss"])
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars, strict=True))
         return self._update_trackers({**g_terms, **d_terms}, num_replicas)
+
+    def _discriminator_fakes(self, data):
+        """Fresh fakes for the discriminator's step: reconstructions, and images from random
+        codes when `prior_gan_weight` > 0 (else None)."""
+        out = self.generator(data, training=True)
+        prior_fake = None
+        if self.loss_weights["prior_gan"] > 0:
+            prior_fake = self._prior_fake(out["mu"], self._condition(data), True)
+            prior_fake = ops.stop_gradient(prior_fake)
+        return ops.stop_gradient(out["images"]), prior_fake
 
     def _torch_train_step(self, data):
         """The same two steps as `train_step`, with PyTorch's autograd: each network's
@@ -231,8 +275,8 @@ class SMISTrainer(keras.Model):
         g_terms, _ = self.generator_losses(data, training=True)
         self._torch_apply(self.g_optimizer, g_terms["g_loss"], self.generator.trainable_variables)
         with torch.no_grad():
-            fake = self.generator(data, training=True)["images"]
-        d_terms = self.discriminator_losses(data, fake, training=True)
+            fake, prior_fake = self._discriminator_fakes(data)
+        d_terms = self.discriminator_losses(data, fake, True, prior_fake)
         self._torch_apply(
             self.d_optimizer, d_terms["d_loss"], self.discriminator.trainable_variables
         )

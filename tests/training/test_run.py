@@ -42,7 +42,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_module, "atomic_write_bytes", spy)
     full = tmp_path / "full"
-    preset = train_run(out=full, **ARGS)
+    args = {**ARGS, "prior_gan_weight": 1.0}  # its random codes are drawn as a resume redraws
+    preset = train_run(out=full, **args)
+    assert json.loads((full / "run.json").read_text())["prior_gan_weight"] == 1.0
     assert read_state(full)["completed_steps"] == 4
     assert (full / "samples.png").is_file() and (preset / "metadata.json").is_file()
     assert list((full / "logs").glob("events.out.tfevents.*"))  # TensorBoard (log_every=2)
@@ -55,24 +57,24 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     shutil.copy(full / "run.json", resumed)
     shutil.copy(full / "checkpoint-2.weights.h5", resumed)
     (resumed / "state.json").write_bytes(states[2])
-    train_run(out=resumed, **ARGS)
+    train_run(out=resumed, **args)
     a, b = GroupDNet.from_preset(full / "preset"), GroupDNet.from_preset(resumed / "preset")
     for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
 
     # --stop-at: the same run stopped at step 2 (schedule of 4 steps), then continued.
     stopped = tmp_path / "stopped"
-    assert train_run(out=stopped, stop_at=2, **ARGS) is None
+    assert train_run(out=stopped, stop_at=2, **args) is None
     assert read_state(stopped)["completed_steps"] == 2 and not (stopped / "preset").exists()
-    train_run(out=stopped, **ARGS)
+    train_run(out=stopped, **args)
     c = GroupDNet.from_preset(stopped / "preset")
     for x, y in zip(a.weights, c.weights, strict=True):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
     for bad in (3, 6, 0):
         with pytest.raises(ValueError, match="`stop_at`"):
-            train_run(out=tmp_path / "bad", stop_at=bad, **ARGS)
+            train_run(out=tmp_path / "bad", stop_at=bad, **args)
     with pytest.raises(ValueError, match=r"`stop_at` \(2\) is before step 4"):
-        train_run(out=stopped, stop_at=2, **ARGS)
+        train_run(out=stopped, stop_at=2, **args)
 
 
 def test_other_arguments_for_an_existing_run_are_refused(tmp_path):

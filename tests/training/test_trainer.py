@@ -93,6 +93,54 @@ def test_mixed_precision_losses_stay_finite(policy):
         keras.mixed_precision.set_global_policy("float32")
 
 
+ONLY_PRIOR_GAN = {
+    "gan_weight": 0.0,
+    "feature_matching_weight": 0.0,
+    "perceptual_weight": 0.0,
+    "kl_weight": 0.0,
+    "prior_gan_weight": 1.0,
+}
+
+
+def test_prior_gan_term_trains_the_decoder_on_random_codes():
+    import tensorflow as tf
+
+    trainer = tiny_trainer()
+    trainer.compile(**ONLY_PRIOR_GAN)  # the only non-zero generator term
+    generator = trainer.generator
+    with tf.GradientTape(persistent=True) as tape:
+        terms, _ = trainer.generator_losses(next(iter(_data())), training=True)
+    assert float(terms["g_prior_gan"]) != 0.0
+    assert float(terms["g_loss"]) == pytest.approx(float(terms["g_prior_gan"]))
+    encoder = generator.encoder.trainable_variables
+    decoder = [v for v in generator.trainable_variables if not v.path.startswith("encoder")]
+    # Its codes come from N(0, 1), not from the encoder: no gradient reaches the encoder.
+    for v, g in zip(encoder, tape.gradient(terms["g_loss"], encoder), strict=True):
+        assert g is None or not np.any(to_numpy(g)), v.path
+    reached = [
+        g is not None and np.any(to_numpy(g)) for g in tape.gradient(terms["g_loss"], decoder)
+    ]
+    assert np.mean(reached) > 0.9
+    history = trainer.fit(_data(), epochs=1, steps_per_epoch=1, verbose=0)
+    assert history.history["g_prior_gan"][-1] != 0.0
+
+
+def test_discriminator_takes_random_code_images_as_fakes_too():
+    trainer = tiny_trainer()
+    trainer.compile(prior_gan_weight=0.5)
+    data = next(iter(_data(seed=3)))
+    fake = trainer.generator(data, training=False)["images"]
+    prior = trainer.generator.generate(data["masks"], seed=1)
+    alone = trainer.discriminator_losses(data, fake, training=False)
+    prior_alone = trainer.discriminator_losses(data, prior, training=False)
+    both = trainer.discriminator_losses(data, fake, False, prior_fake=prior)
+    expected = 0.5 * (float(alone["d_fake"]) + float(prior_alone["d_fake"]))
+    assert float(both["d_fake"]) == pytest.approx(expected, rel=1e-5)
+    assert float(both["d_real"]) == pytest.approx(float(alone["d_real"]), rel=1e-6)
+    with pytest.raises(ValueError, match=r"`prior_gan_weight` must be a finite number >= 0"):
+        trainer.compile(prior_gan_weight=-1.0)
+
+
 def test_losses_match_their_definitions():
     real = [[np.full((1, 2, 2, 1), 0.5, "float32"), np.full((1, 2, 2, 1), 2.0, "float32")]]
     fake = [[np.full((1, 2, 2, 1), 1.5, "float32"), np.full((1, 2, 2, 1), -0.5, "float32")]]

@@ -350,6 +350,13 @@ class GroupDNet(keras.Model):
         images = self.decode(z, decoder_segmap, training=training)
         return {"images": images, "mu": mu, "logvar": logvar, "z": z}
 
+    def training_prior_z(self, like):
+        """Codes drawn from N(0, 1) in a training step, shaped like `like` (a batch of codes):
+        the official sampling, from the model's seed generator (so a resumed run draws what an
+        uninterrupted one draws), replica-aware like the posterior codes of `call`."""
+        zeros = ops.zeros_like(like)
+        return self._sample_training_z(zeros, zeros)
+
     def _sample_training_z(self, mu, logvar):
         """z = mu + eps * exp(logvar / 2). Under a tf.distribute strategy every replica holds the
         same seed state, so each draws the noise of the whole global batch and keeps its own
