@@ -3,7 +3,10 @@
 know the mask: every class's pixels replaced by that class's mean (or median) colour in the
 real image. With `--autoencoder STEPS`, first trains an architecture's encoder and decoder as
 a plain autoencoder (pixel L1 x 10 + a small KL, no discriminator) and reports it too, with a
-sample sheet: what the architecture reproduces when no GAN loss competes.
+sample sheet: what the architecture reproduces when no GAN loss competes. Also reported: the
+mean colour of the reconstructions (a GAN's colour collapse shows as a channel drifting from the
+real images' mean) and the background's colour spread in random samples (the official sampling,
+4 per mask; real images' spread includes their textures).
 
     python scripts/reconstruction_probe.py --presets groupdnet_shapes64 --runs runs/zoo2/g
     python scripts/reconstruction_probe.py --autoencoder 1500 --out runs/ae
@@ -40,14 +43,31 @@ def class_colour_l1(batch: dict, reduce) -> float:
     return float(np.abs(filled - images).mean())
 
 
+def mean_rgb(images: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:+.2f}" for v in np.asarray(images).mean(axis=(0, 1, 2))) + ")"
+
+
+def background_spread(images: np.ndarray, masks: np.ndarray) -> float:
+    """Mean over images of the per-channel std of the background's (class 0) pixels."""
+    pairs = zip(images, masks, strict=True)
+    return float(np.mean([image[mask == 0].std(axis=0).mean() for image, mask in pairs]))
+
+
 def reconstruction(generator, batch: dict) -> str:
-    """Held-out L1 of the reconstructions and the nats the codes carry per image."""
+    """Held-out L1 of the reconstructions, the nats the codes carry per image, the mean colour
+    of the reconstructions and the background spread of random samples."""
     from smis_layers.metrics import code_information
 
     mu, _ = generator.encode(batch["images"], batch["masks"])
-    l1 = float(np.abs(generator.generate(batch["masks"], z=mu) - batch["images"]).mean())
+    rebuilt = np.asarray(generator.generate(batch["masks"], z=mu))
+    l1 = float(np.abs(rebuilt - batch["images"]).mean())
     nats = code_information(generator, batch["images"], batch["masks"])["nats_per_image"]
-    return f"L1 {l1:.3f}, codes {nats:.1f} nats/image"
+    masks = np.repeat(batch["masks"][:16], 4, axis=0)
+    samples = np.asarray(generator.generate(masks, seed=0))
+    return (
+        f"L1 {l1:.3f}, codes {nats:.1f} nats/image, mean RGB {mean_rgb(rebuilt)}, "
+        f"random-sample background spread {background_spread(samples, masks):.3f}"
+    )
 
 
 def train_autoencoder(model: str, steps: int, lr: float, kl_weight: float, batch_size: int):
@@ -106,6 +126,8 @@ def main(argv=None) -> int:
     print(f"held-out reconstructions of {args.images} scenes (seed {HELD_OUT_SEED}):")
     print(f"  class mean colours: L1 {class_colour_l1(batch, np.mean):.3f}")
     print(f"  class median colours: L1 {class_colour_l1(batch, np.median):.3f}")
+    spread = background_spread(batch["images"][:16], batch["masks"][:16])
+    print(f"  real images: mean RGB {mean_rgb(batch['images'])}, background spread {spread:.3f}")
     for name in args.presets:
         print(f"  preset {name}: {reconstruction(from_preset(name), batch)}")
     for folder in args.runs:
