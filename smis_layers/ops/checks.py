@@ -10,6 +10,7 @@ loaders), never inside traced code.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -25,6 +26,14 @@ def require_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}")
     return int(value)
+
+
+def require_loss_weight(name: str, value) -> float:
+    """`value` as a float, or a ValueError when it is not a finite number >= 0."""
+    weight = float(value)
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0; received {value!r}")
+    return weight
 
 
 def require_choice(name: str, value, choices: Iterable) -> None:

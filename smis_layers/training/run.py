@@ -46,6 +46,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from smis_layers.ops.checks import require_loss_weight
 from smis_layers.presets import (
     SAMPLES_FILE,
     atomic_save_weights,
@@ -489,17 +490,20 @@ def train_run(
         "d_scales": d_scales,
         "d_layers": d_layers,
         "d_filters": d_filters,
-        "reconstruction_weight": float(reconstruction_weight),
-        "kl_weight": float(kl_weight),
+        "reconstruction_weight": require_loss_weight(
+            "reconstruction_weight", reconstruction_weight
+        ),
+        "kl_weight": require_loss_weight("kl_weight", kl_weight),
         "jit_compile": jit_compile,
         "vgg_weights": vgg_weights,
         "image_size": probe.image_size[0],
         "num_classes": probe.num_classes,
     }
+    prior_gan_weight = require_loss_weight("prior_gan_weight", prior_gan_weight)
     if dtype_policy != "float32":  # absent means float32: run folders from before the option
         run["dtype_policy"] = dtype_policy
     if prior_gan_weight:  # absent means 0, likewise
-        run["prior_gan_weight"] = float(prior_gan_weight)
+        run["prior_gan_weight"] = prior_gan_weight
     run_file = out / RUN_FILE
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
@@ -966,6 +970,8 @@ def estimate_training_memory(trainer, batch_size: int) -> MemoryEstimate:
         per_sample = _forward_output_bytes(trainer)
     except Exception:  # an architecture the symbolic probe cannot run: count nothing
         per_sample = 0
+    if getattr(trainer, "loss_weights", {}).get("prior_gan", 0) > 0:
+        per_sample *= 2  # a second decoder and discriminator pass (an upper bound)
     activations = int(per_sample * batch_size * ACTIVATION_FACTOR)
     return MemoryEstimate(weights, trainable, 2 * trainable, activations, batch_size)
 

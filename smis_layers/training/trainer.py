@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import math
 import warnings
 
 import keras
 from keras import ops
 
 from smis_layers.models.discriminator import MultiScaleDiscriminator
+from smis_layers.ops.checks import require_loss_weight
 from smis_layers.training import losses
 
 #: Loss terms that are sums over the batch's elements (the official KL term); every other term
@@ -149,19 +149,15 @@ class SMISTrainer(keras.Model):
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             self.g_optimizer = _loss_scaled(self.g_optimizer)
             self.d_optimizer = _loss_scaled(self.d_optimizer)
-        self.loss_weights = {
-            "gan": float(gan_weight),
-            "feature_matching": float(feature_matching_weight),
-            "perceptual": float(perceptual_weight),
-            "kl": float(kl_weight),
-            "reconstruction": float(reconstruction_weight),
-            "prior_gan": float(prior_gan_weight),
+        weights = {
+            "gan": gan_weight,
+            "feature_matching": feature_matching_weight,
+            "perceptual": perceptual_weight,
+            "kl": kl_weight,
+            "reconstruction": reconstruction_weight,
+            "prior_gan": prior_gan_weight,
         }
-        for name, weight in self.loss_weights.items():
-            if not math.isfinite(weight) or weight < 0:
-                raise ValueError(
-                    f"`{name}_weight` must be a finite number >= 0; received {weight!r}"
-                )
+        self.loss_weights = {k: require_loss_weight(f"{k}_weight", v) for k, v in weights.items()}
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
 

@@ -89,6 +89,9 @@ def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):
     args = {**ARGS, "steps": 2, "log_every": 1}  # the progress grid decodes bfloat16 codes
     with pytest.raises(ValueError, match="`dtype_policy` must be one of"):
         train_run(out=tmp_path / "bad", dtype_policy="bfloat16", **args)
+    with pytest.raises(ValueError, match=r"`prior_gan_weight` must be a finite number >= 0"):
+        train_run(out=tmp_path / "bad", prior_gan_weight=-1, **args)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
     out = tmp_path / "bf16"
     preset = train_run(out=out, dtype_policy="mixed_bfloat16", **args)
     assert keras.config.dtype_policy().name == "float32"  # restored after the run

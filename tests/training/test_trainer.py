@@ -8,6 +8,7 @@ from smis_layers import GroupDecreasingSchedule
 from smis_layers.data import SyntheticShapes, synthetic_tf_dataset
 from smis_layers.models import GroupDNet, MulNet, MultiScaleDiscriminator
 from smis_layers.training import ConstantThenLinearDecay, SMISTrainer, losses
+from smis_layers.training.run import estimate_training_memory
 from tests.helpers import BACKEND, to_numpy
 
 pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TensorFlow")
@@ -139,6 +140,10 @@ def test_discriminator_takes_random_code_images_as_fakes_too():
     assert float(both["d_real"]) == pytest.approx(float(alone["d_real"]), rel=1e-6)
     with pytest.raises(ValueError, match=r"`prior_gan_weight` must be a finite number >= 0"):
         trainer.compile(prior_gan_weight=-1.0)
+    # The memory estimate counts the second decoder and discriminator pass.
+    with_prior = estimate_training_memory(trainer, 4).activations
+    trainer.compile()
+    assert with_prior == 2 * estimate_training_memory(trainer, 4).activations > 0
 
 
 def test_losses_match_their_definitions():

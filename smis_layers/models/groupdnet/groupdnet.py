@@ -353,7 +353,14 @@ class GroupDNet(keras.Model):
     def training_prior_z(self, like):
         """Codes drawn from N(0, 1) in a training step, shaped like `like` (a batch of codes):
         the official sampling, from the model's seed generator (so a resumed run draws what an
-        uninterrupted one draws), replica-aware like the posterior codes of `call`."""
+        uninterrupted one draws), replica-aware like the posterior codes of `call`. Used by
+        `SMISTrainer`'s `prior_gan_weight` term.
+
+        Example:
+
+        >>> out = model({"images": images, "masks": masks}, training=True)
+        >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
+        """
         zeros = ops.zeros_like(like)
         return self._sample_training_z(zeros, zeros)
 
