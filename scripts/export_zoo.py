@@ -1,5 +1,6 @@
 """Exports the runs of scripts/train_zoo.sh into the zoo: one preset folder per model with its
-discriminator, sample grid and model card.
+discriminator, the code prior fitted to its codes of 2,048 training scenes, sample grid and
+model card.
 
 Usage: python scripts/export_zoo.py [--cards-only] RUNS_DIR [MODEL ...]
 
@@ -105,6 +106,7 @@ def export(runs_dir: Path, model: str) -> Path:
     if state["completed_steps"] < run["steps"]:
         raise SystemExit(f"{out}: the run has not finished")
     wall = state.get("wall_time_s") or epoch_seconds(runs_dir, model)
+    generator.code_prior = runs.fit_code_prior(generator, run)
     preset = zoo_directory() / model
     if preset.exists():
         shutil.rmtree(preset)

@@ -3,7 +3,8 @@
 A preset folder holds `config.json` (the generator+encoder's Keras config), `model.weights.h5`
 (their weights), optionally `discriminator.json` + `discriminator.weights.npz` (for fine-tuning;
 a compressed archive of its variables by path, half the size of Keras's `.weights.h5`, which
-stores every spectrally normalized kernel twice),
+stores every spectrally normalized kernel twice), optionally `code_prior.npz` (a
+`FittedCodePrior` that `sample_z` draws from; `load_preset` attaches it as `model.code_prior`),
 `metadata.json` (sha256 of each of those files, parameter counts, how the preset was trained,
 metrics) and, for the zoo, a `README.md` model card with a `samples.png` grid. The layout follows
 KerasHub's presets. Loading verifies every file's sha256 before reading it, builds the model from
@@ -29,6 +30,7 @@ WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
 DISCRIMINATOR_CONFIG_FILE = "discriminator.json"
 DISCRIMINATOR_WEIGHTS_FILE = "discriminator.weights.npz"
+CODE_PRIOR_FILE = "code_prior.npz"
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
 
@@ -119,7 +121,10 @@ def save_preset(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    code_prior = getattr(model, "code_prior", None)
     names = [CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE]
+    if code_prior is not None:
+        names.append(CODE_PRIOR_FILE)
     if discriminator is not None:
         names += [DISCRIMINATOR_CONFIG_FILE, DISCRIMINATOR_WEIGHTS_FILE]
     existing = [str(directory / n) for n in names if (directory / n).exists()]
@@ -130,6 +135,11 @@ def save_preset(
     atomic_write_json(directory / CONFIG_FILE, keras.saving.serialize_keras_object(model))
     atomic_save_weights(model, directory / WEIGHTS_FILE)
     hashed = [CONFIG_FILE, WEIGHTS_FILE]
+    if code_prior is not None:
+        code_prior.save(directory / CODE_PRIOR_FILE)
+        hashed.append(CODE_PRIOR_FILE)
+    else:
+        (directory / CODE_PRIOR_FILE).unlink(missing_ok=True)
     if discriminator is not None:
         atomic_write_json(
             directory / DISCRIMINATOR_CONFIG_FILE,
@@ -223,7 +233,24 @@ def load_preset(name_or_path: str | os.PathLike, expected_class: type | None = N
         expected_class: if given, the preset's model must be an instance of it.
     """
     directory = verify_preset(name_or_path, [CONFIG_FILE, WEIGHTS_FILE])
-    return _build_and_load(directory, CONFIG_FILE, WEIGHTS_FILE, expected_class)
+    model = _build_and_load(directory, CONFIG_FILE, WEIGHTS_FILE, expected_class)
+    if CODE_PRIOR_FILE in preset_metadata(directory).get("sha256", {}):
+        verify_preset(directory, [CODE_PRIOR_FILE])
+        model.code_prior = _load_code_prior(directory / CODE_PRIOR_FILE, model)
+    return model
+
+
+def _load_code_prior(path: Path, model):
+    from smis_layers.models.code_prior import FittedCodePrior
+
+    prior = FittedCodePrior.load(path)
+    if prior.latent_shape != tuple(model.latent_shape) or prior.num_classes != model.num_classes:
+        raise ValueError(
+            f"The code prior {path} does not match the preset's model: latent shape "
+            f"{prior.latent_shape} for {prior.num_classes} classes, expected "
+            f"{tuple(model.latent_shape)} for {model.num_classes}"
+        )
+    return prior
 
 
 def load_preset_discriminator(name_or_path: str | os.PathLike) -> keras.Model:

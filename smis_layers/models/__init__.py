@@ -2,6 +2,7 @@
 
 from smis_layers.models.architectures import available_architectures, build_architecture
 from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
+from smis_layers.models.code_prior import FittedCodePrior
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.models.groupdnet import GroupDNet
 from smis_layers.models.segmenter import ShapesSegmenter
@@ -17,6 +18,7 @@ def from_preset(name_or_path):
 
 __all__ = [
     "VSPADE",
+    "FittedCodePrior",
     "GroupDNet",
     "GroupEnc",
     "GroupNet",

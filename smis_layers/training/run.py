@@ -46,7 +46,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from smis_layers.ops.checks import require_loss_weight
+from smis_layers.ops.checks import require_loss_weight, require_positive_int
 from smis_layers.presets import (
     SAMPLES_FILE,
     atomic_save_weights,
@@ -1065,6 +1065,27 @@ def sample_batch(run: dict, count: int = 6) -> dict[str, np.ndarray]:
     batch = {k: v.numpy() for k, v in next(iterator).items()}
     del iterator  # a live tf.data iterator over numpy_function can hang interpreter exit
     return batch
+
+
+def fit_code_prior(generator, run: dict, count: int = 2048):
+    """A `FittedCodePrior` of `generator`'s codes of the run's first `count` training samples
+    (the synthetic training stream, or a dataset folder's train split in file order)."""
+    from smis_layers.models.code_prior import FittedCodePrior
+
+    count = require_positive_int("count", count)
+    if run["data"] == "synthetic":
+        from smis_layers.data.synthetic import SyntheticShapes
+
+        data = SyntheticShapes(
+            image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"]
+        )
+        batch = data.batch(np.arange(count))
+    else:
+        dataset = _run_folder_dataset(run, count, shuffle=False, repeat=False)
+        iterator = iter(dataset)
+        batch = {k: v.numpy() for k, v in next(iterator).items()}
+        del iterator  # as in sample_batch
+    return FittedCodePrior.fit(generator, batch["images"], batch["masks"])
 
 
 def write_sample_sheet(generator, run: dict, path: Path, count: int = 6) -> Path:

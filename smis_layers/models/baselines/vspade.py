@@ -25,6 +25,8 @@ class VSPADE(GroupDNet):
     >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
+    class_owned_codes = False
+
     @classmethod
     def default_schedule(cls, num_classes: int, image_size) -> GroupDecreasingSchedule:
         return GroupDecreasingSchedule.constant(num_classes, 16, image_size, groups=1)

@@ -86,6 +86,8 @@ class GroupDNet(keras.Model):
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020.
     """
 
+    class_owned_codes = True  # class c's latent channels describe class c's region
+
     def __init__(
         self,
         num_classes: int,
@@ -126,6 +128,7 @@ class GroupDNet(keras.Model):
         self.lowering = lowering
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.code_prior = None  # a FittedCodePrior for `sample_z`; presets may ship one
 
         self.class_mask_split = ClassMaskSplit(
             num_classes, mode=split_mode, name="class_mask_split"
@@ -393,36 +396,56 @@ class GroupDNet(keras.Model):
         mu, logvar = self.inference_function("encode_segmap")(images, segmap)
         return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
 
-    def sample_z(self, batch_size: int, seed: int | None = None, spatially_shared: bool = False):
-        """Codes drawn from N(0, 1): (batch_size, h, w, 8C) NumPy array.
+    def sample_z(
+        self,
+        batch_size: int,
+        seed: int | None = None,
+        spatially_shared: bool = False,
+        prior: str = "auto",
+    ):
+        """Random codes: (batch_size, h, w, 8C) NumPy array.
 
         Args:
             batch_size: number of codes.
             seed: int seed (None: Keras's global seed state).
             spatially_shared: False (the official sampling): every position of the h x w latent
-                grid draws its own code. True: one code per class, repeated over the grid. A
-                decoder trained only briefly has seen spatially near-constant posterior codes
-                (the encoder summarizes each class's whole region) and renders independent
-                positions as blotches; shared codes give it one appearance per class (see
-                docs/zoo.md).
+                grid draws its own code. True: one N(0, 1) code per class, repeated over the
+                grid (a decoder trained only briefly renders independent positions as
+                blotches; see docs/zoo.md). Only for the standard prior.
+            prior: "standard" draws from N(0, 1), the VAE prior of the paper; "fitted" from
+                `self.code_prior` (a `FittedCodePrior` fitted to the encoder's codes of
+                training images, which zoo presets ship); "auto" (default) uses the fitted
+                prior when the model has one and `spatially_shared` is False, else N(0, 1).
 
         Example:
 
-        >>> z = model.sample_z(4, seed=0, spatially_shared=True)  # (4, h, w, 8C)
+        >>> z = model.sample_z(4, seed=0, prior="standard")  # (4, h, w, 8C)
         >>> images = model.generate(masks, z=z)
         """
         batch_size = require_positive_int("batch_size", batch_size)
+        require_choice("prior", prior, ("auto", "standard", "fitted"))
+        if prior == "fitted" and self.code_prior is None:
+            raise ValueError(
+                "`prior` is 'fitted' but this model has no `code_prior` (fit one with "
+                "FittedCodePrior.fit, or load a preset that ships code_prior.npz)"
+            )
+        if prior == "fitted" and spatially_shared:
+            raise ValueError("`spatially_shared` applies to the standard prior only")
+        if prior == "fitted" or (
+            prior == "auto" and self.code_prior is not None and not spatially_shared
+        ):
+            return self.code_prior.sample(batch_size, seed)
         h, w, channels = self.latent_shape
         shape = (batch_size, 1, 1, channels) if spatially_shared else (batch_size, h, w, channels)
         z = np.asarray(ops.convert_to_numpy(keras.random.normal(shape, seed=seed)), "float32")
         return np.broadcast_to(z, (batch_size, h, w, channels)).copy()  # writable, C order
 
     def generate(self, masks, z=None, seed=None, instances=None, instance_edges=None):
-        """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn from N(0, 1) if None).
+        """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn if None).
 
         Args:
             masks: one-hot (B, H, W, C) or label maps (B, H, W) / (B, H, W, 1).
-            z: codes (B, h, w, 8C); None draws them with `seed`.
+            z: codes (B, h, w, 8C); None draws them with `seed` (`sample_z`'s "auto" prior).
             seed: int seed for drawing `z`.
             instances / instance_edges: for models with `use_instance_edges`.
         """
