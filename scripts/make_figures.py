@@ -8,7 +8,8 @@ Figures (and the pages that show them):
 
 - `per_class_control.png`: `applications.resample_class` on the preset, one labelled row per
   class (Home, README);
-- `shared_codes.png`: `applications.sample` with independent and with shared codes (Model zoo);
+- `code_priors.png`: `applications.sample` with N(0, 1) codes, shared codes and the preset's
+  fitted code prior (Model zoo);
 - `app_sample.png`, `app_resample_class.png`, `app_mix.png`, `app_manipulate.png`,
   `app_morph.png`: the gallery command `smis demo --out DIR --preset P` (Applications);
 - `synthetic_benchmark.png`: `data.SyntheticShapes` (Training);
@@ -160,23 +161,30 @@ def per_class_control(preset: str, out: Path) -> Path:
     return save(sheet, out / "per_class_control.png")
 
 
-def shared_codes(preset: str, out: Path) -> Path:
-    """Rows: one held-out mask; four samples with one code per latent position (the official
-    sampling), then four with one code per class shared over the latent grid."""
+def code_priors(preset: str, out: Path) -> Path:
+    """Rows: one held-out mask; three samples from each way of drawing random codes: N(0, 1)
+    at every latent position (the paper's sampling), one N(0, 1) code per class shared over the
+    latent grid, and the preset's fitted code prior."""
     from smis_layers.applications import example_masks, sample
     from smis_layers.models import from_preset
     from smis_layers.utils.images import colourize, to_uint8
 
     model = from_preset(preset)
+    kinds = {
+        "N(0, 1)": {"prior": "standard"},
+        "shared": {"shared_codes": True},
+        "fitted": {"prior": "fitted"},
+    }
     rows, labels = [], []
     for i, mask in enumerate(example_masks(model, 3, seed=1000)):
-        independent = sample(model, mask, n=4, seed=i)
-        shared = sample(model, mask, n=4, seed=i, shared_codes=True)
-        rows.append([colourize(mask), *to_uint8(independent), *to_uint8(shared)])
+        row = [colourize(mask)]
+        for options in kinds.values():
+            row += list(to_uint8(sample(model, mask, n=3, seed=i, **options)))
+        rows.append(row)
         labels.append(f"scene {i + 1}")
-    columns = ["mask", *(["independent"] * 4), *(["shared"] * 4)]
+    columns = ["mask", *(name for name in kinds for _ in range(3))]
     sheet = labelled_sheet(rows, labels, column_labels=columns, label_width=90)
-    return save(sheet, out / "shared_codes.png")
+    return save(sheet, out / "code_priors.png")
 
 
 def applications(preset: str, out: Path) -> list[Path]:
@@ -390,7 +398,7 @@ def architecture(out: Path) -> Path:
 
 FIGURES = (
     "per_class_control",
-    "shared_codes",
+    "code_priors",
     "applications",
     "synthetic_benchmark",
     "class_mask_split",
@@ -407,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     makers = {
         "per_class_control": lambda: per_class_control(args.preset, args.out),
-        "shared_codes": lambda: shared_codes(args.preset, args.out),
+        "code_priors": lambda: code_priors(args.preset, args.out),
         "applications": lambda: applications(args.preset, args.out),
         "synthetic_benchmark": lambda: synthetic_benchmark(args.out),
         "class_mask_split": lambda: class_mask_split(args.preset, args.out),

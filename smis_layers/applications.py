@@ -199,33 +199,44 @@ def decode(model, mask, z) -> np.ndarray:
     return model.generate(mask[None], z=z[None])[0]
 
 
-def _prior_codes(model, n: int, seed: int, shared_codes: bool = False) -> np.ndarray:
+def _prior_codes(
+    model, n: int, seed: int, shared_codes: bool = False, prior: str = "auto"
+) -> np.ndarray:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"`n` must be a positive int; received {n!r}")
-    if shared_codes:
-        return model.sample_z(int(n), seed=seed, spatially_shared=True)
-    return model.sample_z(int(n), seed=seed)
+    return model.sample_z(int(n), seed=seed, spatially_shared=shared_codes, prior=prior)
 
 
 # ---------------------------------------------------------------------------- applications
-def sample(model, mask, n: int = 8, seed: int = 0, shared_codes: bool = False) -> np.ndarray:
-    """`n` images (n, H, W, 3) for one mask, every class's code drawn from the prior
-    (`shared_codes`: one code per class over the whole latent grid, `sample_z`'s
-    `spatially_shared`)."""
+def sample(
+    model, mask, n: int = 8, seed: int = 0, shared_codes: bool = False, prior: str = "auto"
+) -> np.ndarray:
+    """`n` images (n, H, W, 3) for one mask, every class's code drawn at random: from the
+    model's fitted code prior if it has one, else from N(0, 1) (`prior` and `shared_codes`
+    are `sample_z`'s `prior` and `spatially_shared`)."""
     mask = check_mask(model, mask)
-    z = _prior_codes(model, n, seed, shared_codes)
+    z = _prior_codes(model, n, seed, shared_codes, prior)
     return model.generate(np.repeat(mask[None], len(z), axis=0), z=z)
 
 
 def resample_class(
-    model, mask, class_index: int, n: int = 8, seed: int = 0, z=None, shared_codes: bool = False
+    model,
+    mask,
+    class_index: int,
+    n: int = 8,
+    seed: int = 0,
+    z=None,
+    shared_codes: bool = False,
+    prior: str = "auto",
 ) -> np.ndarray:
     """`n` images in which only class `class_index`'s code changes (the paper's per-class
     control; the official `--test_mask`): the other classes keep the codes `z` (default: one
-    draw from the prior with `seed`). `shared_codes` draws codes as in `sample`."""
+    random draw with `seed`). `shared_codes` and `prior` draw codes as in `sample`."""
     mask, class_index = check_mask(model, mask), check_class(model, class_index)
-    base = _prior_codes(model, 1, seed, shared_codes)[0] if z is None else check_code(model, z)
-    fresh = _prior_codes(model, n, seed + 1, shared_codes)
+    base = (
+        _prior_codes(model, 1, seed, shared_codes, prior)[0] if z is None else check_code(model, z)
+    )
+    fresh = _prior_codes(model, n, seed + 1, shared_codes, prior)
     codes = np.stack(
         [model.with_class_code(base, class_index, model.class_code(f, class_index)) for f in fresh]
     )

@@ -126,6 +126,7 @@ def train(args: argparse.Namespace) -> int:
             reconstruction_weight=args.reconstruction_weight,
             kl_weight=args.kl_weight,
             prior_gan_weight=args.prior_gan_weight,
+            code_prior_samples=args.code_prior_samples,
             jit_compile=jit,
             vgg_weights=args.vgg_weights,
             command=command,
@@ -262,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="weight of a GAN term on images generated from random codes, which the "
         "discriminator also sees as fakes (0, the official recipe; docs/training.md)",
+    )
+    train_parser.add_argument(
+        "--code-prior-samples",
+        type=int,
+        default=2048,
+        metavar="N",
+        help="fit the exported preset's code prior to the codes of N training samples, so "
+        "random codes look like the data's (0: none, random codes from N(0, 1); docs/zoo.md)",
     )
     train_parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
     train_parser.add_argument(

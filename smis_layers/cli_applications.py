@@ -109,7 +109,9 @@ def sample_command(args: argparse.Namespace) -> Path:
 
     model = _load_model(args.preset)
     mask = load_mask(args.mask, model)
-    images = sample(model, mask, n=args.n, seed=args.seed, shared_codes=args.shared_codes)
+    images = sample(
+        model, mask, n=args.n, seed=args.seed, shared_codes=args.shared_codes, prior=args.prior
+    )
     return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
 
 
@@ -122,7 +124,13 @@ def resample_class_command(args: argparse.Namespace) -> Path:
     if args.class_index not in np.unique(mask):
         print(f"note: class {args.class_index} does not occur in {args.mask}", file=sys.stderr)
     images = resample_class(
-        model, mask, args.class_index, n=args.n, seed=args.seed, shared_codes=args.shared_codes
+        model,
+        mask,
+        args.class_index,
+        n=args.n,
+        seed=args.seed,
+        shared_codes=args.shared_codes,
+        prior=args.prior,
     )
     return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
 
@@ -288,13 +296,14 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
         "sample",
         [
             _grid_row(mask, sample(model, mask, 6, seed)),
-            _grid_row(mask, sample(model, mask, 6, seed, shared_codes=True)),
+            _grid_row(mask, sample(model, mask, 6, seed, prior="standard")),
         ],
         "Multi-modal sampling",
-        "One mask, six random code sets: every class changes appearance. Top: one code per "
-        "latent position (the official sampling); bottom: one code per class shared over the "
-        "latent grid (`smis sample --shared-codes`), which briefly trained models draw more "
-        "cleanly.",
+        "One mask, six random code sets: every class changes appearance. Top: codes drawn "
+        "from the preset's code prior (fitted to its codes of training images when it ships "
+        "one, `smis sample`); bottom: codes drawn from N(0, 1), the paper's sampling "
+        "(`smis sample --prior standard`), which a model trained as briefly as the zoo's "
+        "renders as noise (docs/zoo.md).",
     )
     write(
         "resample_class",
@@ -459,8 +468,16 @@ def add_parsers(commands) -> None:
         parsers[name].add_argument(
             "--shared-codes",
             action="store_true",
-            help="one code per class over the whole latent grid instead of one per position "
-            "(cleaner images from briefly trained models such as the zoo's; docs/zoo.md)",
+            help="one N(0, 1) code per class over the whole latent grid instead of one per "
+            "position (cleaner images from briefly trained models; docs/zoo.md)",
+        )
+        parsers[name].add_argument(
+            "--prior",
+            choices=("auto", "standard", "fitted"),
+            default="auto",
+            help="where random codes come from: the preset's fitted code prior (the zoo's "
+            "presets ship one), N(0, 1) as in the paper, or auto (fitted if the preset has "
+            "one; docs/zoo.md)",
         )
     parsers["resample-class"].add_argument(
         "--class", dest="class_index", type=int, required=True, help="the class to resample"

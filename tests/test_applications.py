@@ -65,7 +65,7 @@ def test_shared_codes_are_one_code_per_class_and_give_smoother_backgrounds(model
     def background_spread(shared):
         spreads = []
         for i, mask in enumerate(scene["masks"]):
-            images = apps.sample(model, mask, n=4, seed=i, shared_codes=shared)
+            images = apps.sample(model, mask, n=4, seed=i, shared_codes=shared, prior="standard")
             spreads += [image[mask == 0].std(axis=0).mean() for image in images]
         return np.mean(spreads)
 

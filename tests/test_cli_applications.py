@@ -42,6 +42,11 @@ def test_sample_writes_a_deterministic_grid(files, tmp_path):
     assert np.abs(grid.astype(int) - _grid(tmp_path / "c.png")).mean() > 1
     assert main([*argv, "--out", str(tmp_path / "d.png"), "--shared-codes"]) == 0
     assert np.abs(grid.astype(int) - _grid(tmp_path / "d.png")).mean() > 1
+    # the zoo preset ships a fitted code prior: the default draws from it
+    assert main([*argv, "--out", str(tmp_path / "e.png"), "--prior", "fitted"]) == 0
+    np.testing.assert_array_equal(grid, _grid(tmp_path / "e.png"))
+    assert main([*argv, "--out", str(tmp_path / "f.png"), "--prior", "standard"]) == 0
+    assert np.abs(grid.astype(int) - _grid(tmp_path / "f.png")).mean() > 1
 
 
 def test_existing_output_needs_overwrite(files, tmp_path, capsys):
@@ -90,7 +95,7 @@ def test_demo_gallery(tmp_path):
     for name in ("sample", "resample_class", "mix", "manipulate", "morph"):
         assert f'src="{name}.png"' in page and (tmp_path / "g" / f"{name}.png").is_file()
     rows = np.asarray(Image.open(tmp_path / "g" / "sample.png"))
-    assert rows.shape[0] == 2 * (2 * 64 + 3 * 2)  # independent and shared codes, scale 2
+    assert rows.shape[0] == 2 * (2 * 64 + 3 * 2)  # fitted and standard prior, scale 2
 
 
 def test_zoo_list(capsys):

@@ -74,6 +74,7 @@ TINY_SETUP = textwrap.dedent(
 )
 TINY_ARGS = {
     "model": TINY,
+    "code_prior_samples": 0,
     "batch_size": 2,
     "d_scales": 1,
     "d_layers": 1,

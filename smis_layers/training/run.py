@@ -406,6 +406,7 @@ def train_run(
     stop_at: int | None = None,
     dtype_policy: str = "float32",
     prior_gan_weight: float = 0.0,
+    code_prior_samples: int = 2048,
 ) -> Path | None:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
@@ -439,6 +440,10 @@ def train_run(
             a run. The exported preset is float32 whatever the policy.
         prior_gan_weight: weight of the GAN term on images from random codes (0, the
             official recipe; see `SMISTrainer.compile`).
+        code_prior_samples: the exported preset ships a `FittedCodePrior` fitted to the
+            generator's codes of this many training samples (`fit_code_prior`), which
+            `sample_z` then draws from; 0 ships none (random codes from N(0, 1)). An export
+            setting: not recorded in run.json, free to change when rerunning.
 
     Raises:
         TrainingInterrupted: SIGINT or SIGTERM; the checkpoint of the current step was saved.
@@ -459,6 +464,10 @@ def train_run(
         raise ValueError(
             f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
         )
+    if isinstance(code_prior_samples, bool) or not isinstance(code_prior_samples, int):
+        raise ValueError(f"`code_prior_samples` must be an int; received {code_prior_samples!r}")
+    if code_prior_samples < 0:
+        raise ValueError(f"`code_prior_samples` must be >= 0; received {code_prior_samples}")
     stop = steps if stop_at is None else stop_at
     if isinstance(stop, bool) or not isinstance(stop, int) or not 0 < stop <= steps:
         raise ValueError(
@@ -618,6 +627,8 @@ def train_run(
             _float32_copy(trainer.generator),
             _float32_copy(trainer.discriminator),
         )
+        if code_prior_samples:
+            generator.code_prior = fit_code_prior(generator, run, code_prior_samples)
         save_preset(
             generator,
             preset,

@@ -28,6 +28,7 @@ ARGS = {
     "d_filters": 8,
     "verbose": 0,
     "log_every": 2,
+    "code_prior_samples": 64,
 }
 
 
@@ -50,6 +51,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert list((full / "logs").glob("events.out.tfevents.*"))  # TensorBoard (log_every=2)
     metadata = json.loads((preset / "metadata.json").read_text())
     assert metadata["training"]["completed_steps"] == 4
+    assert "code_prior_samples" not in json.loads((full / "run.json").read_text())
+    prior = GroupDNet.from_preset(preset).code_prior  # fitted to 64 training scenes' codes
+    assert prior is not None and prior.counts[0] == 64 and 0 < prior.counts[1:].min() < 64
 
     # A run killed right after its first checkpoint: run.json, checkpoint-2, state at step 2.
     resumed = tmp_path / "resumed"
@@ -91,6 +95,8 @@ def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):
         train_run(out=tmp_path / "bad", dtype_policy="bfloat16", **args)
     with pytest.raises(ValueError, match=r"`prior_gan_weight` must be a finite number >= 0"):
         train_run(out=tmp_path / "bad", prior_gan_weight=-1, **args)
+    with pytest.raises(ValueError, match="`code_prior_samples` must be >= 0"):
+        train_run(out=tmp_path / "bad", **{**args, "code_prior_samples": -1})
     assert not (tmp_path / "bad").exists()  # refused before anything was written
     out = tmp_path / "bf16"
     preset = train_run(out=out, dtype_policy="mixed_bfloat16", **args)

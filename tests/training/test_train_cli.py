@@ -31,6 +31,8 @@ ARGS = [
     "8",
     "--verbose",
     "0",
+    "--code-prior-samples",
+    "16",
 ]
 
 
