@@ -396,13 +396,14 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     meta = preset_metadata(directory)
     counts = meta.get("parameter_counts", {})
     notes = meta.get("card_notes", "")
+    fitted_prior = CODE_PRIOR_FILE in meta.get("sha256", {})
     lines = [f"# {directory.name}", "", meta.get("card_description", ""), ""]
     if (directory / SAMPLES_FILE).is_file():
         lines += [
             f"![samples]({SAMPLES_FILE})",
             "",
             "Rows: mask, real image, reconstruction from the real image's codes, two samples "
-            "with random codes.",
+            "with random codes" + (" (from the fitted code prior)." if fitted_prior else "."),
             "",
         ]
     if notes:
@@ -412,6 +413,11 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
         lines.append(f"| {part} parameters | {count:,} |")
     if "discriminator_parameters" in meta:
         lines.append(f"| discriminator parameters | {meta['discriminator_parameters']:,} |")
+    if fitted_prior:
+        lines.append(
+            "| random codes | `code_prior.npz`: a Gaussian per class fitted to the encoder's "
+            "codes of training images (`FittedCodePrior`; `--prior standard` for N(0, 1)) |"
+        )
     size = sum(meta.get("file_bytes", {}).values())
     lines += [f"| files | {size / 1e6:.1f} MB |", f"| library | {meta.get('library_version')} |"]
     training = meta.get("training")

@@ -127,6 +127,7 @@ def test_zoo_presets_verify_and_stay_small():
         if metadata["class_name"] != "ShapesSegmenter":
             assert (directory / "samples.png").is_file()
             assert metadata["training"]["completed_steps"] > 0
+            assert "code_prior.npz" in metadata["sha256"], name  # random codes like the data's
 
 
 def test_wheel_ships_the_zoo(tmp_path):
