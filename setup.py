@@ -7,5 +7,7 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["smis_layers*"]), "smis_layers.zoo"],
     package_dir={"smis_layers.zoo": "zoo"},
-    package_data={"smis_layers.zoo": ["*/*.json", "*/*.h5", "*/*.md", "*/*.png"]},
+    package_data={
+        "smis_layers.zoo": ["*/*.json", "*/*.h5", "*/*.md", "*/*.png", "*/code_prior.npz"]
+    },
 )

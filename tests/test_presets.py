@@ -178,7 +178,7 @@ def test_wheel_ships_the_zoo(tmp_path):
         "assert smis_layers.__file__.startswith(sys.argv[1]), smis_layers.__file__\n"
         "model = from_preset('groupdnet_shapes64')\n"
         "images = model.generate(np.zeros((1, 64, 64), 'int32'), seed=0)\n"
-        "print(images.shape, float(np.abs(images).max()) <= 1.0)\n"
+        "print(images.shape, float(np.abs(images).max()) <= 1.0, model.code_prior is not None)\n"
     )
     result = subprocess.run(
         [sys.executable, "-S", "-c", code, str(target), *system_site],
@@ -188,4 +188,4 @@ def test_wheel_ships_the_zoo(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "(1, 64, 64, 3) True" in result.stdout
+    assert "(1, 64, 64, 3) True True" in result.stdout  # the code prior ships too
