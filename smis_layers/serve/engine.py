@@ -218,8 +218,10 @@ class DemoEngine:
         example_seed: the SyntheticShapes seed of the examples.
         display_size: images are upscaled (nearest) by an integer factor to about this size.
         compile: trace the decoder and encoder (TensorFlow backend only).
-        shared_codes: draw one code per class repeated over the latent grid instead of one per
-            grid position (`model.sample_z(..., spatially_shared=True)`; docs/zoo.md).
+        shared_codes: draw one N(0, 1) code per class repeated over the latent grid
+            (`model.sample_z(..., spatially_shared=True)`); otherwise codes come from the
+            model's code prior (`sample_z`'s "auto": the fitted prior a preset ships, else
+            N(0, 1); docs/zoo.md).
     """
 
     def __init__(
@@ -299,12 +301,14 @@ class DemoEngine:
 
     # ------------------------------------------------------------------ codes
     def _fresh_codes(self, seed: int, draw: int) -> np.ndarray:
-        """A code drawn from N(0, 1), determined by (seed, draw)."""
-        rng = np.random.default_rng([int(seed), int(draw)])
-        if self.shared_codes:
-            code = rng.standard_normal((1, 1, 1, self.latent_shape[-1])).astype("float32")
-            return np.broadcast_to(code, (1, *self.latent_shape)).copy()  # writable, C order
-        return rng.standard_normal((1, *self.latent_shape)).astype("float32")
+        """Codes drawn as `_seeded` draws them (the model's code prior), determined by
+        (seed, draw)."""
+        draw_seed = int(np.random.default_rng([int(seed), int(draw)]).integers(2**31))
+        return self._prior_codes(draw_seed)
+
+    def _prior_codes(self, seed: int) -> np.ndarray:
+        z = self.model.sample_z(1, seed, spatially_shared=self.shared_codes)
+        return np.asarray(z, dtype="float32")
 
     def _channels(self, class_index: int) -> slice:
         return slice(*self.model.class_channels(self.check_class(class_index)))
@@ -337,8 +341,7 @@ class DemoEngine:
 
     def _seeded(self, mask, seed) -> DemoState:
         seed = check_seed(seed)
-        shared = {"spatially_shared": True} if self.shared_codes else {}
-        a = np.asarray(self.model.sample_z(1, seed, **shared), dtype="float32")
+        a = self._prior_codes(seed)
         b = self._fresh_codes(seed, 0)
         t = np.zeros(self.num_classes, "float32")
         return DemoState(seed, np.array(mask, dtype="int32"), a, b, t, draws=1)

@@ -276,3 +276,23 @@ def test_callbacks_round_trip_and_answer_fast(mulnet_engine):
     print("callback seconds:", {k: round(v, 3) for k, v in timings.items()})
     # Under a second each at 64x64 (generous: the CPUs may be shared with other work).
     assert max(timings.values()) < 2.0, timings
+
+
+def test_engine_draws_from_the_models_code_prior(groupdnet_preset):
+    """A preset's fitted code prior (here: every code near 7) is where the page's random codes
+    come from, for the first codes and for each new style."""
+    from smis_layers.models import FittedCodePrior, GroupDNet
+
+    model = GroupDNet.from_preset(groupdnet_preset)
+    h, w, channels = model.latent_shape
+    d = h * w * channels // C
+    model.code_prior = FittedCodePrior(
+        np.full((C, d), 7.0), np.tile(1e-3 * np.eye(d), (C, 1, 1)), np.full(C, 10), (h, w, channels)
+    )
+    engine = DemoEngine(model, num_examples=1)
+    state = engine.start(seed=3)
+    np.testing.assert_array_equal(state.a, model.sample_z(1, seed=3))
+    new = engine.new_style(state, 2)
+    for codes in (state.a, state.b, new.a, new.b):
+        np.testing.assert_allclose(codes, 7.0, atol=0.01)
+    assert not np.array_equal(new.a, state.a)
