@@ -44,9 +44,12 @@ OBSERVATIONS = {
         "blurrier reconstructions: backgrounds in the benchmark's red, green or purple, some "
         "with dark green blotches, shapes in distinct colours (cyan, magenta, yellow). With "
         "N(0, 1) codes (`--prior standard`, the paper's sampling) the same decoder draws "
-        "noise: the encoder's codes of real images stay within about 0.1-0.7 of 0 per class "
-        "(docs/zoo.md). Recognizably the benchmark's scenes at 1,500 CPU steps, without its "
-        "textures or sharp edges."
+        "noise: the encoder's codes of real images have a standard deviation of only 0.06-0.66 "
+        "per class (docs/zoo.md). Per-class control is partial: redrawing the background's, the "
+        "square's or the diamond's code changes that region's colour, while the disk, "
+        "triangle, ring, cross and bar are drawn in one learned colour whatever their code. "
+        "Recognizably the benchmark's scenes at 1,500 CPU steps, without its textures, sharp "
+        "edges or every class's variety."
     ),
     "mulnet_shapes64": (
         "Reconstructions give most shapes their own colour and some their texture (a cyan "
@@ -55,6 +58,32 @@ OBSERVATIONS = {
         "blotches, and textured backgrounds lose their texture. Random samples (the fitted "
         "code prior) draw red or green backgrounds, several blotchy, with shapes in varied "
         "colours, many striped or checkered. Per-class control is exact by construction."
+    ),
+    "groupnet_shapes64": (
+        "Does not yet look like the data. Reconstructions take the background's colour family "
+        "(red or green, purple as red or dark) under heavy speckle noise; disks come out as "
+        "solid pink or yellow blobs, while crosses, bars, squares and triangles are dark "
+        "striped smears. Random samples (the fitted code prior) are the same with noisier, "
+        "often dark backgrounds. Eight groups in every decoder block leave each class a "
+        "narrow generator of its own (docs/models.md), and 1,500 steps do not train it to the "
+        "other models' level (its 5,000-step predecessor was also the weakest grouped model)."
+    ),
+    "groupenc_shapes64": (
+        "Backgrounds look like the data's, shapes do not yet. Reconstructions give flat "
+        "backgrounds their colour (red, green and purple, purple included), but render "
+        "checkered and striped ones as dark blotch grids; shapes come out as dark-outlined "
+        "blotches of mixed colour (a cyan triangle and a yellow bar the clearest). Random "
+        "samples (the fitted code prior) draw red, green or purple backgrounds, several "
+        "blotchy, with the same muddy shapes. Unlike its predecessor, its decoder uses the "
+        "codes (reconstructions follow the real background)."
+    ),
+    "vspade_shapes64": (
+        "Reconstructions take the real background's colour, purple included, and fill the "
+        "shapes with cyan, blue, pink and yellow blotches, rarely their real colour; textures "
+        "are lost. Random samples (the fitted code prior: one Gaussian over the whole "
+        "image-level code) draw green, red or purple backgrounds, about half of them muddy "
+        "and dark, with blotchy shapes. The whole image changes with the code: VSPADE has no "
+        "per-class control by construction."
     ),
 }
 

@@ -162,9 +162,9 @@ def per_class_control(preset: str, out: Path) -> Path:
 
 
 def code_priors(preset: str, out: Path) -> Path:
-    """Rows: one held-out mask; three samples from each way of drawing random codes: N(0, 1)
+    """Rows: one held-out mask; samples from each way of drawing random codes: N(0, 1)
     at every latent position (the paper's sampling), one N(0, 1) code per class shared over the
-    latent grid, and the preset's fitted code prior."""
+    latent grid, and the preset's fitted code prior (two samples each)."""
     from smis_layers.applications import example_masks, sample
     from smis_layers.models import from_preset
     from smis_layers.utils.images import colourize, to_uint8
@@ -179,10 +179,10 @@ def code_priors(preset: str, out: Path) -> Path:
     for i, mask in enumerate(example_masks(model, 3, seed=1000)):
         row = [colourize(mask)]
         for options in kinds.values():
-            row += list(to_uint8(sample(model, mask, n=3, seed=i, **options)))
+            row += list(to_uint8(sample(model, mask, n=2, seed=i, **options)))
         rows.append(row)
         labels.append(f"scene {i + 1}")
-    columns = ["mask", *(name for name in kinds for _ in range(3))]
+    columns = ["mask", *(name for name in kinds for _ in range(2))]
     sheet = labelled_sheet(rows, labels, column_labels=columns, label_width=90)
     return save(sheet, out / "code_priors.png")
 

@@ -244,11 +244,12 @@ def _load_code_prior(path: Path, model):
     from smis_layers.models.code_prior import FittedCodePrior
 
     prior = FittedCodePrior.load(path)
-    if prior.latent_shape != tuple(model.latent_shape) or prior.num_classes != model.num_classes:
+    groups = model.num_classes if getattr(model, "class_owned_codes", True) else 1
+    if prior.latent_shape != tuple(model.latent_shape) or prior.num_groups != groups:
         raise ValueError(
             f"The code prior {path} does not match the preset's model: latent shape "
-            f"{prior.latent_shape} for {prior.num_classes} classes, expected "
-            f"{tuple(model.latent_shape)} for {model.num_classes}"
+            f"{prior.latent_shape} in {prior.num_groups} groups, expected "
+            f"{tuple(model.latent_shape)} in {groups}"
         )
     return prior
 

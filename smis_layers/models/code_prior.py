@@ -22,24 +22,27 @@ import numpy as np
 
 from smis_layers.ops.checks import require_positive_int
 
-_ARRAYS = ("mean", "scale_tril", "counts", "latent_shape")
+_ARRAYS = ("mean", "scale", "counts", "latent_shape")
 
 
 class FittedCodePrior:
-    """One Gaussian per class over that class's codes (its h x w x k latent block).
+    """A Gaussian per class over that class's codes (its h x w x k latent block), or one over
+    the whole code for models whose code belongs to no class (VSPADE).
 
-    Class c's code is modelled as N(mean[c], L[c] L[c]^T), fitted to the encoder's posterior
-    means of the training images in which class c covers at least `min_pixels` pixels (every
-    image for models whose code belongs to no class, such as VSPADE). A class seen in fewer
-    than two images keeps the standard prior N(0, 1). Attach one to a model
-    (`model.code_prior = prior`) and `sample_z` draws from it; presets ship it as
-    `code_prior.npz`, which `from_preset` loads.
+    Group g's code is modelled as N(mean[g], scale[g] scale[g]^T), fitted to the encoder's
+    posterior means of training images: for a class, the images in which it covers at least
+    `min_pixels` pixels (a class seen in fewer than two images keeps the standard prior N(0, 1));
+    for a whole code, every image. `scale` holds the covariance's leading eigenvectors times the
+    square roots of their eigenvalues, at most `max_rank` of them (all of them for the classes'
+    codes of the official sizes). Attach one to a model (`model.code_prior = prior`) and
+    `sample_z` draws from it; presets ship it as `code_prior.npz`, which `from_preset` loads.
 
     Args:
-        mean: (C, d) per-class means, d = h * w * k.
-        scale_tril: (C, d, d) lower-triangular Cholesky factors of the covariances.
-        counts: (C,) the number of codes each class was fitted to (0: standard prior).
-        latent_shape: (h, w, k * C), the model's `latent_shape`.
+        mean: (G, d) per-group means; G = C groups of d = h * w * k, or 1 group of
+            d = h * w * channels.
+        scale: (G, d, r): group g's codes are mean[g] + scale[g] @ eps, eps ~ N(0, I_r).
+        counts: (G,) the number of codes each group was fitted to (0: standard prior).
+        latent_shape: (h, w, channels), the model's `latent_shape`.
 
     Example:
 
@@ -51,34 +54,35 @@ class FittedCodePrior:
     (ex-post density estimation).
     """
 
-    def __init__(self, mean, scale_tril, counts, latent_shape):
+    def __init__(self, mean, scale, counts, latent_shape):
         self.mean = np.asarray(mean, "float32")
-        self.scale_tril = np.asarray(scale_tril, "float32")
+        self.scale = np.asarray(scale, "float32")
         self.counts = np.asarray(counts, "int64")
-        self.latent_shape = tuple(int(v) for v in latent_shape)
+        self.latent_shape = tuple(int(v) for v in np.asarray(latent_shape).reshape(-1))
         if len(self.latent_shape) != 3:
             raise ValueError(
                 f"`latent_shape` must be (h, w, channels); received {self.latent_shape}"
             )
         h, w, channels = self.latent_shape
-        classes = self.mean.shape[0] if self.mean.ndim == 2 else -1
-        if classes < 1 or channels % classes or self.mean.shape[1] != h * w * channels // classes:
+        groups = self.mean.shape[0] if self.mean.ndim == 2 else -1
+        if groups < 1 or channels % groups or self.mean.shape[1] != h * w * channels // groups:
             raise ValueError(
-                f"`mean` must be (C, h * w * channels / C) for latent_shape {self.latent_shape}; "
+                f"`mean` must be (G, h * w * channels / G) for latent_shape {self.latent_shape}; "
                 f"received {self.mean.shape}"
             )
         d = self.mean.shape[1]
-        if self.scale_tril.shape != (classes, d, d):
+        if self.scale.ndim != 3 or self.scale.shape[:2] != (groups, d):
             raise ValueError(
-                f"`scale_tril` must have shape {(classes, d, d)}; received {self.scale_tril.shape}"
+                f"`scale` must have shape {(groups, d)} + (rank,); received {self.scale.shape}"
             )
-        if self.counts.shape != (classes,):
-            raise ValueError(f"`counts` must have shape {(classes,)}; received {self.counts.shape}")
-        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale_tril).all()):
-            raise ValueError("`mean` and `scale_tril` must be finite")
+        if self.counts.shape != (groups,):
+            raise ValueError(f"`counts` must have shape {(groups,)}; received {self.counts.shape}")
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all()):
+            raise ValueError("`mean` and `scale` must be finite")
 
     @property
-    def num_classes(self) -> int:
+    def num_groups(self) -> int:
+        """C (one Gaussian per class) or 1 (one over the whole code)."""
         return int(self.mean.shape[0])
 
     @classmethod
@@ -90,11 +94,13 @@ class FittedCodePrior:
         batch_size: int = 64,
         min_pixels: int = 16,
         shrinkage: float = 0.05,
+        max_rank: int = 256,
     ) -> FittedCodePrior:
         """Fits the prior to `model`'s posterior means of `images` and `masks`.
 
         Args:
-            model: a GroupDNet-family model (`encode`, `latent_shape`, `num_classes`).
+            model: a GroupDNet-family model (`encode`, `latent_shape`, `num_classes`,
+                `class_owned_codes`).
             images: (N, H, W, 3) training images in [-1, 1].
             masks: their label maps or one-hot masks.
             batch_size: images encoded at once.
@@ -102,9 +108,12 @@ class FittedCodePrior:
                 many pixels (a few pixels give a code the decoder never sees at full size).
             shrinkage: weight of the covariance's diagonal in its shrunk estimate
                 (1 - s) * S + s * diag(S), which keeps it well conditioned for few images.
+            max_rank: the most eigenvectors kept per group (bounds the file's size for
+                image-level codes).
         """
         batch_size = require_positive_int("batch_size", batch_size)
         min_pixels = require_positive_int("min_pixels", min_pixels)
+        max_rank = require_positive_int("max_rank", max_rank)
         if not 0.0 <= float(shrinkage) <= 1.0:
             raise ValueError(f"`shrinkage` must be in [0, 1]; received {shrinkage!r}")
         images, masks = np.asarray(images), np.asarray(masks)
@@ -119,38 +128,32 @@ class FittedCodePrior:
                 for i in range(0, len(images), batch_size)
             ]
         ).astype("float64")
-        h, w, channels = model.latent_shape
-        classes = model.num_classes
-        k = channels // classes
+        if not getattr(model, "class_owned_codes", True):
+            group = _gaussian(mu.reshape(len(mu), -1), shrinkage, max_rank)
+            return cls(*(np.stack([a]) for a in group), model.latent_shape)
         labels = masks.argmax(-1) if masks.ndim == 4 and masks.shape[-1] > 1 else masks
         labels = labels.reshape(len(labels), -1)
-        class_owned = getattr(model, "class_owned_codes", True)
-        d = h * w * k
-        mean = np.zeros((classes, d))
-        scale_tril = np.tile(np.eye(d), (classes, 1, 1))
-        counts = np.zeros(classes, "int64")
-        for c in range(classes):
-            rows = (labels == c).sum(1) >= min_pixels if class_owned else slice(None)
-            codes = mu[rows][..., c * k : (c + 1) * k].reshape(-1, d)
-            if len(codes) < 2:
-                continue
-            covariance = np.cov(codes, rowvar=False)
-            covariance = (1 - shrinkage) * covariance + shrinkage * np.diag(np.diag(covariance))
-            covariance += 1e-6 * np.eye(d)
-            mean[c], counts[c] = codes.mean(0), len(codes)
-            scale_tril[c] = np.linalg.cholesky(covariance)
-        return cls(mean, scale_tril, counts, model.latent_shape)
+        h, w, channels = model.latent_shape
+        k = channels // model.num_classes
+        groups = []
+        for c in range(model.num_classes):
+            present = (labels == c).sum(1) >= min_pixels
+            codes = mu[present][..., c * k : (c + 1) * k]
+            codes = codes.reshape(len(codes), h * w * k)
+            groups.append(_gaussian(codes, shrinkage, max_rank))
+        mean, scale, counts = (np.stack(arrays) for arrays in zip(*groups, strict=True))
+        return cls(mean, scale, counts, model.latent_shape)
 
     def sample(self, batch_size: int, seed: int | None = None) -> np.ndarray:
         """Codes (batch_size, h, w, channels) as a float32 NumPy array."""
         batch_size = require_positive_int("batch_size", batch_size)
         h, w, channels = self.latent_shape
-        classes, d = self.mean.shape
+        groups, _, rank = self.scale.shape
         eps = keras.ops.convert_to_numpy(
-            keras.random.normal((batch_size, classes, d), seed=seed)
+            keras.random.normal((batch_size, groups, rank), seed=seed)
         ).astype("float32")
-        codes = self.mean[None] + np.einsum("cij,bcj->bci", self.scale_tril, eps)
-        codes = codes.reshape(batch_size, classes, h, w, channels // classes)
+        codes = self.mean[None] + np.einsum("gdr,bgr->bgd", self.scale, eps)
+        codes = codes.reshape(batch_size, groups, h, w, channels // groups)
         return np.ascontiguousarray(codes.transpose(0, 2, 3, 1, 4).reshape(batch_size, h, w, -1))
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -178,3 +181,18 @@ class FittedCodePrior:
         if missing:
             raise ValueError(f"{path} is not a code prior: it lacks the arrays {missing}")
         return cls(**{name: arrays[name] for name in _ARRAYS})
+
+
+def _gaussian(codes: np.ndarray, shrinkage: float, max_rank: int):
+    """(mean, scale, count) of codes (n, d): scale (d, r) holds the shrunk covariance's r
+    leading eigenvectors times the square roots of their eigenvalues; fewer than two codes give
+    the standard prior."""
+    d = codes.shape[1]
+    rank = min(d, max_rank)
+    if len(codes) < 2:
+        return np.zeros(d), np.eye(d)[:, :rank], 0
+    covariance = np.cov(codes, rowvar=False)
+    covariance = (1 - shrinkage) * covariance + shrinkage * np.diag(np.diag(covariance))
+    values, vectors = np.linalg.eigh(covariance)  # ascending
+    values, vectors = values[::-1][:rank], vectors[:, ::-1][:, :rank]
+    return codes.mean(0), vectors * np.sqrt(np.clip(values, 0.0, None)), len(codes)

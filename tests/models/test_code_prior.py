@@ -46,7 +46,7 @@ def test_fit_estimates_each_present_class_and_skips_absent_ones():
     assert prior.counts.tolist() == [2000, 4000, 2000]  # class 0 covers 32 pixels of odd images
     for c in range(C):
         np.testing.assert_allclose(prior.mean[c], c + 1, atol=0.05 * (c + 1))
-        covariance = prior.scale_tril[c] @ prior.scale_tril[c].T
+        covariance = prior.scale[c] @ prior.scale[c].T
         np.testing.assert_allclose(np.diag(covariance), (0.1 * (c + 1)) ** 2, rtol=0.15)
 
 
@@ -57,27 +57,33 @@ def test_min_pixels_excludes_small_regions():
     prior = FittedCodePrior.fit(model, images, masks, min_pixels=17)
     assert prior.counts[2] == 0  # never seen: the standard prior
     np.testing.assert_array_equal(prior.mean[2], 0.0)
-    np.testing.assert_array_equal(prior.scale_tril[2], np.eye(H * W * K))
+    np.testing.assert_array_equal(prior.scale[2], np.eye(H * W * K))
 
 
-def test_codes_of_models_without_class_codes_use_every_image():
+def test_codes_of_models_without_class_codes_get_one_joint_gaussian():
+    """VSPADE-like codes: one Gaussian over the whole code, so its parts stay correlated."""
     model, images, masks = _table()
     model.class_owned_codes = False
-    assert FittedCodePrior.fit(model, images, masks).counts.tolist() == [4000] * C
+    model.codes[..., :K] = model.codes[..., K : 2 * K]  # class 0's block copies class 1's
+    prior = FittedCodePrior.fit(model, images, masks, max_rank=10)
+    assert prior.num_groups == 1 and prior.counts.tolist() == [4000]
+    assert prior.scale.shape == (1, H * W * K * C, 10)
+    z = prior.sample(500, seed=0)
+    np.testing.assert_allclose(z[..., :K], z[..., K : 2 * K], atol=0.05)
 
 
 def test_samples_follow_the_fitted_gaussians_in_the_model_layout():
     rng = np.random.default_rng(1)
     d = H * W * K
     mean = rng.normal(size=(C, d)) * 3
-    scale_tril = np.stack([np.tril(rng.normal(size=(d, d))) * 0.3 + np.eye(d) for _ in range(C)])
-    prior = FittedCodePrior(mean, scale_tril, np.full(C, 10), (H, W, K * C))
+    scale = rng.normal(size=(C, d, d - 2)) * 0.3  # rank d - 2: a scale need not be square
+    prior = FittedCodePrior(mean, scale, np.full(C, 10), (H, W, K * C))
     z = prior.sample(20000, seed=0)
     assert z.shape == (20000, H, W, K * C) and z.dtype == np.float32
     for c in range(C):
         flat = z[..., c * K : (c + 1) * K].reshape(len(z), d)
         np.testing.assert_allclose(flat.mean(0), mean[c], atol=0.1)
-        expected = scale_tril[c] @ scale_tril[c].T
+        expected = scale[c] @ scale[c].T
         np.testing.assert_allclose(np.cov(flat, rowvar=False), expected, atol=0.15)
     np.testing.assert_array_equal(prior.sample(3, seed=5), prior.sample(3, seed=5))
     assert not np.array_equal(prior.sample(3, seed=5), prior.sample(3, seed=6))
@@ -94,8 +100,8 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     np.savez(tmp_path / "other.npz", mean=prior.mean)
     with pytest.raises(ValueError, match="lacks the arrays"):
         FittedCodePrior.load(tmp_path / "other.npz")
-    with pytest.raises(ValueError, match="scale_tril"):
-        FittedCodePrior(prior.mean, prior.scale_tril[:, :2], prior.counts, prior.latent_shape)
+    with pytest.raises(ValueError, match="`scale` must have shape"):
+        FittedCodePrior(prior.mean, prior.scale[:, :2], prior.counts, prior.latent_shape)
 
 
 def test_fit_rejects_bad_arguments():
@@ -176,6 +182,11 @@ def test_preset_rejects_a_prior_of_another_model(tmp_path):
         GroupDNet.from_preset(tmp_path / "p")
 
 
-def test_vspade_prior_fits_every_image():
+def test_vspade_prior_is_one_gaussian_over_the_whole_code(tmp_path):
     model = _groupdnet(VSPADE)
-    assert _fitted(model, n=6).counts.tolist() == [6] * 4
+    model.code_prior = _fitted(model, n=6)
+    assert model.code_prior.counts.tolist() == [6]
+    model.save_to_preset(tmp_path / "p")
+    np.testing.assert_array_equal(
+        VSPADE.from_preset(tmp_path / "p").sample_z(2, seed=0), model.sample_z(2, seed=0)
+    )
