@@ -242,7 +242,8 @@ def zoo_table() -> list[str]:
     from smis_layers.presets import available_presets, preset_metadata
 
     lines = [
-        "| preset | class | description | size | parameters | FID | mIoU | mCSD | mOCD |",
+        "| preset | class | description | size | parameters | domain FID | mIoU | mCSD L1 | "
+        "mOCD L1 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in available_presets():
@@ -256,8 +257,8 @@ def zoo_table() -> list[str]:
         size = sum(meta.get("file_bytes", {}).values()) / 1e6
         lines.append(
             f"| {name} | {meta.get('class_name')} | {meta.get('description', '')} | "
-            f"{size:.1f} MB | {meta.get('parameters', 0):,} | {value('fid')} | "
-            f"{value('miou')} | {value('mcsd')} | {value('mocd')} |"
+            f"{size:.1f} MB | {meta.get('parameters', 0):,} | {value('fid_segmenter')} | "
+            f"{value('miou')} | {value('mcsd_l1')} | {value('mocd_l1')} |"
         )
     return lines
 

@@ -102,6 +102,8 @@ def test_zoo_list(capsys):
     assert main(["zoo", "list"]) == 0
     out = capsys.readouterr().out
     assert "| groupdnet_shapes64 | GroupDNet |" in out
+    row = next(line for line in out.splitlines() if line.startswith("| groupdnet_shapes64"))
+    assert "| - |" not in row  # the headline metrics that `smis evaluate` recorded
 
 
 @pytest.mark.parametrize(
