@@ -44,7 +44,7 @@ OBSERVATIONS = {
         "blurrier reconstructions: backgrounds in the benchmark's red, green or purple, some "
         "with dark green blotches, shapes in distinct colours (cyan, magenta, yellow). With "
         "N(0, 1) codes (`--prior standard`, the paper's sampling) the same decoder draws "
-        "noise: the encoder's codes of real images have a standard deviation of only 0.06-0.66 "
+        "noise: the encoder's codes of real images have a standard deviation of only 0.08-0.66 "
         "per class (docs/zoo.md). Per-class control is partial: redrawing the background's or "
         "the square's code changes that region's colour, while most other shapes (disk, "
         "triangle, ring, cross, bar) are drawn in one learned colour whatever their code. "

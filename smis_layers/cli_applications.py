@@ -472,6 +472,7 @@ def add_parsers(commands) -> None:
             help="one N(0, 1) code per class over the whole latent grid instead of one per "
             "position (cleaner images from briefly trained models; docs/zoo.md)",
         )
+        # models.code_prior.CODE_PRIORS, spelled out: building the parser imports no Keras.
         parsers[name].add_argument(
             "--prior",
             choices=("auto", "standard", "fitted"),

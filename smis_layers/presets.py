@@ -311,24 +311,36 @@ def _build(config_path: Path, expected_class):
 
 def atomic_save_variables(model: keras.Model, path: Path) -> None:
     """Saves `model`'s variables (each once, by path) to a compressed .npz, atomically."""
+    atomic_save_arrays(path, {v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
+
+
+def atomic_save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Writes named arrays as a compressed .npz (no pickled objects), atomically."""
     import io
 
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
+    np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def read_npz_arrays(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
+    """The arrays of a .npz file, read without unpickling; a missing, truncated or corrupted
+    file is a ValueError naming it as a `kind` (e.g. ".npz weights file")."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(
+            f"{path} is not a readable {kind} (missing, truncated or corrupted?): {error}"
+        ) from None
 
 
 def load_variables(model: keras.Model, path: str | os.PathLike) -> None:
     """Loads an `atomic_save_variables` archive into `model`, or raises a ValueError listing
     the variables that are missing, unexpected or of another shape."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            stored = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(
-            f"{path} is not a readable .npz weights file (truncated or corrupted?): {error}"
-        ) from None
+    stored = read_npz_arrays(path, ".npz weights file")
     expected = {v.path: tuple(v.shape) for v in model.weights}
     lines = _shape_differences(expected, {k: v.shape for k, v in stored.items()})
     _raise_mismatches(lines, path, path.with_name(DISCRIMINATOR_CONFIG_FILE))

@@ -31,7 +31,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from smis_layers.ops.checks import require_choice, require_positive_int
+from smis_layers.ops.checks import (
+    require_choice,
+    require_non_negative_int,
+    require_positive_int,
+)
 
 SHAPE_FAMILIES = (
     "disk",
@@ -164,12 +168,6 @@ class SyntheticShapes:
             [rng.uniform(4, 10, c), rng.uniform(0, np.pi, c), rng.uniform(0, 1, c)], axis=-1
         )
         return palette.astype("int32"), texture.astype("int32"), params.astype("float32")
-
-
-def require_non_negative_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer; received {name}={value!r}")
-    return int(value)
 
 
 def _sample_indices(indices) -> np.ndarray:

@@ -7,14 +7,13 @@ posterior means of a trained model lie far inside the unit ball (per-class stand
 of 0.08-0.66 in the shipped GroupDNet), so N(0, 1) codes are out of distribution and decode to
 noise. Ex-post density estimation (Ghosh et al., "From Variational to Deterministic
 Autoencoders", ICLR 2020) fits a density to the posterior means of training images after
-training and samples from it instead; this module fits one full-covariance Gaussian per class.
+training and samples from it instead; this module fits one full-covariance Gaussian per class
+(or one over the whole code for models whose code belongs to no class).
 """
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 
 import keras
@@ -23,6 +22,8 @@ import numpy as np
 from smis_layers.ops.checks import require_positive_int
 
 _ARRAYS = ("mean", "scale", "counts", "latent_shape")
+#: Where `sample_z(prior=...)` draws random codes from.
+CODE_PRIORS = ("auto", "standard", "fitted")
 
 
 class FittedCodePrior:
@@ -158,25 +159,17 @@ class FittedCodePrior:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the prior as a compressed .npz (no pickled objects)."""
-        from smis_layers.presets import atomic_write_bytes
+        from smis_layers.presets import atomic_save_arrays
 
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{name: np.asarray(getattr(self, name)) for name in _ARRAYS})
-        atomic_write_bytes(Path(path), buffer.getvalue())
+        atomic_save_arrays(path, {name: np.asarray(getattr(self, name)) for name in _ARRAYS})
         return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FittedCodePrior:
         """Reads a `save`d prior; a missing, truncated or foreign file is a ValueError."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-            raise ValueError(
-                f"{path} is not a readable code prior .npz (missing, truncated or corrupted?): "
-                f"{error}"
-            ) from None
+        from smis_layers.presets import read_npz_arrays
+
+        arrays = read_npz_arrays(path, "code prior .npz")
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise ValueError(f"{path} is not a code prior: it lacks the arrays {missing}")

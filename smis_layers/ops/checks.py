@@ -28,6 +28,13 @@ def require_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def require_non_negative_int(name: str, value) -> int:
+    """`value` as an int >= 0 (NumPy integers accepted); bools, floats and strings refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; received {name}={value!r}")
+    return int(value)
+
+
 def require_loss_weight(name: str, value) -> float:
     """`value` as a float, or a ValueError when it is not a finite number >= 0."""
     weight = float(value)

@@ -46,7 +46,11 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from smis_layers.ops.checks import require_loss_weight, require_positive_int
+from smis_layers.ops.checks import (
+    require_loss_weight,
+    require_non_negative_int,
+    require_positive_int,
+)
 from smis_layers.presets import (
     SAMPLES_FILE,
     atomic_save_weights,
@@ -464,10 +468,7 @@ def train_run(
         raise ValueError(
             f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
         )
-    if isinstance(code_prior_samples, bool) or not isinstance(code_prior_samples, int):
-        raise ValueError(f"`code_prior_samples` must be an int; received {code_prior_samples!r}")
-    if code_prior_samples < 0:
-        raise ValueError(f"`code_prior_samples` must be >= 0; received {code_prior_samples}")
+    code_prior_samples = require_non_negative_int("code_prior_samples", code_prior_samples)
     stop = steps if stop_at is None else stop_at
     if isinstance(stop, bool) or not isinstance(stop, int) or not 0 < stop <= steps:
         raise ValueError(
@@ -1071,6 +1072,11 @@ def sample_batch(run: dict, count: int = 6) -> dict[str, np.ndarray]:
             image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"] + 1000
         )
         return data.batch(np.arange(count))
+    return _first_folder_samples(run, count)
+
+
+def _first_folder_samples(run: dict, count: int) -> dict[str, np.ndarray]:
+    """The first `count` training samples of the run's dataset folder, in file order."""
     dataset = _run_folder_dataset(run, count, shuffle=False, repeat=False)
     iterator = iter(dataset)
     batch = {k: v.numpy() for k, v in next(iterator).items()}
@@ -1092,10 +1098,7 @@ def fit_code_prior(generator, run: dict, count: int = 2048):
         )
         batch = data.batch(np.arange(count))
     else:
-        dataset = _run_folder_dataset(run, count, shuffle=False, repeat=False)
-        iterator = iter(dataset)
-        batch = {k: v.numpy() for k, v in next(iterator).items()}
-        del iterator  # as in sample_batch
+        batch = _first_folder_samples(run, count)
     return FittedCodePrior.fit(generator, batch["images"], batch["masks"])
 
 

@@ -95,7 +95,7 @@ def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):
         train_run(out=tmp_path / "bad", dtype_policy="bfloat16", **args)
     with pytest.raises(ValueError, match=r"`prior_gan_weight` must be a finite number >= 0"):
         train_run(out=tmp_path / "bad", prior_gan_weight=-1, **args)
-    with pytest.raises(ValueError, match="`code_prior_samples` must be >= 0"):
+    with pytest.raises(ValueError, match="`code_prior_samples` must be a non-negative integer"):
         train_run(out=tmp_path / "bad", **{**args, "code_prior_samples": -1})
     assert not (tmp_path / "bad").exists()  # refused before anything was written
     out = tmp_path / "bf16"

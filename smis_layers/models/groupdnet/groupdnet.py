@@ -13,6 +13,7 @@ from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.group_conv_encoder import GroupConvEncoder
 from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.layers.normalization import NORMS
+from smis_layers.models.code_prior import CODE_PRIORS
 from smis_layers.models.groupdnet.groupdnet_presets import official_config
 from smis_layers.models.masks import (
     instance_edge_map,
@@ -423,7 +424,7 @@ class GroupDNet(keras.Model):
         >>> images = model.generate(masks, z=z)
         """
         batch_size = require_positive_int("batch_size", batch_size)
-        require_choice("prior", prior, ("auto", "standard", "fitted"))
+        require_choice("prior", prior, CODE_PRIORS)
         if prior == "fitted" and self.code_prior is None:
             raise ValueError(
                 "`prior` is 'fitted' but this model has no `code_prior` (fit one with "
