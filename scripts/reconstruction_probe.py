@@ -135,13 +135,13 @@ def main(argv=None) -> int:
         step = state["completed_steps"]
         print(f"  run {folder} (step {step}): {reconstruction(generator, batch)}")
     if args.autoencoder:
-        from smis_layers.training.run import _float32_copy, _global_dtype_policy, write_sample_sheet
+        from smis_layers.training.run import float32_copy, global_dtype_policy, write_sample_sheet
 
-        with _global_dtype_policy(args.dtype_policy):
+        with global_dtype_policy(args.dtype_policy):
             generator = train_autoencoder(
                 args.model, args.autoencoder, args.lr, args.kl_weight, args.batch_size
             )
-        generator = _float32_copy(generator)
+        generator = float32_copy(generator)
         print(f"  autoencoder ({args.autoencoder} steps): {reconstruction(generator, batch)}")
         args.out.mkdir(parents=True, exist_ok=True)
         run = {"data": "synthetic", "image_size": 64, "num_classes": 8, "seed": 0}

@@ -259,11 +259,11 @@ def load_run_models(out: str | Path) -> RunModels:
     state = read_state(out)
     if state is None:
         raise CheckpointError(f"{out} holds no checkpoint yet (no {STATE_FILE})")
-    with _global_dtype_policy(run.get("dtype_policy", "float32")):
+    with global_dtype_policy(run.get("dtype_policy", "float32")):
         trainer = _build_trainer(run)
         _load_checkpoint(trainer, out, state)
     return RunModels(
-        _float32_copy(trainer.generator), _float32_copy(trainer.discriminator), run, state
+        float32_copy(trainer.generator), float32_copy(trainer.discriminator), run, state
     )
 
 
@@ -545,7 +545,7 @@ def train_run(
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_file, json.dumps({**run, "command": command}, indent=2).encode())
 
-    with _global_dtype_policy(run.get("dtype_policy", "float32")):
+    with global_dtype_policy(run.get("dtype_policy", "float32")):
         feature_extractor = None
         if vgg_weights:
             from smis_layers.training.perceptual import vgg19_feature_extractor
@@ -625,8 +625,8 @@ def train_run(
         final = read_state(out) or {}
         preset = out / "preset"
         generator, discriminator = (
-            _float32_copy(trainer.generator),
-            _float32_copy(trainer.discriminator),
+            float32_copy(trainer.generator),
+            float32_copy(trainer.discriminator),
         )
         if code_prior_samples:
             generator.code_prior = fit_code_prior(generator, run, code_prior_samples)
@@ -660,7 +660,7 @@ DEFAULT_OMITTED = ("dtype_policy", "prior_gan_weight")
 
 
 @contextlib.contextmanager
-def _global_dtype_policy(name: str) -> Iterator[None]:
+def global_dtype_policy(name: str) -> Iterator[None]:
     """Keras' global dtype policy set to `name` for the block (every layer built in it takes
     the policy), the previous one restored after."""
     previous = keras.config.dtype_policy()
@@ -671,14 +671,14 @@ def _global_dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def _float32_copy(model: keras.Model) -> keras.Model:
+def float32_copy(model: keras.Model) -> keras.Model:
     """`model` itself when it is float32, else the same network rebuilt with the float32
     policy holding the same (float32) weights: what a preset ships."""
     if model.dtype_policy.name == "float32":
         return model
     config = keras.saving.serialize_keras_object(model)
     config["config"]["dtype"] = "float32"
-    with _global_dtype_policy("float32"):
+    with global_dtype_policy("float32"):
         copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
     copy.set_weights(model.get_weights())
     return copy

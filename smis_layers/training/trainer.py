@@ -252,13 +252,13 @@ class SMISTrainer(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars, strict=True))
         return self._update_trackers({**g_terms, **d_terms}, num_replicas)
 
-    def _discriminator_fakes(self, data):
+    def _discriminator_fakes(self, data, training=True):
         """Fresh fakes for the discriminator's step: reconstructions, and images from random
         codes when `prior_gan_weight` > 0 (else None)."""
-        out = self.generator(data, training=True)
+        out = self.generator(data, training=training)
         prior_fake = None
         if self.loss_weights["prior_gan"] > 0:
-            prior_fake = self._prior_fake(out["mu"], self._condition(data), True)
+            prior_fake = self._prior_fake(out["mu"], self._condition(data), training)
             prior_fake = ops.stop_gradient(prior_fake)
         return ops.stop_gradient(out["images"]), prior_fake
 
@@ -294,8 +294,9 @@ class SMISTrainer(keras.Model):
     def test_step(self, data):
         data = keras.utils.unpack_x_y_sample_weight(data)[0]
         num_replicas = _num_replicas_in_sync()
-        g_terms, fake = self.generator_losses(data, training=False)
-        d_terms = self.discriminator_losses(data, fake, training=False)
+        g_terms, _ = self.generator_losses(data, training=False)
+        fake, prior_fake = self._discriminator_fakes(data, training=False)
+        d_terms = self.discriminator_losses(data, fake, False, prior_fake)  # as in train_step
         g_terms = replica_loss_terms(g_terms, num_replicas, total="g_loss")
         d_terms = replica_loss_terms(d_terms, num_replicas, total="d_loss")
         return self._update_trackers({**g_terms, **d_terms}, num_replicas)

@@ -140,6 +140,19 @@ def test_discriminator_takes_random_code_images_as_fakes_too():
     assert float(both["d_real"]) == pytest.approx(float(alone["d_real"]), rel=1e-6)
     with pytest.raises(ValueError, match=r"`prior_gan_weight` must be a finite number >= 0"):
         trainer.compile(prior_gan_weight=-1.0)
+    # Validation (test_step) scores the discriminator on both kinds of fakes, as training does.
+    import tensorflow as tf
+
+    generator = trainer.generator
+    generator._sample_training_z = lambda mu, logvar: mu  # deterministic reconstructions
+    trainer._prior_fake = lambda like, condition, training: prior
+    fake = generator(data, training=False)["images"]
+    alone = trainer.discriminator_losses(data, fake, training=False)
+    both = trainer.discriminator_losses(data, fake, False, prior_fake=prior)
+    logs = trainer.evaluate(tf.data.Dataset.from_tensors(data), verbose=0, return_dict=True)
+    assert logs["d_fake"] == pytest.approx(float(both["d_fake"]), rel=1e-4)
+    assert logs["d_fake"] != pytest.approx(float(alone["d_fake"]), rel=1e-3)
+    del trainer._prior_fake, generator._sample_training_z
     # The memory estimate counts the second decoder and discriminator pass.
     with_prior = estimate_training_memory(trainer, 4).activations
     trainer.compile()
