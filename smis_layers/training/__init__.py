@@ -9,7 +9,7 @@ from smis_layers.training.losses import (
 )
 from smis_layers.training.perceptual import vgg19_feature_extractor
 from smis_layers.training.schedules import ConstantThenLinearDecay
-from smis_layers.training.trainer import SMISTrainer
+from smis_layers.training.trainer import SMISTrainer, ttur_optimizer
 
 __all__ = [
     "ConstantThenLinearDecay",
@@ -19,5 +19,6 @@ __all__ = [
     "hinge_generator_loss",
     "kl_divergence_loss",
     "perceptual_loss",
+    "ttur_optimizer",
     "vgg19_feature_extractor",
 ]

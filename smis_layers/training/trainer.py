@@ -16,9 +16,16 @@ from smis_layers.training import losses
 SUM_REDUCED_TERMS = frozenset({"g_kl"})
 
 
-def ttur_optimizer(learning_rate) -> keras.optimizers.Optimizer:
+def ttur_optimizer(
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+) -> keras.optimizers.Optimizer:
     """Adam(beta_1=0, beta_2=0.9), the official optimizer of both networks (TTUR: 1e-4 for the
-    generator, 4e-4 for the discriminator). `learning_rate` may be a schedule."""
+    generator, 4e-4 for the discriminator). `learning_rate` may be a schedule.
+
+    Example:
+
+    >>> trainer.compile(g_optimizer=ttur_optimizer(4e-4), d_optimizer=ttur_optimizer(1e-4))
+    """
     return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
 
 
