@@ -143,13 +143,18 @@ def per_class_control(preset: str, out: Path) -> Path:
     model = from_preset(preset)
     _, mask = scene_with_most_classes(model)
     present = [int(c) for c in np.unique(mask)]
-    # The background and the two largest shape classes.
-    areas = sorted(present[1:], key=lambda c: -int(np.sum(mask == c)))
-    classes = [0, *areas[:2]]
     base = np.asarray(model.sample_z(1, seed=7))[0]
     names = class_names(model.num_classes)
-    draws = {c: np.asarray(resample_class(model, mask, c, n=5, seed=11, z=base)) for c in classes}
+    draws = {c: np.asarray(resample_class(model, mask, c, n=5, seed=11, z=base)) for c in present}
     spreads = {c: images.std(axis=0).mean(axis=-1) for c, images in draws.items()}
+    # The background, the shape class whose redrawn code changes its region the most, and the
+    # largest other shape class (whatever its code does: the figure shows both cases).
+    shapes = present[1:]
+    most_used = max(shapes, key=lambda c: float(spreads[c][mask == c].mean()))
+    largest = max((c for c in shapes if c != most_used), key=lambda c: int(np.sum(mask == c)))
+    classes = [0, most_used, largest]
+    draws = {c: draws[c] for c in classes}
+    spreads = {c: spreads[c] for c in classes}
     scale = max(float(s.max()) for s in spreads.values())  # one scale for all rows
     rows, labels = [], []
     for c, images in draws.items():

@@ -306,12 +306,13 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
         "(`smis sample --prior standard`), which a model trained as briefly as the zoo's "
         "renders as noise (docs/zoo.md).",
     )
+    largest = sorted(classes, key=lambda c: -int(np.sum(mask == c)))[:2]
     write(
         "resample_class",
-        [_grid_row(mask, resample_class(model, mask, c, 6, seed)) for c in [0, *classes[:2]]],
+        [_grid_row(mask, resample_class(model, mask, c, 6, seed)) for c in [0, *largest]],
         "Per-class resampling",
-        f"Each row redraws only one class's code (rows: classes {[0, *classes[:2]]}); the other "
-        "classes keep theirs.",
+        f"Each row redraws only one class's code (rows: classes {[0, *largest]}, the "
+        "background and the two largest shapes); the other classes keep theirs.",
     )
     donors = {0: (images[1], masks[1]), target: (images[2], masks[2])}
     mixed, _ = mix_appearance(model, mask, donors, seed)
