@@ -422,11 +422,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny
         losses = trainer.generator_losses
 
         def generator_losses(data, training=True):  # the losses of step 3 are NaN
-            terms, fake = losses(data, training)
+            terms, fakes = losses(data, training)
             if int(trainer.g_optimizer.iterations.numpy()) == 2:
                 terms = {**terms, "g_gan": terms["g_gan"] * np.float32(np.nan)}
                 terms["g_loss"] = terms["g_loss"] + terms["g_gan"]
-            return terms, fake
+            return terms, fakes
 
         trainer.generator_losses = generator_losses
         return trainer

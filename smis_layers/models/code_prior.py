@@ -4,8 +4,8 @@ The paper draws random codes from the VAE prior N(0, 1). That is right only when
 posterior matches the prior, which the KL term enforces only as strongly as its weight allows.
 With the small KL weights that keep the codes informative on the synthetic benchmark, the
 posterior means of a trained model lie far inside the unit ball (per-class standard deviations
-of 0.08-0.66 in the shipped GroupDNet), so N(0, 1) codes are out of distribution and decode to
-noise. Ex-post density estimation (Ghosh et al., "From Variational to Deterministic
+of 0.02 to 0.62 in the shipped GroupDNet, docs/zoo.md), so N(0, 1) codes are out of distribution
+and decode to noise. Ex-post density estimation (Ghosh et al., "From Variational to Deterministic
 Autoencoders", ICLR 2020) fits a density to the posterior means of training images after
 training and samples from it instead; this module fits one full-covariance Gaussian per class
 (or one over the whole code for models whose code belongs to no class).

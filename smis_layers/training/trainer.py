@@ -183,8 +183,10 @@ class SMISTrainer(keras.Model):
         images = ops.cast(images, segmap.dtype)
         return self.discriminator(ops.concatenate([segmap, images], axis=-1), training=training)
 
-    def generator_losses(self, data, training=True) -> dict:
-        """The generator's loss terms (weighted) and the generated images."""
+    def generator_losses(self, data, training=True) -> tuple[dict, tuple]:
+        """The generator's loss terms (weighted) and the images they scored: `(terms, (fake,
+        prior_fake))`, `prior_fake` (images from random codes) None when `prior_gan_weight` is
+        0."""
         condition = self._condition(data)
         out = self.generator(data, training=training)
         fake, real = out["images"], ops.cast(data["images"], out["images"].dtype)
@@ -203,6 +205,7 @@ class SMISTrainer(keras.Model):
             "g_reconstruction": w["reconstruction"] * losses.reconstruction_loss(real, fake),
             "g_prior_gan": ops.convert_to_tensor(0.0),
         }
+        prior_fake = None
         if w["prior_gan"] > 0:
             prior_fake = self._prior_fake(out["mu"], condition, training)
             terms["g_prior_gan"] = w["prior_gan"] * losses.hinge_generator_loss(
@@ -214,7 +217,7 @@ class SMISTrainer(keras.Model):
             )
         terms = {k: ops.cast(v, "float32") for k, v in terms.items()}
         terms["g_loss"] = sum(terms.values())
-        return terms, fake
+        return terms, (fake, prior_fake)
 
     def _prior_fake(self, like, condition, training):
         """Images decoded from codes drawn from N(0, 1) (`prior_gan_weight`)."""
@@ -259,13 +262,13 @@ class SMISTrainer(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars, strict=True))
         return self._update_trackers({**g_terms, **d_terms}, num_replicas)
 
-    def _discriminator_fakes(self, data, training=True):
+    def _discriminator_fakes(self, data):
         """Fresh fakes for the discriminator's step: reconstructions, and images from random
         codes when `prior_gan_weight` > 0 (else None)."""
-        out = self.generator(data, training=training)
+        out = self.generator(data, training=True)
         prior_fake = None
         if self.loss_weights["prior_gan"] > 0:
-            prior_fake = self._prior_fake(out["mu"], self._condition(data), training)
+            prior_fake = self._prior_fake(out["mu"], self._condition(data), True)
             prior_fake = ops.stop_gradient(prior_fake)
         return ops.stop_gradient(out["images"]), prior_fake
 
@@ -301,8 +304,7 @@ class SMISTrainer(keras.Model):
     def test_step(self, data):
         data = keras.utils.unpack_x_y_sample_weight(data)[0]
         num_replicas = _num_replicas_in_sync()
-        g_terms, _ = self.generator_losses(data, training=False)
-        fake, prior_fake = self._discriminator_fakes(data, training=False)
+        g_terms, (fake, prior_fake) = self.generator_losses(data, training=False)
         d_terms = self.discriminator_losses(data, fake, False, prior_fake)  # as in train_step
         g_terms = replica_loss_terms(g_terms, num_replicas, total="g_loss")
         d_terms = replica_loss_terms(d_terms, num_replicas, total="d_loss")
