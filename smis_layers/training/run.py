@@ -662,7 +662,13 @@ DEFAULT_OMITTED = ("dtype_policy", "prior_gan_weight")
 @contextlib.contextmanager
 def global_dtype_policy(name: str) -> Iterator[None]:
     """Keras' global dtype policy set to `name` for the block (every layer built in it takes
-    the policy), the previous one restored after."""
+    the policy), the previous one restored after.
+
+    Example:
+
+    >>> with global_dtype_policy("mixed_bfloat16"):
+    ...     generator = build_architecture("groupdnet_shapes64")
+    """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:
@@ -673,7 +679,12 @@ def global_dtype_policy(name: str) -> Iterator[None]:
 
 def float32_copy(model: keras.Model) -> keras.Model:
     """`model` itself when it is float32, else the same network rebuilt with the float32
-    policy holding the same (float32) weights: what a preset ships."""
+    policy holding the same (float32) weights: what a preset ships.
+
+    Example:
+
+    >>> float32_copy(generator).save_to_preset("runs/g64/preset")
+    """
     if model.dtype_policy.name == "float32":
         return model
     config = keras.saving.serialize_keras_object(model)
