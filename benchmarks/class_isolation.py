@@ -18,6 +18,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras
 import numpy as np
 
 from smis_layers.models import build_architecture
@@ -30,6 +31,7 @@ def blocky_labels(rng, batch, size, classes, block=16):
 
 
 def measure(name: str, samples: int, seed: int = 0) -> tuple[float, float]:
+    keras.utils.set_random_seed(seed)  # the weight initializers draw from the global seed
     model = build_architecture(name, seed=seed)
     rng = np.random.default_rng(seed)
     labels = blocky_labels(rng, samples, model.image_size[0], model.num_classes)
