@@ -285,8 +285,9 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
     data = example_data(model, 4, seed=1000 + seed)
     masks, images = data["masks"], data["images"]
     mask = masks[0]
-    classes = [int(c) for c in np.unique(mask) if c != 0]
-    target = classes[0] if classes else 0
+    shapes = sorted((int(c) for c in np.unique(mask) if c != 0), key=lambda c: -np.sum(mask == c))
+    # The mix's second donor gives the largest shape that it also has (a visible region to read).
+    target = next((c for c in shapes if np.any(masks[2] == c)), shapes[0] if shapes else 0)
     entries = []
 
     def write(name: str, rows: list[np.ndarray], title: str, text: str) -> None:
@@ -306,7 +307,7 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
         "(`smis sample --prior standard`), which a model trained as briefly as the zoo's "
         "renders as noise (docs/zoo.md).",
     )
-    largest = sorted(classes, key=lambda c: -int(np.sum(mask == c)))[:2]
+    largest = shapes[:2]
     write(
         "resample_class",
         [_grid_row(mask, resample_class(model, mask, c, 6, seed)) for c in [0, *largest]],
