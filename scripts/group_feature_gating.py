@@ -71,7 +71,7 @@ def main() -> None:
     own_region = np.repeat(ops.convert_to_numpy(segmap)[..., :classes], per_class, axis=-1)
     inside = np.abs(features)[own_region > 0].mean()
     outside = np.abs(features)[own_region == 0].mean()
-    print(f"mean |feature| of a class's group: inside its class {inside:.3f}, outside {outside:.3f}")
+    print(f"mean |feature| of a class's group: inside {inside:.3f}, outside {outside:.3f}")
     reconstructed = to_rgb(model, features, segmap)
     gated = to_rgb(model, features * own_region, segmap)
     for name, result in (("reconstruction", reconstructed), ("gated", gated)):
