@@ -17,8 +17,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-HELD_OUT_SEED = 1000
-
 
 def colour_spread(model, masks, class_index: int, prior: str, base: np.ndarray) -> list[float]:
     from smis_layers.applications import resample_class
@@ -38,7 +36,7 @@ def main() -> None:
     parser.add_argument("presets", nargs="+", help="zoo names or preset folders")
     parser.add_argument("--scenes", type=int, default=32, help="held-out scenes")
     args = parser.parse_args()
-    from smis_layers.data.synthetic import SyntheticShapes
+    from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes
     from smis_layers.models import from_preset
 
     masks = SyntheticShapes(64, 8, seed=HELD_OUT_SEED).batch(np.arange(args.scenes))["masks"]

@@ -20,8 +20,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-HELD_OUT_SEED = 1000
-
 
 def last_block_features(model, images, segmap) -> np.ndarray:
     """The last decoder block's output for the encoder's codes (means) of `images`."""
@@ -53,6 +51,7 @@ def main() -> None:
     from keras import ops
 
     from smis_layers.applications import example_data
+    from smis_layers.data.synthetic import HELD_OUT_SEED
     from smis_layers.models import from_preset
     from smis_layers.utils.images import image_grid, save_png, to_uint8
 

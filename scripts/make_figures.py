@@ -50,7 +50,6 @@ BOLD_FONT_FILES = (
     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
 )
 # Held-out scenes of the synthetic benchmark (the gallery's and the applications' seed).
-EXAMPLE_SEED = 1000
 
 
 # ---------------------------------------------------------------------------- drawing helpers
@@ -125,8 +124,9 @@ def save(image: Image.Image, path: Path) -> Path:
 def scene_with_most_classes(model, count: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """(image, mask) of the held-out scene with the most classes (ties: the first)."""
     from smis_layers.applications import example_data
+    from smis_layers.data.synthetic import HELD_OUT_SEED
 
-    data = example_data(model, count, seed=EXAMPLE_SEED)
+    data = example_data(model, count, seed=HELD_OUT_SEED)
     best = int(np.argmax([len(np.unique(m)) for m in data["masks"]]))
     return data["images"][best], data["masks"][best]
 
@@ -171,6 +171,7 @@ def code_priors(preset: str, out: Path) -> Path:
     at every latent position (the paper's sampling), one N(0, 1) code per class shared over the
     latent grid, and the preset's fitted code prior (two samples each)."""
     from smis_layers.applications import example_masks, sample
+    from smis_layers.data.synthetic import HELD_OUT_SEED
     from smis_layers.models import from_preset
     from smis_layers.utils.images import colourize, to_uint8
 
@@ -181,7 +182,7 @@ def code_priors(preset: str, out: Path) -> Path:
         "fitted": {"prior": "fitted"},
     }
     rows, labels = [], []
-    for i, mask in enumerate(example_masks(model, 3, seed=1000)):
+    for i, mask in enumerate(example_masks(model, 3, seed=HELD_OUT_SEED)):
         row = [colourize(mask)]
         for options in kinds.values():
             row += list(to_uint8(sample(model, mask, n=2, seed=i, **options)))

@@ -23,11 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-HELD_OUT_SEED = 1000  # the held-out scenes of the sample sheets and evaluations
-
 
 def held_out(count: int) -> dict[str, np.ndarray]:
-    from smis_layers.data.synthetic import SyntheticShapes
+    from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes
 
     return SyntheticShapes(64, seed=HELD_OUT_SEED).batch(np.arange(count))
 
@@ -119,6 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--images", type=int, default=64, help="held-out scenes")
     args = parser.parse_args(argv)
 
+    from smis_layers.data.synthetic import HELD_OUT_SEED
     from smis_layers.models import from_preset
     from smis_layers.training.run import load_run_models
 

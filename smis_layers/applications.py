@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes
+
 DonorSpec = int | tuple[np.ndarray, np.ndarray]
 """A class's appearance source in `mix_appearance`: a seed (a code drawn from the prior) or a
 reference `(image, mask)` pair whose encoded code for that class is taken."""
@@ -167,17 +169,15 @@ def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
         raise ValueError(str(error).replace("`", "")) from None
 
 
-def example_masks(model, count: int = 4, seed: int = 1000) -> np.ndarray:
+def example_masks(model, count: int = 4, seed: int = HELD_OUT_SEED) -> np.ndarray:
     """Built-in example label maps for `model`: held-out scenes of the synthetic benchmark
     (its classes and size; any model with 2..16 classes and a 64/128/256 size)."""
     data = example_data(model, count, seed)
     return data["masks"]
 
 
-def example_data(model, count: int = 4, seed: int = 1000) -> dict[str, np.ndarray]:
+def example_data(model, count: int = 4, seed: int = HELD_OUT_SEED) -> dict[str, np.ndarray]:
     """Held-out synthetic scenes (images, masks and appearance factors) for `model`."""
-    from smis_layers.data.synthetic import SyntheticShapes
-
     height, width = model.image_size
     if height != width:
         raise ValueError(f"example data are square; the model's image size is {(height, width)}")

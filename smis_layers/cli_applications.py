@@ -277,12 +277,13 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
         resample_class,
         sample,
     )
+    from smis_layers.data.synthetic import HELD_OUT_SEED
     from smis_layers.utils.images import image_grid, save_png, to_uint8
 
     out = Path(out)
     index = _writable(out / "index.html", overwrite)
     model = _load_model(preset)
-    data = example_data(model, 4, seed=1000 + seed)
+    data = example_data(model, 4, seed=HELD_OUT_SEED + seed)
     masks, images = data["masks"], data["images"]
     mask = masks[0]
     shapes = sorted((int(c) for c in np.unique(mask) if c != 0), key=lambda c: -np.sum(mask == c))

@@ -11,6 +11,7 @@ from smis_layers.data.folders import (
     verify_samples,
 )
 from smis_layers.data.synthetic import (
+    HELD_OUT_SEED,
     SyntheticShapes,
     export_deepfashion_layout,
     synthetic_batches,
@@ -19,6 +20,7 @@ from smis_layers.data.synthetic import (
 
 __all__ = [
     "DATASET_CLASSES",
+    "HELD_OUT_SEED",
     "FolderDatasetError",
     "PresetRandomFlip",
     "SamplePaths",

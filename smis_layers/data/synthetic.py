@@ -37,6 +37,11 @@ from smis_layers.ops.checks import (
     require_positive_int,
 )
 
+#: `SyntheticShapes(..., seed=HELD_OUT_SEED)` draws the held-out scenes (validation, evaluation,
+#: sample sheets, applications' examples); training draws seed 0 by default, and a run trained
+#: with seed s is shown and evaluated on seed s + HELD_OUT_SEED.
+HELD_OUT_SEED = 1000
+
 SHAPE_FAMILIES = (
     "disk",
     "square",

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from smis_layers.data.synthetic import HELD_OUT_SEED
 from smis_layers.metrics.flops import generator_flops
 from smis_layers.ops.checks import require_positive_int
-
-#: Held-out synthetic images are `SyntheticShapes(..., seed=EVALUATION_SEED_OFFSET + seed)`.
-EVALUATION_SEED_OFFSET = 1000
 
 #: (key, column title, format) of `markdown_table`'s default columns; arrows give the better
 #: direction.
@@ -161,9 +159,7 @@ def evaluate_presets(
     def held_out(size, classes):
         key = (size, classes)
         if key not in datasets:
-            data = SyntheticShapes(
-                image_size=size, num_classes=classes, seed=EVALUATION_SEED_OFFSET + seed
-            )
+            data = SyntheticShapes(image_size=size, num_classes=classes, seed=HELD_OUT_SEED + seed)
             datasets[key] = (data, data.batch(np.arange(n_images)))
         return datasets[key]
 

@@ -1077,10 +1077,12 @@ def sample_batch(run: dict, count: int = 6) -> dict[str, np.ndarray]:
     """Fixed samples of the run's data for sample sheets: held-out synthetic indices, or the
     first `count` training samples of a dataset folder in file order."""
     if run["data"] == "synthetic":
-        from smis_layers.data.synthetic import SyntheticShapes
+        from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes
 
         data = SyntheticShapes(
-            image_size=run["image_size"], num_classes=run["num_classes"], seed=run["seed"] + 1000
+            image_size=run["image_size"],
+            num_classes=run["num_classes"],
+            seed=run["seed"] + HELD_OUT_SEED,
         )
         return data.batch(np.arange(count))
     return _first_folder_samples(run, count)

@@ -11,13 +11,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.data.synthetic import SyntheticShapes, synthetic_tf_dataset
+from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes, synthetic_tf_dataset
 from smis_layers.metrics.segmentation import SegmentationScores
 from smis_layers.models.segmenter import ShapesSegmenter
 from smis_layers.ops.checks import require_positive_int
-
-#: Seed of the held-out synthetic images the segmenter is validated on (training uses `seed`).
-VALIDATION_SEED = 1000
 
 
 def evaluate_segmenter(
@@ -109,7 +106,7 @@ def train_segmenter(
 ) -> tuple[ShapesSegmenter, dict]:
     """Trains a `ShapesSegmenter` on `SyntheticShapes(image_size, num_classes, seed=seed)` with
     pixel-wise cross-entropy and validates it on held-out real images
-    (`SyntheticShapes(..., seed=VALIDATION_SEED)`).
+    (`SyntheticShapes(..., seed=HELD_OUT_SEED)`).
 
     Adam with a cosine decay of `learning_rate` to 0 over `steps`; every batch is a fresh
     sample of the procedural dataset (samples 0, 1, 2, ... of the training seed).
@@ -146,8 +143,8 @@ def train_segmenter(
     require_positive_int("validation_images", validation_images)
     keras.utils.set_random_seed(seed)
     train_data = SyntheticShapes(image_size=image_size, num_classes=num_classes, seed=seed)
-    if seed == VALIDATION_SEED:
-        raise ValueError(f"`seed` must differ from the validation seed {VALIDATION_SEED}")
+    if seed == HELD_OUT_SEED:
+        raise ValueError(f"`seed` must differ from the validation seed {HELD_OUT_SEED}")
     weights = class_weights(train_data) if class_weighting else None
 
     def to_inputs(index, batch):
@@ -170,7 +167,7 @@ def train_segmenter(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=False,
     )
-    validation_data = dataclasses.replace(train_data, seed=VALIDATION_SEED)
+    validation_data = dataclasses.replace(train_data, seed=HELD_OUT_SEED)
     curve = _ValidationCurve(validation_data, max(1, validation_images // 4), validation_every)
     start = time.perf_counter()
     history = segmenter.fit(
