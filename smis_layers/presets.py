@@ -427,8 +427,11 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     if "discriminator_parameters" in meta:
         lines.append(f"| discriminator parameters | {meta['discriminator_parameters']:,} |")
     if fitted_prior:
+        with np.load(directory / CODE_PRIOR_FILE, allow_pickle=False) as prior:
+            per_class = prior["mean"].shape[0] > 1
+        gaussian = "a Gaussian per class" if per_class else "one Gaussian over the whole code"
         lines.append(
-            "| random codes | `code_prior.npz`: a Gaussian per class fitted to the encoder's "
+            f"| random codes | `code_prior.npz`: {gaussian} fitted to the encoder's "
             "codes of training images (`FittedCodePrior`; `--prior standard` for N(0, 1)) |"
         )
     size = sum(meta.get("file_bytes", {}).values())

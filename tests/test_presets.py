@@ -128,6 +128,10 @@ def test_zoo_presets_verify_and_stay_small():
             assert (directory / "samples.png").is_file()
             assert metadata["training"]["completed_steps"] > 0
             assert "code_prior.npz" in metadata["sha256"], name  # random codes like the data's
+            card = (directory / "README.md").read_text()
+            whole_code = metadata["class_name"] == "VSPADE"  # its code belongs to no class
+            prior = "one Gaussian over the whole code" if whole_code else "a Gaussian per class"
+            assert f"`code_prior.npz`: {prior} fitted" in card, name
 
 
 def test_wheel_ships_the_zoo(tmp_path):
