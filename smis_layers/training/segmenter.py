@@ -196,6 +196,10 @@ def train_segmenter(
     }
     call = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
     metadata = {
+        "description": (
+            f"Segmenter of the synthetic benchmark, {image_size}x{image_size}: the evaluation "
+            "network of domain FID and mIoU"
+        ),
         "task": "segmentation of the synthetic benchmark (evaluation network)",
         "training": {
             "function": "smis_layers.training.segmenter.train_segmenter",

@@ -116,6 +116,7 @@ def test_train_segmenter_saves_a_preset_with_metadata(tmp_path):
     metadata = json.loads((tmp_path / "seg" / "metadata.json").read_text())
     assert metadata["training"]["steps"] == 2 and metadata["training"]["batch_size"] == 2
     assert metadata["training"]["call"].startswith("train_segmenter(")
+    assert metadata["description"].startswith("Segmenter of the synthetic benchmark, 64x64")
     assert 0 <= metadata["validation"]["miou"] <= 1
     assert 0 <= metadata["validation"]["pixel_accuracy"] <= 1
     assert [p["step"] for p in metadata["training"]["validation_curve"]] == [2]
