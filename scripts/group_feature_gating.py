@@ -21,26 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 
-def last_block_features(model, images, segmap) -> np.ndarray:
-    """The last decoder block's output for the encoder's codes (means) of `images`."""
-    from keras import ops
-
-    mu, _ = model.encode_segmap(images, segmap)
-    x = model.fc(mu)
-    for spec, block in zip(model.schedule.blocks, model.blocks, strict=True):
-        if spec.upsample:
-            x = model.upsample(x)
-        x = block(x, segmap)
-    return ops.convert_to_numpy(ops.cast(x, "float32"))
-
-
-def to_rgb(model, features: np.ndarray, segmap) -> np.ndarray:
-    from keras import ops
-
-    x = model.conv_img(ops.leaky_relu(ops.convert_to_tensor(features), negative_slope=0.2))
-    return ops.convert_to_numpy(ops.cast(model._compose_output(x, segmap), "float32"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("preset", help="zoo name or preset folder")
@@ -65,14 +45,17 @@ def main() -> None:
     data = example_data(model, args.scenes, seed=HELD_OUT_SEED)
     images = np.asarray(data["images"], "float32")
     segmap = model.segmap(data["masks"])
-    features = last_block_features(model, images, segmap)
+    mu, _ = model.encode_segmap(images, segmap)  # the codes `encode` gives: posterior means
+    features = ops.convert_to_numpy(ops.cast(model.decoder_features(mu, segmap), "float32"))
     per_class = features.shape[-1] // classes
     own_region = np.repeat(ops.convert_to_numpy(segmap)[..., :classes], per_class, axis=-1)
     inside = np.abs(features)[own_region > 0].mean()
     outside = np.abs(features)[own_region == 0].mean()
     print(f"mean |feature| of a class's group: inside {inside:.3f}, outside {outside:.3f}")
-    reconstructed = to_rgb(model, features, segmap)
-    gated = to_rgb(model, features * own_region, segmap)
+    reconstructed, gated = (
+        ops.convert_to_numpy(ops.cast(model.render_features(f, segmap), "float32"))
+        for f in (features, features * own_region)
+    )
     for name, result in (("reconstruction", reconstructed), ("gated", gated)):
         print(f"{name} pixel L1 to the real images: {np.abs(result - images).mean():.3f}")
     rows = [to_uint8(images), to_uint8(reconstructed), to_uint8(gated)]

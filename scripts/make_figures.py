@@ -49,7 +49,6 @@ BOLD_FONT_FILES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
 )
-# Held-out scenes of the synthetic benchmark (the gallery's and the applications' seed).
 
 
 # ---------------------------------------------------------------------------- drawing helpers

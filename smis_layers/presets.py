@@ -427,8 +427,9 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     if "discriminator_parameters" in meta:
         lines.append(f"| discriminator parameters | {meta['discriminator_parameters']:,} |")
     if fitted_prior:
-        with np.load(directory / CODE_PRIOR_FILE, allow_pickle=False) as prior:
-            per_class = prior["mean"].shape[0] > 1
+        from smis_layers.models.code_prior import FittedCodePrior
+
+        per_class = FittedCodePrior.load(directory / CODE_PRIOR_FILE).num_groups > 1
         gaussian = "a Gaussian per class" if per_class else "one Gaussian over the whole code"
         lines.append(
             f"| random codes | `code_prior.npz`: {gaussian} fitted to the encoder's "

@@ -71,6 +71,25 @@ def test_mulnet_is_exactly_disentangled():
         assert diff[labels != c].max() == 0.0
 
 
+def test_groupnet_keeps_classes_apart_until_the_rgb_convolution():
+    """Class c's code reaches only group c of the last block's features (groups = C in every
+    block); the RGB convolution then mixes the groups into every pixel (docs/zoo.md: why
+    GroupNet draws noise)."""
+    model = tiny(GroupNet)
+    labels = _labels()
+    segmap = model.segmap(labels)
+    z = model.sample_z(2, seed=3)
+    features = keras.ops.convert_to_numpy(model.decoder_features(z, segmap))
+    image = keras.ops.convert_to_numpy(model.render_features(features, segmap))
+    np.testing.assert_allclose(image, model.decode(z, segmap), atol=1e-6)
+    changed_z = model.with_class_code(z, 1, z[..., 8:16] + 1.0)
+    diff = np.abs(keras.ops.convert_to_numpy(model.decoder_features(changed_z, segmap)) - features)
+    per_group = diff.reshape(*diff.shape[:3], C, -1).max(axis=(0, 1, 2, 4))
+    assert per_group[1] > 1e-4 and np.all(np.delete(per_group, 1) == 0.0), per_group
+    moved = np.abs(keras.ops.convert_to_numpy(model.decode(changed_z, segmap)) - image).max(-1)
+    assert moved[labels != 1].max() > 1e-4  # outside class 1: leaked in by the RGB convolution
+
+
 def test_vspade_code_is_not_per_class():
     model = tiny(VSPADE)
     labels, images = _labels(), _images()

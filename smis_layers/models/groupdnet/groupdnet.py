@@ -325,13 +325,36 @@ class GroupDNet(keras.Model):
 
     def decode(self, z, segmap, training=None):
         """Images from codes `z` (B, h, w, 8C) and the decoder's segmap (one-hot, or paired)."""
+        return self.render_features(self.decoder_features(z, segmap, training), segmap)
+
+    def decoder_features(self, z, segmap, training=None):
+        """The last decoder block's output (B, H, W, filters) for codes `z`, before `conv_img`.
+        Its channels are split in the last block's groups: in GroupNet and MulNet, group c
+        depends on class c's code alone.
+
+        Example:
+
+        >>> segmap = model.segmap(masks)
+        >>> features = model.decoder_features(model.sample_z(len(masks), seed=0), segmap)
+        >>> images = model.render_features(features, segmap)  # what `decode` returns
+        """
         self._check_decode_inputs(z, segmap)
         x = self.fc(z)
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
             if spec.upsample:
                 x = self.upsample(x)
             x = block(x, segmap, training=training)
-        x = self.conv_img(ops.leaky_relu(x, negative_slope=0.2))
+        return x
+
+    def render_features(self, features, segmap):
+        """Images in [-1, 1] from `decoder_features`: LeakyReLU(0.2), `conv_img` and tanh
+        (MulNet composes its per-class images by the masks).
+
+        Example:
+
+        >>> images = model.render_features(model.decoder_features(z, segmap), segmap)
+        """
+        x = self.conv_img(ops.leaky_relu(features, negative_slope=0.2))
         return self._compose_output(x, segmap)
 
     def call(self, inputs, training=None):
