@@ -61,16 +61,17 @@ OBSERVATIONS = {
         "rest flat red or green. Per-class control is exact by construction."
     ),
     "groupnet_shapes64": (
-        "Does not look like the data, and is worse than at 1,500 steps (the discriminator "
-        "won during the second phase: its loss fell from 0.98 to 0.51 while the pixel L1 "
-        "rose). Reconstructions: a red or green background under coloured speckle noise, "
-        "or noise alone; disks come out as solid yellow or cyan blobs, other shapes as dark "
-        "speckled smears. Random samples (the fitted code prior): half are speckle noise with "
-        "no background colour. The noise is painted by the other classes: zeroing each "
-        "class's group of the last block's features outside its own region (a diagnostic, "
-        "`scripts/group_feature_gating.py`) removes it, because with 8 groups in every block "
-        "only the RGB convolution mixes the classes, and each group writes over the whole "
-        "image (docs/zoo.md). With this recipe it is the one model that does not train."
+        "Looks like the data's scenes, without its textured backgrounds. Reconstructions give "
+        "red, green and purple backgrounds a flat field of their colour (the striped purple one "
+        "purple), and shapes their own colour, several with the data's textures: a square with "
+        "blue checks, yellow and magenta disks, a striped cross and bar. The checkered "
+        "background comes out dark with green blotches. Random samples (the fitted code "
+        "prior): half have flat red, green or purple backgrounds, half dark ones with green "
+        "worm-like blotches (a crude dotted or checkered background), often inside a dark "
+        "frame along the image border; shapes as in the reconstructions. No speckle: the first "
+        "GroupNet preset, whose last block had 2 channels per class instead of 8, drew coloured "
+        "speckle over every image, because each class's group wrote over the whole image and "
+        "only the RGB convolution mixed them (docs/zoo.md)."
     ),
     "groupenc_shapes64": (
         "Backgrounds look like the data's, shapes partly. Reconstructions give every "
@@ -149,8 +150,8 @@ def _card_description(model: str) -> str:
     return (
         DESCRIPTIONS[model] + ". Trained on the library's synthetic benchmark "
         "(`SyntheticShapes(image_size=64, num_classes=8, seed=0)`) with "
-        "`scripts/train_zoo.sh`; the wall time below was measured while other jobs shared the "
-        "machine's 2 cores. All presets compared: docs/zoo.md."
+        "`scripts/train_zoo.sh`; the wall time below is from the development machine's 2 cores, "
+        "which some runs shared with other jobs. All presets compared: docs/zoo.md."
     )
 
 

@@ -223,9 +223,11 @@ class GroupDecreasingSchedule:
         latent_channels: int = 8,
         norm_hidden_channels: int | None = None,
         groups: int | None = None,
+        width_multipliers: Sequence[int] | None = None,
     ) -> GroupDecreasingSchedule:
         """Every block keeps the same groups: `num_classes` (the GroupNet baseline: no
-        decrease) by default, or `groups=1` for an ordinary SPADE decoder."""
+        decrease) by default, or `groups=1` for an ordinary SPADE decoder. The other arguments
+        are those of `decreasing`."""
         groups = groups or num_classes
         rule = cls.decreasing(
             num_classes,
@@ -236,6 +238,7 @@ class GroupDecreasingSchedule:
             norm_hidden_channels=norm_hidden_channels,
             halve_every=10**9,
             final_groups=groups,
+            width_multipliers=width_multipliers,
             start_groups=groups,
         )
         return cls(**{**rule.get_config(), "require_decreasing": False})

@@ -23,6 +23,7 @@ def _shapes64(
     groups: int | None,
     encoder_channels: int,
     hidden: int = SHAPES64_HIDDEN,
+    width_multipliers: tuple[int, ...] | None = None,
 ):
     c, size = SHAPES64_CLASSES, SHAPES64_SIZE
     if groups is None:
@@ -31,7 +32,12 @@ def _shapes64(
         )
     else:
         schedule = GroupDecreasingSchedule.constant(
-            c, base_filters, size, groups=groups, norm_hidden_channels=hidden
+            c,
+            base_filters,
+            size,
+            groups=groups,
+            norm_hidden_channels=hidden,
+            width_multipliers=width_multipliers,
         )
     config = {
         "num_classes": c,
@@ -45,7 +51,12 @@ def _shapes64(
 
 ARCHITECTURES = {
     "groupdnet_shapes64": _shapes64(GroupDNet, 12, None, 16),
-    "groupnet_shapes64": _shapes64(GroupNet, 16, SHAPES64_CLASSES, 16),
+    # With 8 groups in every block, the default widths (256 ... 16) left each class 2 channels at
+    # 64x64 and the preset drew speckle; the last blocks are cheap in parameters, so they keep
+    # 8 channels per class (64 wide) within the budget.
+    "groupnet_shapes64": _shapes64(
+        GroupNet, 16, SHAPES64_CLASSES, 16, width_multipliers=(16, 8, 4, 4, 4)
+    ),
     "mulnet_shapes64": _shapes64(MulNet, 16, SHAPES64_CLASSES, 16),
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take
     # most of the budget and left a decoder 3 channels wide at 64x64, which drew blotches. Hidden

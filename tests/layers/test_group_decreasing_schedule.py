@@ -151,6 +151,9 @@ def test_rule_reproduces_deepfashion_and_generalizes():
 def test_constant_schedule_has_no_decrease():
     schedule = GroupDecreasingSchedule.constant(6, 12, image_size=64)
     assert set(schedule.groups) == {6} and not schedule.require_decreasing
+    widened = GroupDecreasingSchedule.constant(6, 12, image_size=32, width_multipliers=(8, 4, 4, 4))
+    assert [block.filters for block in widened.blocks] == [96, 48, 48, 48]
+    assert set(widened.groups) == {6}
 
 
 def test_serialization_round_trip():

@@ -19,6 +19,12 @@ def test_shapes64_groupdnet_decreases_its_groups():
     assert model.image_size == (64, 64) and model.latent_shape == (4, 4, 64)
 
 
+def test_shapes64_groupnet_keeps_eight_channels_per_class_to_the_last_block():
+    schedule = build_architecture("groupnet_shapes64").schedule
+    assert schedule.groups == (8,) * 5
+    assert [block.filters // block.groups for block in schedule.blocks] == [32, 16, 8, 8, 8]
+
+
 def test_unknown_architecture():
     assert "groupdnet_deepfashion" in available_architectures()
     with pytest.raises(ValueError, match="Unknown architecture 'x'; available"):
