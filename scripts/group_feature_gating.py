@@ -2,7 +2,8 @@
 model does, and with each class's group of the last block's features zeroed outside that
 class's region before the RGB convolution (a diagnostic, not the model). If the noise goes away,
 it is painted by other classes' groups outside their regions, which the dense RGB convolution
-mixes into every pixel. Prints the mean |feature| of each group inside and outside its class
+mixes into every pixel (as in the first GroupNet preset, 2 channels per class in its last
+block; docs/zoo.md). Prints the mean |feature| of each group inside and outside its class
 and the reconstructions' pixel L1, and writes a sheet: real images, reconstructions, gated.
 
 Needs a model whose last decoder block has one group per class (GroupNet; MulNet composes per

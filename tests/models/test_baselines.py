@@ -73,8 +73,8 @@ def test_mulnet_is_exactly_disentangled():
 
 def test_groupnet_keeps_classes_apart_until_the_rgb_convolution():
     """Class c's code reaches only group c of the last block's features (groups = C in every
-    block); the RGB convolution then mixes the groups into every pixel (docs/zoo.md: why
-    GroupNet draws noise)."""
+    block); the RGB convolution then mixes the groups into every pixel (docs/zoo.md: why the
+    first GroupNet drew noise)."""
     model = tiny(GroupNet)
     labels = _labels()
     segmap = model.segmap(labels)
