@@ -2,10 +2,57 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import keras
 import numpy as np
 
 BACKEND = keras.backend.backend()
+
+# A tiny architecture for tests of `smis train`'s orchestration (signals, checkpoints, resuming,
+# extending), which is the same for any model. TINY_SETUP registers it and makes `train_run`
+# build eager trainers, which skips the tracing; it is source text so that the subprocess tests
+# can run it too (the `tiny_runs` fixture of tests/conftest.py runs it in the test process).
+TINY = "tiny_run64"
+TINY_SETUP = textwrap.dedent(
+    """
+    from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
+    from smis_layers.models import architectures
+    from smis_layers.models.groupdnet.groupdnet import GroupDNet
+    from smis_layers.training import run as run_module
+
+    architectures.ARCHITECTURES["tiny_run64"] = (
+        GroupDNet,
+        {
+            "num_classes": 4,
+            "image_size": (64, 64),
+            "schedule": GroupDecreasingSchedule.decreasing(
+                4, 2, 64, latent_size=16, norm_hidden_channels=4
+            ).get_config(),
+            "encoder_channels": 4,
+            "split_mode": "mask",
+        },
+    )
+    _build = run_module._build_trainer
+
+    def _eager_trainer(*args, **kwargs):
+        trainer = _build(*args, **kwargs)
+        trainer.run_eagerly = True
+        return trainer
+
+    run_module._build_trainer = _eager_trainer
+    """
+)
+TINY_ARGS = {
+    "model": TINY,
+    "code_prior_samples": 0,
+    "batch_size": 2,
+    "d_scales": 1,
+    "d_layers": 1,
+    "d_filters": 4,
+    "verbose": 0,
+    "log_every": 0,
+}
 
 
 def one_hot_segmap(batch, height, width, num_classes, seed=0):

@@ -36,66 +36,10 @@ from smis_layers.training.run import (
     read_state,
     train_run,
 )
-from tests.helpers import BACKEND, to_numpy
+from tests.helpers import BACKEND, TINY, TINY_ARGS, TINY_SETUP, to_numpy
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_tensorflow = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TF")
-
-# ---------------------------------------------------------------------------- a tiny run
-TINY = "tiny_reliability64"
-TINY_SETUP = textwrap.dedent(
-    """
-    from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
-    from smis_layers.models import architectures
-    from smis_layers.models.groupdnet.groupdnet import GroupDNet
-    from smis_layers.training import run as run_module
-
-    architectures.ARCHITECTURES["tiny_reliability64"] = (
-        GroupDNet,
-        {
-            "num_classes": 4,
-            "image_size": (64, 64),
-            "schedule": GroupDecreasingSchedule.decreasing(
-                4, 2, 64, latent_size=16, norm_hidden_channels=4
-            ).get_config(),
-            "encoder_channels": 4,
-            "split_mode": "mask",
-        },
-    )
-    _build = run_module._build_trainer
-
-    def _eager_trainer(*args, **kwargs):
-        trainer = _build(*args, **kwargs)
-        trainer.run_eagerly = True
-        return trainer
-
-    run_module._build_trainer = _eager_trainer
-    """
-)
-TINY_ARGS = {
-    "model": TINY,
-    "code_prior_samples": 0,
-    "batch_size": 2,
-    "d_scales": 1,
-    "d_layers": 1,
-    "d_filters": 4,
-    "verbose": 0,
-    "log_every": 0,
-}
-
-
-@pytest.fixture
-def tiny_runs(monkeypatch):
-    """Registers TINY and makes `train_run` build eager trainers (undone after the test)."""
-    from smis_layers.models import architectures
-
-    monkeypatch.setattr(architectures, "ARCHITECTURES", dict(architectures.ARCHITECTURES))
-    monkeypatch.setattr(run_module, "_build_trainer", run_module._build_trainer)
-    run_module._architecture.cache_clear()
-    exec(TINY_SETUP, {})
-    yield
-    run_module._architecture.cache_clear()
-
 
 def _trainer_weights(out: Path) -> list[np.ndarray]:
     model = GroupDNet.from_preset(out / "preset")

@@ -15,12 +15,17 @@ from smis_layers.training.run import (
     read_state,
     train_run,
 )
-from tests.helpers import BACKEND
+from tests.helpers import BACKEND, TINY
 
-pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TensorFlow")
+# The tiny architecture and eager trainers of `tiny_runs`: these tests check the run's
+# bookkeeping, which does not depend on the model's size.
+pytestmark = [
+    pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TensorFlow"),
+    pytest.mark.usefixtures("tiny_runs"),
+]
 
 ARGS = {
-    "model": "groupdnet_shapes64",
+    "model": TINY,
     "steps": 4,
     "batch_size": 2,
     "checkpoint_every": 2,
