@@ -41,6 +41,7 @@ from tests.helpers import BACKEND, TINY, TINY_ARGS, TINY_SETUP, to_numpy
 ROOT = Path(__file__).resolve().parent.parent
 needs_tensorflow = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer needs TF")
 
+
 def _trainer_weights(out: Path) -> list[np.ndarray]:
     model = GroupDNet.from_preset(out / "preset")
     return [to_numpy(v) for v in model.weights]
