@@ -72,7 +72,8 @@ OBSERVATIONS = {
         "reconstructions. No speckle: the first "
         "GroupNet preset, whose last block had 2 channels per class instead of 8, drew coloured "
         "speckle over every image, because each class's group wrote over the whole image and "
-        "only the RGB convolution mixed them (docs/zoo.md)."
+        "only the RGB convolution mixed them (docs/zoo.md). This preset still drew speckle at "
+        "1,500 steps; it went during the second phase."
     ),
     "groupenc_shapes64": (
         "Backgrounds look like the data's, shapes partly. Reconstructions give every "
