@@ -71,10 +71,11 @@ def test_each_network_is_updated_by_the_gradient_of_its_own_loss_alone():
 
 
 # The TensorBoard logger is tested with TensorFlow; the prior GAN term's random codes must
-# be redrawn exactly by a continued run.
+# be redrawn exactly by a continued run. The model is test_run's tiny one.
 ARGS = {**RUN_ARGS, "log_every": 0, "prior_gan_weight": 1.0}
 
 
+@pytest.mark.usefixtures("tiny_runs")
 def test_smis_train_on_torch_stops_continues_exactly_and_records_the_backend(tmp_path):
     full = train_run(out=tmp_path / "full", **ARGS)
     stopped = tmp_path / "stopped"
