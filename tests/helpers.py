@@ -21,7 +21,7 @@ TINY_SETUP = textwrap.dedent(
     from smis_layers.models.groupdnet.groupdnet import GroupDNet
     from smis_layers.training import run as run_module
 
-    architectures.ARCHITECTURES["tiny_run64"] = (
+    architectures.ARCHITECTURES[TINY_NAME] = (
         GroupDNet,
         {
             "num_classes": 4,
@@ -42,7 +42,7 @@ TINY_SETUP = textwrap.dedent(
 
     run_module._build_trainer = _eager_trainer
     """
-)
+).replace("TINY_NAME", repr(TINY))
 TINY_ARGS = {
     "model": TINY,
     "code_prior_samples": 0,

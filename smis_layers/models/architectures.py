@@ -26,19 +26,11 @@ def _shapes64(
     width_multipliers: tuple[int, ...] | None = None,
 ):
     c, size = SHAPES64_CLASSES, SHAPES64_SIZE
+    widths = {"norm_hidden_channels": hidden, "width_multipliers": width_multipliers}
     if groups is None:
-        schedule = GroupDecreasingSchedule.decreasing(
-            c, base_filters, size, norm_hidden_channels=hidden
-        )
+        schedule = GroupDecreasingSchedule.decreasing(c, base_filters, size, **widths)
     else:
-        schedule = GroupDecreasingSchedule.constant(
-            c,
-            base_filters,
-            size,
-            groups=groups,
-            norm_hidden_channels=hidden,
-            width_multipliers=width_multipliers,
-        )
+        schedule = GroupDecreasingSchedule.constant(c, base_filters, size, groups=groups, **widths)
     config = {
         "num_classes": c,
         "image_size": (size, size),
