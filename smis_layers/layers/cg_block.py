@@ -3,12 +3,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from smis_layers.layers.cg_norm import CGNorm
+from smis_layers.layers.cg_norm import CGNorm, shared_hidden_features
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.normalization import NORMS, maybe_spectral_norm
 from smis_layers.ops.checks import (
     require_choice,
     require_divisible,
+    require_known_spatial_size,
     require_positive_int,
     require_rank,
 )
@@ -138,10 +139,23 @@ class CGBlock(keras.layers.Layer):
         return maybe_spectral_norm(conv, self.spectral_norm)
 
     def call(self, x, segmap):
-        shortcut = self.conv_s(self.norm_s(x, segmap)) if self.learned_shortcut else x
-        dx = self.conv_0(_leaky_relu(self.norm_0(x, segmap)))
-        dx = self.conv_1(_leaky_relu(self.norm_1(dx, segmap)))
-        return shortcut + dx
+        norms = [self.norm_0, self.norm_1]
+        if self.learned_shortcut:
+            norms.append(self.norm_s)
+        hidden = self._hidden_features(norms, x, segmap)
+        dx = self.conv_0(_leaky_relu(self.norm_0.modulate(x, hidden[0])))
+        dx = self.conv_1(_leaky_relu(self.norm_1.modulate(dx, hidden[1])))
+        if not self.learned_shortcut:
+            return x + dx
+        return self.conv_s(self.norm_s.modulate(x, hidden[2])) + dx
+
+    def _hidden_features(self, norms, x, segmap) -> list:
+        """Every norm's `hidden_features`, computed together: the norms read the same mask at
+        the same size (`shared_hidden_features`)."""
+        norms[0]._check_shapes(x.shape, segmap.shape)
+        size = require_known_spatial_size("x", x.shape, "the mask is resized to it")
+        require_known_spatial_size("segmap", segmap.shape, "it is resized to x's size")
+        return shared_hidden_features(norms, segmap, size)
 
     def compute_output_shape(self, x_shape, segmap_shape):
         return (*tuple(x_shape[:3]), self.filters)

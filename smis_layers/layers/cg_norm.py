@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 from keras import ops
 
@@ -14,7 +16,7 @@ from smis_layers.ops.checks import (
     require_rank,
     require_same_batch,
 )
-from smis_layers.ops.grouped_conv import LOWERINGS
+from smis_layers.ops.grouped_conv import LOWERINGS, grouped_conv2d_many
 from smis_layers.ops.resize import resize_nearest
 
 
@@ -145,11 +147,29 @@ class CGNorm(keras.layers.Layer):
         require_float_dtype("x", x.dtype)
         size = require_known_spatial_size("x", x.shape, "the mask is resized to it")
         require_known_spatial_size("segmap", segmap.shape, "it is resized to x's size")
+        return self.modulate(x, self.hidden_features(segmap, size))
+
+    def hidden_features(self, segmap, size: tuple[int, int]):
+        """The shared layer's output: `relu(shared(segmap resized to size))`.
+
+        `CGBlock` computes this for its norms together (they read the same mask at the same
+        size); `call` is `modulate(x, hidden_features(segmap, x's size))`.
+        """
+        return shared_hidden_features([self], segmap, size)[0]
+
+    def modulate(self, x, hidden):
+        """`norm(x) * (1 + gamma(hidden)) + beta(hidden)`; gamma and beta run as one grouped
+        convolution (`grouped_conv2d_many`), which computes the same function."""
         normalized = self.param_free_norm(x)
-        segmap = ops.cast(segmap, x.dtype)
-        segmap = resize_nearest(segmap, size)
-        hidden = ops.relu(self.shared(segmap))
-        return normalized * (1.0 + self.gamma(hidden)) + self.beta(hidden)
+        gamma, beta = grouped_conv2d_many(
+            hidden,
+            [self.gamma.kernel, self.beta.kernel],
+            [self.gamma.bias, self.beta.bias],
+            self.groups,
+            padding="same",
+            lowering=self.lowering,
+        )
+        return normalized * (1.0 + gamma) + beta
 
     def compute_output_shape(self, x_shape, segmap_shape):
         return tuple(x_shape)
@@ -168,3 +188,24 @@ class CGNorm(keras.layers.Layer):
             }
         )
         return config
+
+
+def shared_hidden_features(norms: Sequence[CGNorm], segmap, size: tuple[int, int]) -> list:
+    """`norm.hidden_features(segmap, size)` of every norm in `norms`, computed together.
+
+    Norms that read the same mask at the same size (a `CGBlock`'s) resize it once and run their
+    shared convolutions as one (`grouped_conv2d_many`, the same function). The norms must have
+    equal `shared_groups`, `kernel_size` and mask channels.
+    """
+    first = norms[0]
+    segmap = resize_nearest(ops.cast(segmap, first.compute_dtype), size)
+    convs = [norm.shared for norm in norms]
+    hidden = grouped_conv2d_many(
+        segmap,
+        [conv.kernel for conv in convs],
+        [conv.bias for conv in convs],
+        first.shared_groups,
+        padding="same",
+        lowering=first.lowering,
+    )
+    return [ops.relu(h) for h in hidden]

@@ -128,6 +128,60 @@ def grouped_conv2d(
     return _native_conv(inputs, kernel, strides, padding)
 
 
+def grouped_conv2d_many(
+    inputs,
+    kernels: Sequence,
+    biases: Sequence,
+    groups: int,
+    padding: str = "same",
+    lowering: str = "auto",
+) -> list:
+    """Several stride-1 grouped convolutions of the same `inputs` (the same `groups`) as one.
+
+    The kernels `(kh, kw, cin // groups, cout_i)` are laid side by side group by group, so that
+    group `g` of the one convolution computes group `g` of every kernel; its output is split
+    back into one tensor per kernel. The function is the same as separate
+    `grouped_conv2d(inputs, kernels[i], groups) + biases[i]` calls (up to the summation order of
+    float32 round-off); the one convolution reads the input once and, with the split lowering,
+    runs `groups` convolutions instead of `groups * len(kernels)`.
+
+    Args:
+        inputs: channels-last input `(B, H, W, cin)`.
+        kernels: kernels of equal `(kh, kw, cin // groups)`; each `cout_i` divisible by `groups`.
+        biases: one `(cout_i,)` bias or None per kernel.
+        groups: number of groups of every convolution.
+        padding: "same" or "valid".
+        lowering: "auto", "native" or "split", as for `grouped_conv2d`.
+    """
+    dtype = inputs.dtype
+    kernels = [ops.cast(k, dtype) for k in kernels]
+    if len(kernels) == 1:
+        outputs = [grouped_conv2d(inputs, kernels[0], groups, (1, 1), padding, lowering)]
+    else:
+        kh, kw, cin_group = tuple(kernels[0].shape[:3])
+        per_group = [k.shape[-1] // groups for k in kernels]
+        kernel = ops.concatenate(
+            [
+                ops.reshape(k, (kh, kw, cin_group, groups, n))
+                for k, n in zip(kernels, per_group, strict=True)
+            ],
+            axis=-1,
+        )
+        kernel = ops.reshape(kernel, (kh, kw, cin_group, groups * sum(per_group)))
+        fused = grouped_conv2d(inputs, kernel, groups, (1, 1), padding, lowering)
+        spatial = tuple(fused.shape[1:3])
+        fused = ops.reshape(fused, (-1, *spatial, groups, sum(per_group)))
+        splits = np.cumsum(per_group)[:-1].tolist()
+        outputs = [
+            ops.reshape(part, (-1, *spatial, n * groups))
+            for part, n in zip(ops.split(fused, splits, axis=-1), per_group, strict=True)
+        ]
+    return [
+        y if b is None else ops.add(y, ops.cast(b, dtype))
+        for y, b in zip(outputs, biases, strict=True)
+    ]
+
+
 def _split_conv(inputs, kernel, groups, strides, padding):
     input_parts = ops.split(inputs, groups, axis=-1)
     kernel_parts = ops.split(kernel, groups, axis=-1)

@@ -277,3 +277,24 @@ def test_split_lowering_inside_xla_matches_native():
     eager = to_numpy(layer(x))
     compiled = to_numpy(tf.function(layer, jit_compile=True)(x))
     np.testing.assert_allclose(compiled, eager, atol=1e-5)
+
+
+@pytest.mark.parametrize("lowering", ["native", "split"])
+def test_grouped_conv2d_many_equals_separate_convolutions(lowering):
+    """CGNorm's gamma and beta, and a CGBlock's shared mask convolutions, run as one grouped
+    convolution: each output must equal its own convolution, and stay in its groups."""
+    if lowering == "native" and not grouped_conv.native_kernel_works():
+        pytest.skip("this machine's native grouped kernel fails its probe")
+    groups = 4
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 6, 7, 8)).astype("float32")
+    kernels = [rng.normal(size=(3, 3, 2, c)).astype("float32") for c in (8, 4, 12)]
+    biases = [rng.normal(size=(8,)).astype("float32"), None, rng.normal(size=(12,))]
+    outputs = grouped_conv.grouped_conv2d_many(x, kernels, biases, groups, lowering=lowering)
+    for output, kernel, bias in zip(outputs, kernels, biases, strict=True):
+        expected = to_numpy(
+            grouped_conv.grouped_conv2d(x, kernel, groups, padding="same", lowering="split")
+        )
+        if bias is not None:
+            expected = expected + bias
+        np.testing.assert_allclose(to_numpy(output), expected, atol=1e-5, rtol=1e-5)
