@@ -194,40 +194,115 @@ def morph_command(args: argparse.Namespace) -> Path:
     return path
 
 
+#: The version of `smis encode`'s .npz layout; files without it predate the model identity.
+CODES_FORMAT = 2
+
+
 def encode_command(args: argparse.Namespace) -> Path:
-    """`smis encode`: writes the image's codes, its mask and the preset name to a .npz."""
+    """`smis encode`: writes the image's codes and its mask (in the model's labels) to a .npz,
+    with the identity of the model that encoded them: the preset (zoo name or absolute folder),
+    its weights' sha256, its class count and its code shape (see `decode_command`)."""
     from smis_layers.applications import encode, load_image, load_mask
+    from smis_layers.presets import preset_identity
 
     model = _load_model(args.preset)
     mask, image = load_mask(args.mask, model), load_image(args.image, model)
     z = encode(model, image, mask)
+    identity = preset_identity(args.preset)
     out = _writable(args.out, args.overwrite)
     with open(out, "wb") as handle:
-        np.savez(handle, z=z, mask=mask, preset=np.array(str(args.preset)))
+        np.savez(
+            handle,
+            z=z,
+            mask=mask,
+            preset=np.array(identity["preset"]),
+            weights_sha256=np.array(identity["weights_sha256"]),
+            num_classes=np.array(model.num_classes),
+            latent_shape=np.array(tuple(model.latent_shape)),
+            format=np.array(CODES_FORMAT),
+        )
     return out
 
 
+def read_codes(path: str | Path) -> dict[str, object]:
+    """The fields of a `smis encode` file: "z", "mask" (or None) and, when recorded, "preset",
+    "weights_sha256", "num_classes" and "latent_shape"."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"codes file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise CommandError(f"codes file {path} is not a readable .npz: {error}") from None
+    if "z" not in stored:
+        raise CommandError(f"codes file {path} holds no codes `z`; write it with smis encode")
+    fields: dict[str, object] = {"z": stored["z"], "mask": stored.get("mask")}
+    for name in ("preset", "weights_sha256"):
+        if name in stored:
+            fields[name] = str(stored[name])
+    if "num_classes" in stored:
+        fields["num_classes"] = int(stored["num_classes"])
+    if "latent_shape" in stored:
+        fields["latent_shape"] = tuple(int(v) for v in stored["latent_shape"])
+    return fields
+
+
+def check_codes_model(codes: dict, model, preset: str, path: str | Path) -> None:
+    """Refuses a model whose class count or code shape differs from the one that wrote the codes
+    file at `path`, and warns when the preset's weights are not those recorded in it."""
+    from smis_layers.presets import preset_identity
+
+    expected_shape = tuple(codes.get("latent_shape") or np.shape(codes["z"]))
+    recorded = codes.get("preset", "an unrecorded preset")
+    classes = codes.get("num_classes")
+    if classes is not None and classes != model.num_classes:
+        raise CommandError(
+            f"codes file {path} was encoded by a {classes}-class model ({recorded}); preset "
+            f"{preset} has {model.num_classes} classes. Pass --preset {recorded} or re-encode"
+        )
+    if expected_shape != tuple(model.latent_shape):
+        raise CommandError(
+            f"codes file {path} holds codes of shape {expected_shape} ({recorded}); preset "
+            f"{preset} takes codes of shape {tuple(model.latent_shape)}. Pass --preset "
+            f"{recorded} or re-encode"
+        )
+    recorded_hash = codes.get("weights_sha256")
+    actual_hash = preset_identity(preset)["weights_sha256"]
+    if recorded_hash is None:
+        print(
+            f"warning: codes file {path} records no weights hash (written by an older smis "
+            f"encode); cannot check that {preset} is the model that encoded it",
+            file=sys.stderr,
+        )
+    elif recorded_hash != actual_hash:
+        print(
+            f"warning: preset {preset}'s weights (sha256 {actual_hash[:12]}...) are not the "
+            f"ones that encoded {path} (sha256 {recorded_hash[:12]}...); the codes may draw "
+            "other appearances",
+            file=sys.stderr,
+        )
+
+
 def decode_command(args: argparse.Namespace) -> Path:
-    """`smis decode`: draws a mask (default: the encoded one) with codes from `smis encode`."""
+    """`smis decode`: draws a mask (default: the encoded one) with codes from `smis encode`,
+    with the model recorded in the codes file unless `--preset` names another one (which must
+    have the same class count and code shape)."""
     from smis_layers.applications import decode, load_mask
 
-    model = _load_model(args.preset)
-    codes_path = Path(args.codes)
-    if not codes_path.is_file():
-        raise FileNotFoundError(f"codes file {codes_path} does not exist")
-    try:
-        with np.load(codes_path, allow_pickle=False) as codes:
-            z = codes["z"]
-            stored_mask = codes.get("mask")
-    except (OSError, ValueError) as error:
-        raise CommandError(f"codes file {codes_path} is not a readable .npz: {error}") from None
+    codes = read_codes(args.codes)
+    preset = args.preset or codes.get("preset")
+    if preset is None:
+        raise CommandError(f"codes file {args.codes} records no preset; pass --preset")
+    model = _load_model(preset)
+    check_codes_model(codes, model, preset, args.codes)
     if args.mask is not None:
         mask = load_mask(args.mask, model)
-    elif stored_mask is not None:
-        mask = stored_mask
+    elif codes["mask"] is not None:
+        mask = codes["mask"]
     else:
-        raise CommandError(f"{codes_path} holds no mask; pass --mask")
-    image = decode(model, mask, z)
+        raise CommandError(f"{args.codes} holds no mask; pass --mask")
+    image = decode(model, mask, codes["z"])
     return _save_grid([_grid_row(mask, image[None])], args.out, args.overwrite)
 
 
@@ -458,7 +533,13 @@ def add_parsers(commands) -> None:
     parsers = {}
     for name, (handler, help_text) in COMMANDS.items():
         parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--preset", default=DEFAULT_PRESET, help="zoo name or preset folder")
+        recorded = name == "decode"  # its default is the preset recorded in the codes file
+        parser.add_argument(
+            "--preset",
+            default=None if recorded else DEFAULT_PRESET,
+            help="zoo name or preset folder"
+            + (" (default: the one in --codes)" if recorded else ""),
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
         parser.set_defaults(handler=_runner(name, handler))

@@ -182,6 +182,20 @@ def resolve_preset(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+def preset_identity(name_or_path: str | os.PathLike) -> dict[str, str]:
+    """What a file written with a preset's model records so that a later command can find and
+    check that model: "preset" (the zoo name, or the folder's absolute path, so that the file
+    still points at it from another working directory) and "weights_sha256" (a preset can be
+    retrained under the same name)."""
+    directory = resolve_preset(name_or_path)
+    is_zoo_name = not Path(name_or_path).expanduser().is_dir()
+    hashes = preset_metadata(directory).get("sha256", {})
+    return {
+        "preset": str(name_or_path) if is_zoo_name else str(directory.resolve()),
+        "weights_sha256": str(hashes.get(WEIGHTS_FILE, "")),
+    }
+
+
 def preset_metadata(name_or_path: str | os.PathLike) -> dict:
     """The parsed `metadata.json` of a preset."""
     path = resolve_preset(name_or_path) / METADATA_FILE

@@ -160,3 +160,44 @@ def test_evaluate_records_the_table_metadata_and_card(tmp_path, capsys):
     metadata = json.loads((preset / "metadata.json").read_text())
     assert {"miou", "mcsd_l1", "mocd_l1"} <= set(metadata["metrics"])
     assert "## Metrics" in (preset / "README.md").read_text()
+
+
+def test_decode_uses_the_model_recorded_by_encode(files, tmp_path):
+    mask, image = files / "mask0.png", files / "image0.png"
+    codes, out = tmp_path / "codes.npz", tmp_path / "d.png"
+    argv = ["--image", str(image), "--mask", str(mask), "--out", str(codes)]
+    assert main(["encode", "--preset", "mulnet_shapes64", *argv]) == 0
+    assert main(["decode", "--codes", str(codes), "--out", str(out)]) == 0
+    model = from_preset("mulnet_shapes64")
+    m, i = apps.load_mask(mask, model), apps.load_image(image, model)
+    expected = to_uint8(apps.decode(model, m, apps.encode(model, i, m)))
+    decoded = _grid(out)[2 * 2 : 2 * 66 : 2, 2 * 68 : 2 * 132 : 2]
+    assert np.abs(decoded.astype(int) - expected).max() <= 1
+
+
+def test_decode_refuses_codes_of_another_model_and_warns_on_other_weights(files, tmp_path, capsys):
+    codes = tmp_path / "codes.npz"
+    argv = ["--image", str(files / "image0.png"), "--mask", str(files / "mask0.png")]
+    assert main(["encode", *argv, "--out", str(codes)]) == 0
+    with np.load(codes) as stored:
+        fields = dict(stored)
+    assert str(fields["preset"]) == PRESET and int(fields["num_classes"]) == 8
+
+    def decode_variant(name, **changes):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **{k: v for k, v in {**fields, **changes}.items() if v is not None})
+        status = main(["decode", "--codes", str(path), "--out", str(tmp_path / f"{name}.png")])
+        return status, capsys.readouterr().err
+
+    status, err = decode_variant("classes", num_classes=np.array(35))
+    assert status == 1 and "encoded by a 35-class model" in err and "has 8 classes" in err
+    status, err = decode_variant(
+        "shape", z=fields["z"][:2, :2], latent_shape=np.array((2, 2, fields["z"].shape[-1]))
+    )
+    assert status == 1 and "codes of shape (2, 2, 64)" in err and "(4, 4, 64)" in err
+    status, err = decode_variant("retrained", weights_sha256=np.array("0" * 64))
+    assert status == 0 and "are not the ones that encoded" in err
+    status, err = decode_variant("old", weights_sha256=None, num_classes=None, latent_shape=None)
+    assert status == 0 and "records no weights hash" in err
+    status, err = decode_variant("anonymous", preset=None)
+    assert status == 1 and "records no preset; pass --preset" in err
