@@ -93,20 +93,33 @@ def check_code(model, z, name: str = "z") -> np.ndarray:
     return z
 
 
-def load_mask(path: str | os.PathLike, model=None) -> np.ndarray:
+def load_mask(
+    path: str | os.PathLike, model=None, label_convention: str | None = None
+) -> np.ndarray:
     """Reads a label map from a PNG (grayscale or palette image whose pixel values are the
     labels, or an RGB image drawn in `colourize`'s class colours) or a .npy file (a (H, W)
     label map or an (H, W, C) one-hot / score array). With `model`, checks the size and the
-    labels against it."""
+    labels against it.
+
+    A grayscale or palette PNG is read as a dataset annotation: its values go through the label
+    convention (`label_convention`, default: the model's, which its preset recorded; e.g. a raw
+    ADE20K annotation's 0 "other" becomes class 150 and class k becomes k - 1, as in training;
+    see `smis_layers.data.labels`). Colour PNGs and .npy arrays hold the model's classes."""
+    from smis_layers.data.labels import model_label_convention, to_model_labels
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file {path} does not exist")
+    if label_convention is None and model is not None:
+        label_convention = model_label_convention(model)
     if path.suffix.lower() == ".npy":
         array = np.load(path, allow_pickle=False)
         if array.ndim == 3 and array.shape[-1] > 1:
             array = np.argmax(array, axis=-1)
     else:
-        array = _read_label_png(path)
+        array, annotation = _read_label_png(path)
+        if annotation:
+            array = to_model_labels(array, label_convention, source=f"mask file {path}")
     if model is None:
         return np.asarray(array).astype("int32")
     try:
@@ -115,7 +128,9 @@ def load_mask(path: str | os.PathLike, model=None) -> np.ndarray:
         raise ValueError(str(error).replace("`", "")) from None
 
 
-def _read_label_png(path: Path) -> np.ndarray:
+def _read_label_png(path: Path) -> tuple[np.ndarray, bool]:
+    """The labels of a PNG and whether they are annotation values (grayscale or palette image)
+    rather than `colourize`'s class colours."""
     from PIL import Image
 
     from smis_layers.utils.images import MASK_COLOURS
@@ -126,10 +141,10 @@ def _read_label_png(path: Path) -> np.ndarray:
     except OSError as error:
         raise ValueError(f"mask file {path} is not a readable image: {error}") from None
     if image.mode in ("L", "P", "I", "I;16"):
-        return np.asarray(image).astype("int64")
+        return np.asarray(image).astype("int64"), True
     rgb = np.asarray(image.convert("RGB")).astype("int64")
     if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
-        return rgb[..., 0]
+        return rgb[..., 0], True
     codes = rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2]
     palette = MASK_COLOURS.astype("int64")
     palette_codes = palette[:, 0] * 65536 + palette[:, 1] * 256 + palette[:, 2]
@@ -142,7 +157,7 @@ def _read_label_png(path: Path) -> np.ndarray:
             "smis_layers.utils.images.MASK_COLOURS; save label maps as grayscale PNGs "
             "(pixel value = class) or .npy"
         )
-    return labels
+    return labels, False
 
 
 def load_image(path: str | os.PathLike, model=None) -> np.ndarray:

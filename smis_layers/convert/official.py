@@ -67,6 +67,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from smis_layers.data.labels import DEFAULT_LABEL_CONVENTION, data_label_convention
+from smis_layers.data.labels import label_convention as get_label_convention
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.models.groupdnet.groupdnet import GroupDNet
 
@@ -258,6 +260,7 @@ def convert_official_checkpoint(
     config: str | Mapping,
     out_dir: str | os.PathLike,
     overwrite: bool = False,
+    label_convention: str | None = None,
 ) -> Path:
     """Converts official SMIS checkpoints into a GroupDNet preset folder.
 
@@ -269,6 +272,10 @@ def convert_official_checkpoint(
             (see `build_model`).
         out_dir: the preset folder to write (config.json, model.weights.h5, metadata.json).
         overwrite: replace existing preset files in `out_dir`.
+        label_convention: how the training data's annotation files map to classes, recorded in
+            the preset so that `load_mask` and the commands read raw annotations as in
+            training (`smis_layers.data.labels`); default: the official configuration's
+            dataset, identity for a custom config.
 
     Returns:
         The preset folder; load it with `GroupDNet.from_preset(out_dir)`.
@@ -283,6 +290,10 @@ def convert_official_checkpoint(
             f"Preset files already exist: {existing}; pass overwrite=True (--overwrite) "
             "to replace them"
         )
+    if label_convention is None:
+        official = isinstance(config, str)
+        label_convention = data_label_convention(config) if official else DEFAULT_LABEL_CONVENTION
+    get_label_convention(label_convention)  # an unknown name fails before any work
     generator_state = load_torch_state_dict(generator_path)
     encoder_state = None if encoder_path is None else load_torch_state_dict(encoder_path)
     model = build_model(config)
@@ -299,6 +310,7 @@ def convert_official_checkpoint(
             "weights (a derivative) keep"
         ),
         "architecture": config if isinstance(config, str) else "custom GroupDNet config",
+        "label_convention": label_convention,
         "source_files": {
             "generator": source(generator_path),
             "encoder": None if encoder_path is None else source(encoder_path),

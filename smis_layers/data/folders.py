@@ -74,9 +74,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from smis_layers.data.labels import (
+    LABEL_CONVENTIONS,
+    label_convention,
+    out_of_range,
+    resize_image,
+    resize_label_image,
+    to_model_labels,
+)
 from smis_layers.ops.checks import require_int_pair, require_positive_int
 
-DATASET_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
+DATASET_CLASSES = {
+    name: LABEL_CONVENTIONS[name].classes for name in ("deepfashion", "cityscapes", "ade20k")
+}
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 _LABEL_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N")
@@ -99,22 +109,16 @@ class SamplePaths:
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     splits: dict[str, str]  # accepted split name -> folder name
-    classes: int
-    raw_max: int  # largest label value allowed in the files
     description: str
 
 
 _LAYOUTS = {
     "deepfashion": _Layout(
         splits={"train": "train", "test": "test"},
-        classes=8,
-        raw_max=7,
         description="ROOT/{train,test}/*.jpg and ROOT/cihp_{train,test}_mask/*.png",
     ),
     "cityscapes": _Layout(
         splits={"train": "train", "val": "val"},
-        classes=35,
-        raw_max=34,
         description=(
             "ROOT/leftImg8bit/{train,val}/CITY/*_leftImg8bit.png and "
             "ROOT/gtFine/{train,val}/CITY/*_gtFine_labelIds.png, *_gtFine_instanceIds.png"
@@ -127,21 +131,11 @@ _LAYOUTS = {
             "validation": "validation",
             "val": "validation",
         },
-        classes=151,
-        raw_max=150,
         description=(
             "ROOT/images/{training,validation}/*.jpg and "
             "ROOT/annotations/{training,validation}/*.png"
         ),
     ),
-}
-_RANGE_NOTES = {
-    "deepfashion": "the official DeepFashion masks hold the 8 classes 0..7",
-    "cityscapes": (
-        "expected *_gtFine_labelIds.png ids 0..33 (label_nc=35); 255 suggests a trainIds or "
-        "colour file"
-    ),
-    "ade20k": "ADEChallengeData2016 annotations hold 0 (other) and the classes 1..150",
 }
 
 
@@ -338,10 +332,8 @@ def load_sample(
         FolderDatasetError: an unreadable file, a label map that is not single-channel, an
             image and a map of different sizes, or label values outside the dataset's range.
     """
-    from PIL import Image
-
     height, width = require_int_pair("image_size", image_size)
-    layout = _layout(name)
+    _layout(name)
     image = _open(sample.image).convert("RGB")
     mask = _label_array(sample.mask, "label map")
     maps = [("label map", sample.mask, mask)]
@@ -356,19 +348,15 @@ def load_sample(
                 f"{label_image.size[0]}x{label_image.size[1]} (width x height); an image and "
                 "its maps must have one size"
             )
-    raw = np.asarray(mask)
-    bad = np.unique(raw[(raw < 0) | (raw > layout.raw_max)])
+    bad = out_of_range(np.asarray(mask), name)  # every value of the file, before resizing
     if bad.size:
         raise FolderDatasetError(
             f"{sample.mask}: label values {_listing(bad.tolist())} are outside "
-            f"[0, {layout.raw_max}] for {name} ({_RANGE_NOTES[name]})"
+            f"[0, {label_convention(name).raw_max}] for {name} ({label_convention(name).note})"
         )
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.BICUBIC)
-        maps = [(w, p, m.resize((width, height), Image.NEAREST)) for w, p, m in maps]
-    labels = np.asarray(maps[0][2]).astype("int32")
-    if name == "ade20k":  # 1..150 -> 0..149, 0 ("other") -> 150
-        labels = (labels + layout.classes - 1) % layout.classes
+    image = resize_image(image, (height, width))
+    maps = [(w, p, resize_label_image(m, (height, width))) for w, p, m in maps]
+    labels = to_model_labels(np.asarray(maps[0][2]), name, source=str(sample.mask))
     out = {"images": np.asarray(image, dtype="uint8"), "masks": labels}
     if sample.instances is not None:
         out["instances"] = np.asarray(maps[1][2]).astype("int32")

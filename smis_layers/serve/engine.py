@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from smis_layers.data.labels import model_label_convention
 from smis_layers.data.synthetic import SHAPE_FAMILIES, SIZES, SyntheticShapes
 from smis_layers.utils.images import colourize, to_uint8
 
@@ -95,17 +96,23 @@ def resize_labels(labels, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized, dtype="int32")
 
 
-def labels_from_upload(image, num_classes: int, size: tuple[int, int]) -> np.ndarray:
+def labels_from_upload(
+    image, num_classes: int, size: tuple[int, int], label_convention: str | None = None
+) -> np.ndarray:
     """An uploaded mask as (H, W) labels at the model's size.
 
     Accepted: a palette ("P") or greyscale PNG whose values are the labels, an RGB image whose
     three channels are equal (greyscale labels), or a colour mask painted with the class colours
-    of `colourize` (each pixel goes to the nearest class colour).
+    of `colourize` (each pixel goes to the nearest class colour). Label values are a dataset's
+    annotation: they go through `label_convention` (the model's; see
+    `smis_layers.data.labels`), as `load_mask` reads them.
 
     Raises:
-        ValueError: label values outside [0, num_classes).
+        ValueError: label values outside [0, num_classes) or outside the convention's range.
     """
     from PIL import Image
+
+    from smis_layers.data.labels import to_model_labels
 
     if isinstance(image, Image.Image):
         if image.mode in ("P", "L", "I", "I;16"):
@@ -119,7 +126,7 @@ def labels_from_upload(image, num_classes: int, size: tuple[int, int]) -> np.nda
     if array.ndim == 3 and np.all(array == array[..., :1]):
         array = array[..., 0]
     if array.ndim == 2:
-        labels = array.astype("int64")
+        labels = to_model_labels(array.astype("int64"), label_convention, source="The mask")
         if labels.min() < 0 or labels.max() >= num_classes:
             raise ValueError(
                 f"The mask's label values must be in [0, {num_classes}); they span "
@@ -237,6 +244,7 @@ class DemoEngine:
         self.model = model
         self.shared_codes = bool(shared_codes)
         self.num_classes = int(model.num_classes)
+        self.label_convention = model_label_convention(model)
         self.image_size = tuple(int(s) for s in model.image_size)
         self.latent_shape = tuple(int(s) for s in model.latent_shape)
         self.latent_channels = self.latent_shape[-1] // self.num_classes

@@ -46,6 +46,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from smis_layers.data.labels import data_label_convention
 from smis_layers.ops.checks import (
     require_loss_weight,
     require_non_negative_int,
@@ -634,6 +635,7 @@ def train_run(
             generator,
             preset,
             metadata={
+                "label_convention": data_label_convention(run["data"]),
                 "training": {
                     **run,
                     "command": command,
@@ -644,7 +646,7 @@ def train_run(
                     "keras_backend": keras.backend.backend(),
                     "device": _training_device(),
                     "final_losses": final.get("logs", {}),
-                }
+                },
             },
             overwrite=True,
             discriminator=discriminator,
