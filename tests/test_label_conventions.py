@@ -48,7 +48,7 @@ def test_the_convention_maps_ade20k_annotations_as_the_official_loader():
     raw = np.array([[0, 1, 2, 150]])
     np.testing.assert_array_equal(to_model_labels(raw, "ade20k"), [[150, 0, 1, 149]])
     np.testing.assert_array_equal(to_model_labels(raw, "identity"), raw)
-    with pytest.raises(ValueError, match=r"values \[255\] are outside \[0, 34\] for the cityscapes"):
+    with pytest.raises(ValueError, match=r"values \[255\] are outside \[0, 34\] for the citys"):
         to_model_labels(np.array([[3, 255]]), "cityscapes", source="x.png")
     with pytest.raises(ValueError, match="Unknown label convention 'ade'"):
         to_model_labels(raw, "ade")
