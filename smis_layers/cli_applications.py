@@ -420,11 +420,20 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
 
 
 def evaluate_command(args: argparse.Namespace) -> Path | None:
-    """Evaluates presets, prints the table, and records it (with the command) in `--out` and in
-    each preset's metadata.json and model card."""
+    """Evaluates presets and prints the table. It writes only where told: `--out` (the command
+    and the table as Markdown), `--record` (each evaluated preset's metadata.json and model
+    card: the maintainers' step) and `--zoo-page` (the zoo page's table, whose other presets'
+    rows are kept). Every output is checked before the evaluation starts."""
     from smis_layers.metrics.evaluate import evaluate_presets, markdown_table
-    from smis_layers.presets import update_preset_metadata, write_model_card
+    from smis_layers.presets import atomic_write_bytes, resolve_preset
 
+    out = _writable(args.out, args.overwrite) if args.out else None
+    page = Path(args.zoo_page) if args.zoo_page else None
+    if page is not None:
+        _check_page_settings(page, args)
+    if args.record:
+        for preset in args.presets:
+            resolve_preset(preset)  # an unknown name fails before the evaluation
     results = evaluate_presets(
         args.presets,
         n_images=args.n_images,
@@ -433,29 +442,124 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     )
     table = markdown_table(results)
     print(table)
-    command = "smis " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None
-    command = command or f"smis evaluate --presets {' '.join(args.presets)} " + (
-        f"--n-images {args.n_images} --seed {args.seed}"
+    command = _evaluate_command_line(args.presets, args)
+    if out is not None:
+        atomic_write_bytes(out, f"Measured with\n\n```bash\n{command}\n```\n\n{table}\n".encode())
+    if args.record:
+        _record_metrics(args.presets, results, command)
+    if page is not None:
+        _update_zoo_page(page, results, args)
+        print(f"smis evaluate: updated {page}")
+    return out
+
+
+def _evaluate_command_line(presets, args: argparse.Namespace) -> str:
+    segmenter = "" if args.segmenter == DEFAULT_SEGMENTER else f" --segmenter {args.segmenter}"
+    return (
+        f"smis evaluate --presets {' '.join(map(str, presets))} --n-images {args.n_images} "
+        f"--seed {args.seed}{segmenter}"
     )
-    if args.no_record:
-        return None
+
+
+def _record_metrics(presets, results: list[dict], command: str) -> None:
+    """Writes each preset's row into its metadata.json and rewrites its model card."""
+    from smis_layers.presets import update_preset_metadata, write_model_card
+
     by_name = {str(row.get("preset")): row for row in results}
-    for preset in args.presets:
+    for preset in presets:
         row = by_name.get(str(preset)) or by_name.get(Path(preset).name)
         if row is None:
             continue
         metrics = {k: v for k, v in row.items() if isinstance(v, int | float)}
         update_preset_metadata(preset, {"metrics": metrics, "metrics_command": command})
         write_model_card(preset)
-    out = _writable(args.out, overwrite=True)
+        print(f"smis evaluate: recorded the metrics of {preset}")
+
+
+def _page_settings(text: str) -> dict[str, object] | None:
+    """The --n-images, --seed and --segmenter of the command a zoo page records, or None."""
+    import re
+    import shlex
+
+    found = re.search(r"```bash\n(smis evaluate [^\n]*)\n```", text)
+    if not found:
+        return None
+    words = shlex.split(found.group(1))
+    settings: dict[str, object] = {
+        "n_images": 64,
+        "seed": 0,
+        "segmenter": DEFAULT_SEGMENTER,
+    }
+    key = None
+    for word in words[2:]:
+        if word.startswith("--"):
+            key = word[2:].replace("-", "_")
+        elif key in ("n_images", "seed"):
+            settings[key] = int(word)
+        elif key == "segmenter":
+            settings[key] = word
+    return settings
+
+
+def _check_page_settings(page: Path, args: argparse.Namespace) -> None:
+    """Rows measured with other settings cannot share a table: refuse before any work."""
+    if not page.is_file():
+        return
+    settings = _page_settings(page.read_text())
+    if settings is None:
+        raise CommandError(f"--zoo-page {page} records no `smis evaluate` command to merge with")
+    ours = {"n_images": args.n_images, "seed": args.seed, "segmenter": args.segmenter}
+    different = {k: (settings[k], v) for k, v in ours.items() if settings[k] != v}
+    if different:
+        shown = ", ".join(
+            f"{k} {page_value} (page) vs {v}" for k, (page_value, v) in different.items()
+        )
+        raise CommandError(
+            f"--zoo-page {page} was measured with other settings ({shown}); evaluate with the "
+            "page's settings, or evaluate every preset of the page and write a new page"
+        )
+
+
+def _table_rows(text: str) -> tuple[str | None, list[str]]:
+    """The header line and the row lines of the first Markdown table in `text`."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    if len(lines) < 2:
+        return None, []
+    return lines[0], lines[2:]
+
+
+def _update_zoo_page(page: Path, results: list[dict], args: argparse.Namespace) -> None:
+    """Replaces the rows of the evaluated presets (and the "real images" row) in the zoo page's
+    table, keeps the other presets' rows and the page's hand-written findings."""
+    from smis_layers.metrics.evaluate import markdown_table
     from smis_layers.presets import atomic_write_bytes
 
-    previous = out.read_text() if out.is_file() else ""
+    previous = page.read_text() if page.is_file() else ""
     findings = previous[previous.index(FINDINGS_MARKER) :] if FINDINGS_MARKER in previous else ""
-    atomic_write_bytes(out, _zoo_page(table, command, findings).encode())
-    return out
+    table_text = previous[: previous.index(FINDINGS_MARKER)] if findings else previous
+    old_header, old_rows = _table_rows(table_text)
+    new_header, new_rows = _table_rows(markdown_table(results))
+    if old_rows and old_header != new_header:
+        raise CommandError(
+            f"--zoo-page {page}'s table has other columns than this evaluation's; evaluate "
+            "every preset of the page and write a new page"
+        )
+
+    def key(row: str) -> str:
+        return row.strip("|").split("|")[0].strip()
+
+    fresh = {key(row): row for row in new_rows}
+    rows = [fresh.pop(key(row), row) for row in old_rows] + list(fresh.values())
+    presets = [key(row) for row in rows if key(row) != REAL_IMAGES_ROW]
+    command = _evaluate_command_line(presets, args)
+    separator = markdown_table(results).splitlines()[1]
+    table = "\n".join([new_header, separator, *rows])
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(page, _zoo_page(table, command, findings).encode())
 
 
+DEFAULT_SEGMENTER = "segmenter_shapes64"
+REAL_IMAGES_ROW = "real images"
 ZOO_PAGE_HEADER = """# Model zoo
 
 The presets shipped in `zoo/` (installed as `smis_layers.zoo`), trained on the library's
@@ -597,18 +701,31 @@ def add_parsers(commands) -> None:
     parsers["demo"].add_argument("--out", default="gallery", help="the folder to write")
 
     evaluate = commands.add_parser(
-        "evaluate", help="evaluate presets on the synthetic benchmark; writes docs/zoo.md"
+        "evaluate",
+        help="evaluate presets on the synthetic benchmark; prints the table and writes only "
+        "where told (--out, --record, --zoo-page)",
     )
     evaluate.add_argument("--presets", nargs="+", required=True, help="zoo names or folders")
     evaluate.add_argument("--n-images", type=int, default=64)
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--segmenter", default="segmenter_shapes64")
-    evaluate.add_argument("--out", default="docs/zoo.md", help="the Markdown page to write")
+    evaluate.add_argument("--segmenter", default=DEFAULT_SEGMENTER)
+    evaluate.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     evaluate.add_argument(
-        "--no-record",
+        "--record",
         action="store_true",
-        help="only print the table (no docs page, no metadata.json or card updates)",
+        help="maintainers: write the metrics into each evaluated preset's metadata.json and "
+        "model card",
     )
+    evaluate.add_argument(
+        "--zoo-page",
+        default=None,
+        metavar="PATH",
+        help="maintainers: replace the evaluated presets' rows in this zoo page (e.g. "
+        "docs/zoo.md), keeping the other presets' rows and the findings",
+    )
+    # Recording was the default before; the flag that turned it off is now a no-op.
+    evaluate.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)
     evaluate.set_defaults(handler=_runner("evaluate", evaluate_command))
     bench = commands.add_parser("bench", help="the benchmark suite (python -m benchmarks)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the suite")

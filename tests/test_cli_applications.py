@@ -3,6 +3,7 @@ files, the gallery, and bad input answered with a message and exit status 1."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,7 +142,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_evaluate_records_the_table_metadata_and_card(tmp_path, capsys):
+def test_evaluate_record_writes_the_page_metadata_and_card(tmp_path, capsys):
     import json
     import shutil
 
@@ -150,13 +151,11 @@ def test_evaluate_records_the_table_metadata_and_card(tmp_path, capsys):
     preset = tmp_path / "g"
     shutil.copytree(zoo_directory() / PRESET, preset)
     page = tmp_path / "zoo.md"
-    page.write_text("old table\n\n<!-- findings -->\nWhat the table shows.\n")
-    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--out", str(page)]
-    assert main(argv) == 0
+    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--record"]
+    assert main([*argv, "--zoo-page", str(page)]) == 0
     assert "| real images |" in capsys.readouterr().out
     text = page.read_text()
-    assert "old table" not in text and "mIoU" in text
-    assert text.endswith("<!-- findings -->\nWhat the table shows.\n")
+    assert "mIoU" in text and "| g |" in text and "--n-images 2 --seed 0" in text
     metadata = json.loads((preset / "metadata.json").read_text())
     assert {"miou", "mcsd_l1", "mocd_l1"} <= set(metadata["metrics"])
     assert "## Metrics" in (preset / "README.md").read_text()
@@ -201,3 +200,70 @@ def test_decode_refuses_codes_of_another_model_and_warns_on_other_weights(files,
     assert status == 0 and "records no weights hash" in err
     status, err = decode_variant("anonymous", preset=None)
     assert status == 1 and "records no preset; pass --preset" in err
+
+
+def _fake_rows(presets, n_images, seed, segmenter):
+    """`evaluate_presets` rows without the evaluation (what a test of the writes needs)."""
+    rows = [{"preset": "real images", "fid_segmenter": 1.0, "miou": 0.8}]
+    for i, preset in enumerate(presets):
+        rows.append({"preset": Path(preset).name, "fid_segmenter": 7.0 + i + seed, "miou": 0.2})
+    return rows
+
+
+def _snapshot(folder):
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_default_evaluate_writes_nothing(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from smis_layers import presets
+    from smis_layers.metrics import evaluate
+
+    zoo, cwd = tmp_path / "zoo", tmp_path / "cwd"
+    shutil.copytree(presets.zoo_directory(), zoo)
+    cwd.mkdir()
+    monkeypatch.setattr(presets, "zoo_directory", lambda: zoo)
+    monkeypatch.setattr(evaluate, "evaluate_presets", _fake_rows)
+    monkeypatch.chdir(cwd)
+    before = _snapshot(zoo)
+    argv = ["evaluate", "--presets", PRESET, "mulnet_shapes64", "--n-images", "2"]
+    assert main(argv) == 0
+    assert "| groupdnet_shapes64 | 7.00 |" in capsys.readouterr().out
+    assert _snapshot(zoo) == before and not any(cwd.iterdir())
+    # --out writes that file only, and never over an existing one without --overwrite
+    assert main([*argv, "--out", "table.md"]) == 0
+    assert "| mulnet_shapes64 | 8.00 |" in (cwd / "table.md").read_text()
+    assert main([*argv, "--out", "table.md"]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert _snapshot(zoo) == before and [p.name for p in cwd.iterdir()] == ["table.md"]
+
+
+def test_zoo_page_keeps_the_other_presets_rows(tmp_path, monkeypatch, capsys):
+    from smis_layers.metrics import evaluate
+
+    monkeypatch.setattr(evaluate, "evaluate_presets", _fake_rows)
+    page = tmp_path / "zoo.md"
+    argv = ["evaluate", "--n-images", "2", "--zoo-page", str(page)]
+    assert main([*argv, "--presets", PRESET, "mulnet_shapes64", "vspade_shapes64"]) == 0
+    page.write_text(page.read_text() + "<!-- findings -->\nWhat the table shows.\n")
+    assert main([*argv, "--presets", "mulnet_shapes64", "--seed", "1"]) == 1  # other settings
+    assert "measured with other settings (seed 0 (page) vs 1)" in capsys.readouterr().err
+    assert main([*argv, "--presets", "mulnet_shapes64", "groupnet_shapes64"]) == 0
+    text = page.read_text()
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "preset",
+        "real images",
+        PRESET,
+        "mulnet_shapes64",
+        "vspade_shapes64",
+        "groupnet_shapes64",
+    ]
+    assert "| vspade_shapes64 | 9.00 |" in text and "| mulnet_shapes64 | 7.00 |" in text
+    assert f"--presets {PRESET} mulnet_shapes64 vspade_shapes64 groupnet_shapes64" in text
+    assert text.endswith("<!-- findings -->\nWhat the table shows.\n")
