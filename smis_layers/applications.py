@@ -104,7 +104,11 @@ def load_mask(
     A grayscale or palette PNG is read as a dataset annotation: its values go through the label
     convention (`label_convention`, default: the model's, which its preset recorded; e.g. a raw
     ADE20K annotation's 0 "other" becomes class 150 and class k becomes k - 1, as in training;
-    see `smis_layers.data.labels`). Colour PNGs and .npy arrays hold the model's classes."""
+    see `smis_layers.data.labels`). Colour PNGs and .npy arrays hold the model's classes.
+
+    With `model`, a PNG of another size is resized to the model's as the training loader
+    resizes label maps (nearest, the aspect ratio not kept, no crop); a .npy array must already
+    have the model's size."""
     from smis_layers.data.labels import model_label_convention, to_model_labels
 
     path = Path(path)
@@ -117,7 +121,8 @@ def load_mask(
         if array.ndim == 3 and array.shape[-1] > 1:
             array = np.argmax(array, axis=-1)
     else:
-        array, annotation = _read_label_png(path)
+        size = None if model is None else tuple(model.image_size)
+        array, annotation = _read_label_png(path, size)
         if annotation:
             array = to_model_labels(array, label_convention, source=f"mask file {path}")
     if model is None:
@@ -128,11 +133,13 @@ def load_mask(
         raise ValueError(str(error).replace("`", "")) from None
 
 
-def _read_label_png(path: Path) -> tuple[np.ndarray, bool]:
-    """The labels of a PNG and whether they are annotation values (grayscale or palette image)
-    rather than `colourize`'s class colours."""
+def _read_label_png(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
+    """The labels of a PNG (resized to `size` as the training loader resizes label maps, when
+    given) and whether they are annotation values (grayscale or palette image) rather than
+    `colourize`'s class colours."""
     from PIL import Image
 
+    from smis_layers.data.labels import resize_label_image
     from smis_layers.utils.images import MASK_COLOURS
 
     try:
@@ -140,7 +147,11 @@ def _read_label_png(path: Path) -> tuple[np.ndarray, bool]:
         image.load()
     except OSError as error:
         raise ValueError(f"mask file {path} is not a readable image: {error}") from None
-    if image.mode in ("L", "P", "I", "I;16"):
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")
+    if size is not None:
+        image = resize_label_image(image, size)
+    if image.mode in ("L", "P", "I"):
         return np.asarray(image).astype("int64"), True
     rgb = np.asarray(image.convert("RGB")).astype("int64")
     if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
@@ -162,7 +173,9 @@ def _read_label_png(path: Path) -> tuple[np.ndarray, bool]:
 
 def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
     """Reads an image (PNG/JPEG: 8-bit, mapped to [-1, 1]; .npy: already in [-1, 1]) as a
-    float32 (H, W, 3) array; with `model`, checks its size."""
+    float32 (H, W, 3) array. With `model`, a PNG/JPEG of another size is resized to the model's
+    as the training loader resizes images (bicubic, the aspect ratio not kept, no crop); a .npy
+    array must already have the model's size."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file {path} does not exist")
@@ -171,9 +184,14 @@ def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
     else:
         from PIL import Image
 
+        from smis_layers.data.labels import resize_image
+
         try:
             with Image.open(path) as handle:
-                image = np.asarray(handle.convert("RGB")).astype("float32") / 127.5 - 1.0
+                rgb = handle.convert("RGB")
+            if model is not None:
+                rgb = resize_image(rgb, model.image_size)
+            image = np.asarray(rgb).astype("float32") / 127.5 - 1.0
         except OSError as error:
             raise ValueError(f"image file {path} is not a readable image: {error}") from None
     if model is None:

@@ -122,8 +122,8 @@ def test_zoo_list(capsys):
 )
 def test_bad_input_exits_1_with_a_message(files, tmp_path, capsys, argv, message):
     Image.fromarray(np.full((64, 64), 9, "uint8")).save(tmp_path / "bad.png")
-    Image.fromarray(np.zeros((32, 32), "uint8")).save(tmp_path / "small.png")
-    names = {"bad_labels": tmp_path / "bad.png", "small": tmp_path / "small.png"}
+    np.save(tmp_path / "small.npy", np.zeros((32, 32), "int32"))  # PNGs are resized, not .npy
+    names = {"bad_labels": tmp_path / "bad.png", "small": tmp_path / "small.npy"}
     names["mask"] = files / "mask0.png"
     argv = [a.format(**names) for a in argv]
     assert main([*argv, "--out", str(tmp_path / "o.png")] if argv[0] != "decode" else argv) == 1

@@ -110,3 +110,21 @@ def test_evaluation_refuses_a_preset_of_another_convention(ade):
     folder, _, _ = ade
     with pytest.raises(ValueError, match="trained on ade20k labels"):
         evaluate_presets([folder / "preset"], n_images=2, progress=False)
+
+
+def test_files_of_any_size_are_resized_as_the_training_loader_resizes_them(ade, tmp_path):
+    folder, model, _ = ade
+    rng = np.random.default_rng(1)
+    raw = np.repeat(rng.integers(0, 151, (10, 8)), 10, axis=0).repeat(12, axis=1)  # 100x96
+    Image.fromarray(raw.astype("uint8")).save(tmp_path / "raw.png")
+    pixels = rng.integers(0, 256, (100, 96, 3), dtype="uint8")
+    Image.fromarray(pixels).save(tmp_path / "image.png")
+    trained = load_sample(
+        "ade20k", SamplePaths(image=tmp_path / "image.png", mask=tmp_path / "raw.png"), SIZE
+    )
+    np.testing.assert_array_equal(apps.load_mask(tmp_path / "raw.png", model), trained["masks"])
+    image = apps.load_image(tmp_path / "image.png", model)
+    np.testing.assert_allclose(image, trained["images"] / 127.5 - 1.0, atol=1e-6)
+    out = tmp_path / "sample.png"
+    argv = ["--preset", str(folder / "preset"), "--mask", str(tmp_path / "raw.png")]
+    assert main(["sample", *argv, "--n", "1", "--out", str(out)]) == 0

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from smis_layers.data.labels import model_label_convention
+from smis_layers.data.labels import model_label_convention, resize_image, resize_label_image
 from smis_layers.data.synthetic import SHAPE_FAMILIES, SIZES, SyntheticShapes
 from smis_layers.utils.images import colourize, to_uint8
 
@@ -85,14 +85,14 @@ def labels_from_colours(rgb, num_classes: int) -> np.ndarray:
 
 
 def resize_labels(labels, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an (H, W) label map to `size` (height, width)."""
+    """An (H, W) label map resized to `size` (height, width) as the training loader resizes
+    label maps (`smis_layers.data.labels.resize_label_image`: nearest)."""
     from PIL import Image
 
     labels = np.asarray(labels, dtype="int32")
     if labels.shape == tuple(size):
         return labels
-    image = Image.fromarray(labels.astype("int32"), mode="I")
-    resized = image.resize((size[1], size[0]), Image.NEAREST)
+    resized = resize_label_image(Image.fromarray(labels, mode="I"), size)
     return np.asarray(resized, dtype="int32")
 
 
@@ -186,7 +186,7 @@ def _flatten_layers(background, layers):
 
 def image_to_model(image, size: tuple[int, int]) -> np.ndarray:
     """An uploaded image (uint8 RGB(A) array or PIL image) as (H, W, 3) float32 in [-1, 1],
-    resized (bilinear) to `size`."""
+    resized to `size` as the training loader resizes images (`resize_image`: bicubic)."""
     from PIL import Image
 
     if not isinstance(image, Image.Image):
@@ -196,9 +196,7 @@ def image_to_model(image, size: tuple[int, int]) -> np.ndarray:
         if array.dtype != np.uint8:
             raise ValueError(f"Expected a uint8 image; received dtype {array.dtype}")
         image = Image.fromarray(array[..., :3])
-    image = image.convert("RGB")
-    if image.size != (size[1], size[0]):
-        image = image.resize((size[1], size[0]), Image.BILINEAR)
+    image = resize_image(image.convert("RGB"), size)
     return np.asarray(image, dtype="float32") / 127.5 - 1.0
 
 
