@@ -68,7 +68,7 @@ def convert_official(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import json
 
-    from smis_layers.convert import convert_official_checkpoint
+    from smis_layers.convert import CheckpointMismatchError, convert_official_checkpoint
 
     try:
         if args.model_config is not None:
@@ -79,6 +79,14 @@ def convert_official(args: argparse.Namespace) -> int:
         out = convert_official_checkpoint(
             args.generator, args.encoder, config, args.out, overwrite=args.overwrite
         )
+    except CheckpointMismatchError as error:
+        listing = (
+            ("\n  " + "\n  ".join(error.problems))
+            if args.verbose
+            else (f" (--verbose lists the {len(error.problems)} tensors)")
+        )
+        print(f"smis convert-official: error: {error.summary}{listing}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, ImportError, OSError) as error:
         print(f"smis convert-official: error: {error}", file=sys.stderr)
         return 1
@@ -216,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     # checkpoints of non-default official-style architectures.
     architecture.add_argument("--model-config", default=None, help=argparse.SUPPRESS)
     convert_parser.add_argument("--out", required=True, help="the preset folder to write")
+    convert_parser.add_argument(
+        "--verbose", action="store_true", help="list every mismatched tensor on an error"
+    )
     convert_parser.add_argument(
         "--overwrite", action="store_true", help="replace existing preset files in --out"
     )

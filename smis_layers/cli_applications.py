@@ -31,6 +31,22 @@ def _load_model(preset: str):
     return from_preset(preset)
 
 
+def _require_trained_encoder(preset: str) -> None:
+    """Refuses to encode with a preset converted without the official encoder checkpoint: its
+    encoder has random weights, so its codes would be meaningless."""
+    from smis_layers.presets import preset_metadata
+
+    metadata = preset_metadata(preset)
+    sources = metadata.get("source_files") or {}
+    if metadata.get("converted_from") and sources.get("encoder") is None:
+        raise CommandError(
+            f"preset {preset} was converted without the official encoder (no latest_net_E.pth): "
+            "its encoder has random weights, so encoded codes would be meaningless. Convert it "
+            "again with smis convert-official --encoder latest_net_E.pth, or draw codes from "
+            "seeds (smis sample, resample-class, mix CLASS=seed:N)"
+        )
+
+
 def _writable(path: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
@@ -140,6 +156,8 @@ def mix_command(args: argparse.Namespace) -> Path:
     from smis_layers.applications import load_mask, mix_appearance
     from smis_layers.utils.images import to_uint8
 
+    if any("=seed:" not in text for text in args.sources):
+        _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask = load_mask(args.mask, model)
     donors, references = {}, []
@@ -159,6 +177,7 @@ def manipulate_command(args: argparse.Namespace) -> Path:
     """`smis manipulate`: applies the `--edit`s to the mask and keeps every class's code."""
     from smis_layers.applications import load_image, load_mask, manipulate
 
+    _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask, image = load_mask(args.mask, model), load_image(args.image, model)
     edited = mask
@@ -181,6 +200,7 @@ def morph_command(args: argparse.Namespace) -> Path:
     from smis_layers.applications import load_mask, morph
     from smis_layers.utils.images import to_uint8
 
+    _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask = load_mask(args.mask, model)
     z_a, z_b = _codes_from(args.a, mask, model), _codes_from(args.b, mask, model)
@@ -205,6 +225,7 @@ def encode_command(args: argparse.Namespace) -> Path:
     from smis_layers.applications import encode, load_image, load_mask
     from smis_layers.presets import preset_identity
 
+    _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask, image = load_mask(args.mask, model), load_image(args.image, model)
     z = encode(model, image, mask)
