@@ -24,8 +24,8 @@ def ade(tmp_path_factory):
     model = GroupDNet(
         num_classes=151,
         image_size=(SIZE, SIZE),
-        schedule=GroupDecreasingSchedule.decreasing(
-            151, 2, 64, latent_size=16, norm_hidden_channels=4
+        schedule=GroupDecreasingSchedule.decreasing(  # classes merged from the start: tiny
+            151, 2, 64, latent_size=16, norm_hidden_channels=4, start_groups=8
         ),
         encoder_channels=151,
         encoder_layers=2,
