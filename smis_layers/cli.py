@@ -145,6 +145,7 @@ def train(args: argparse.Namespace) -> int:
             extend=args.extend,
             stop_at=args.stop_at,
             dtype_policy=args.dtype_policy,
+            verify_data=not args.no_verify,
         )
     except TrainingInterrupted as interrupted:
         print(
@@ -236,7 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model (rerunning the same command resumes)"
     )
     train_parser.add_argument(
-        "--model", required=True, help="architecture name, e.g. groupdnet_shapes64"
+        "--model",
+        required=True,
+        help="architecture name, e.g. groupdnet_shapes64, or a small model for any dataset: "
+        "FAMILY:size=S,width=W (FAMILY groupdnet, groupnet, mulnet, groupenc or vspade; the "
+        "class count comes from --data; docs/training.md)",
+    )
+    train_parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the scan of every pair of a dataset folder before training",
     )
     train_parser.add_argument(
         "--data",
