@@ -57,6 +57,7 @@ def test_arguments_are_checked_before_any_model_is_built(tmp_path, monkeypatch, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.filterwarnings("ignore::smis_layers.layers.ClassMixingWarning")  # width 4, C=151
 def test_every_bad_pair_is_listed_before_the_trainer_is_built(tmp_path, monkeypatch, capsys):
     def no_trainer(*args, **kwargs):
         raise BuildError
