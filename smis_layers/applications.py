@@ -220,7 +220,19 @@ def example_data(model, count: int = 4, seed: int = HELD_OUT_SEED) -> dict[str, 
 
 # ---------------------------------------------------------------------------- codes
 def encode(model, image, mask) -> np.ndarray:
-    """The codes (h, w, 8C) of a real image: the encoder's means (its deterministic output)."""
+    """The codes (h, w, 8C) of a real image: the encoder's means (its deterministic output).
+    Warns when the model's preset says its encoder has random weights (converted without the
+    official encoder checkpoint): such codes are meaningless."""
+    if getattr(model, "encoder_is_random", False):
+        import warnings
+
+        warnings.warn(
+            "this model's encoder has random weights (its preset was converted without the "
+            "official encoder checkpoint, latest_net_E.pth): the codes are meaningless; "
+            "convert it again with the encoder",
+            UserWarning,
+            stacklevel=2,
+        )
     image, mask = check_image(model, image), check_mask(model, mask)
     mu, _ = model.encode(image[None], mask[None])
     return np.asarray(mu)[0]

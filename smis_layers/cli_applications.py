@@ -34,11 +34,9 @@ def _load_model(preset: str):
 def _require_trained_encoder(preset: str) -> None:
     """Refuses to encode with a preset converted without the official encoder checkpoint: its
     encoder has random weights, so its codes would be meaningless."""
-    from smis_layers.presets import preset_metadata
+    from smis_layers.presets import encoder_is_random, preset_metadata
 
-    metadata = preset_metadata(preset)
-    sources = metadata.get("source_files") or {}
-    if metadata.get("converted_from") and sources.get("encoder") is None:
+    if encoder_is_random(preset_metadata(preset)):
         raise CommandError(
             f"preset {preset} was converted without the official encoder (no latest_net_E.pth): "
             "its encoder has random weights, so encoded codes would be meaningless. Convert it "

@@ -256,7 +256,15 @@ def load_preset(name_or_path: str | os.PathLike, expected_class: type | None = N
         verify_preset(directory, [CODE_PRIOR_FILE])
         model.code_prior = _load_code_prior(directory / CODE_PRIOR_FILE, model)
     model.label_convention = _label_convention(metadata, model, directory)
+    model.encoder_is_random = encoder_is_random(metadata)
     return model
+
+
+def encoder_is_random(metadata: dict) -> bool:
+    """Whether a preset's metadata says its encoder has random weights: converted from the
+    official checkpoints without the encoder's (`latest_net_E.pth`)."""
+    sources = metadata.get("source_files") or {}
+    return bool(metadata.get("converted_from")) and sources.get("encoder") is None
 
 
 def _label_convention(metadata: dict, model, directory: Path) -> str:

@@ -458,7 +458,11 @@ def test_cli_converts_end_to_end(tmp_path, capsys):
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["encoder_weights"].startswith("not converted")
     assert metadata["source_files"]["encoder"] is None
-    # Its encoder is random: the commands that encode refuse it, naming the way out.
+    # Its encoder is random: the API warns, the commands that encode refuse it.
+    from smis_layers import applications as apps
+
+    with pytest.warns(UserWarning, match="encoder has random weights"):
+        apps.encode(GroupDNet.from_preset(out), data["images"][0], data["labels"][0])
     files = ["--mask", "m.png", "--image", "i.png"]
     assert main(["encode", "--preset", str(out), *files, "--out", str(tmp_path / "c.npz")]) == 1
     err = capsys.readouterr().err
