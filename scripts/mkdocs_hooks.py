@@ -7,8 +7,8 @@ Pages filled in at build time, so that they cannot drift from the code:
   TensorFlow);
 - `<!-- smis-examples -->` (docs/examples.md) becomes one section per script of `examples/`,
   made of its module docstring;
-- `zoo.md`, while docs/zoo.md does not exist (`smis evaluate` writes it), is generated from
-  the model cards of `zoo/` (each preset's README.md and the pictures it shows).
+- `zoo.md`, while docs/zoo.md does not exist (`smis evaluate --zoo-page` writes it), is
+  generated from the model cards of `zoo/` (each preset's README.md and the pictures it shows).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def zoo_stub_markdown() -> tuple[str, list[tuple[str, Path]]]:
         "",
         "The presets shipped with the library (`smis zoo list`; load one with",
         '`smis_layers.models.from_preset("NAME")`). This page is assembled from their model',
-        "cards when the site is built; `smis evaluate --presets ...` replaces it with the",
+        "cards when the site is built; `smis evaluate --zoo-page docs/zoo.md` replaces it with the",
         "measured comparison table (see [Evaluation](evaluation.md)).",
         "",
         "| preset | class | description | parameters | files |",

@@ -93,20 +93,38 @@ def check_code(model, z, name: str = "z") -> np.ndarray:
     return z
 
 
-def load_mask(path: str | os.PathLike, model=None) -> np.ndarray:
+def load_mask(
+    path: str | os.PathLike, model=None, label_convention: str | None = None
+) -> np.ndarray:
     """Reads a label map from a PNG (grayscale or palette image whose pixel values are the
     labels, or an RGB image drawn in `colourize`'s class colours) or a .npy file (a (H, W)
     label map or an (H, W, C) one-hot / score array). With `model`, checks the size and the
-    labels against it."""
+    labels against it.
+
+    A grayscale or palette PNG is read as a dataset annotation: its values go through the label
+    convention (`label_convention`, default: the model's, which its preset recorded; e.g. a raw
+    ADE20K annotation's 0 "other" becomes class 150 and class k becomes k - 1, as in training;
+    see `smis_layers.data.labels`). Colour PNGs and .npy arrays hold the model's classes.
+
+    With `model`, a PNG of another size is resized to the model's as the training loader
+    resizes label maps (nearest, the aspect ratio not kept, no crop); a .npy array must already
+    have the model's size."""
+    from smis_layers.data.labels import model_label_convention, to_model_labels
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file {path} does not exist")
+    if label_convention is None and model is not None:
+        label_convention = model_label_convention(model)
     if path.suffix.lower() == ".npy":
         array = np.load(path, allow_pickle=False)
         if array.ndim == 3 and array.shape[-1] > 1:
             array = np.argmax(array, axis=-1)
     else:
-        array = _read_label_png(path)
+        size = None if model is None else tuple(model.image_size)
+        array, annotation = _read_label_png(path, size)
+        if annotation:
+            array = to_model_labels(array, label_convention, source=f"mask file {path}")
     if model is None:
         return np.asarray(array).astype("int32")
     try:
@@ -115,9 +133,13 @@ def load_mask(path: str | os.PathLike, model=None) -> np.ndarray:
         raise ValueError(str(error).replace("`", "")) from None
 
 
-def _read_label_png(path: Path) -> np.ndarray:
+def _read_label_png(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
+    """The labels of a PNG (resized to `size` as the training loader resizes label maps, when
+    given) and whether they are annotation values (grayscale or palette image) rather than
+    `colourize`'s class colours."""
     from PIL import Image
 
+    from smis_layers.data.labels import resize_label_image
     from smis_layers.utils.images import MASK_COLOURS
 
     try:
@@ -125,11 +147,15 @@ def _read_label_png(path: Path) -> np.ndarray:
         image.load()
     except OSError as error:
         raise ValueError(f"mask file {path} is not a readable image: {error}") from None
-    if image.mode in ("L", "P", "I", "I;16"):
-        return np.asarray(image).astype("int64")
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")
+    if size is not None:
+        image = resize_label_image(image, size)
+    if image.mode in ("L", "P", "I"):
+        return np.asarray(image).astype("int64"), True
     rgb = np.asarray(image.convert("RGB")).astype("int64")
     if np.all(rgb[..., 0] == rgb[..., 1]) and np.all(rgb[..., 1] == rgb[..., 2]):
-        return rgb[..., 0]
+        return rgb[..., 0], True
     codes = rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2]
     palette = MASK_COLOURS.astype("int64")
     palette_codes = palette[:, 0] * 65536 + palette[:, 1] * 256 + palette[:, 2]
@@ -142,12 +168,14 @@ def _read_label_png(path: Path) -> np.ndarray:
             "smis_layers.utils.images.MASK_COLOURS; save label maps as grayscale PNGs "
             "(pixel value = class) or .npy"
         )
-    return labels
+    return labels, False
 
 
 def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
     """Reads an image (PNG/JPEG: 8-bit, mapped to [-1, 1]; .npy: already in [-1, 1]) as a
-    float32 (H, W, 3) array; with `model`, checks its size."""
+    float32 (H, W, 3) array. With `model`, a PNG/JPEG of another size is resized to the model's
+    as the training loader resizes images (bicubic, the aspect ratio not kept, no crop); a .npy
+    array must already have the model's size."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file {path} does not exist")
@@ -156,9 +184,14 @@ def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
     else:
         from PIL import Image
 
+        from smis_layers.data.labels import resize_image
+
         try:
             with Image.open(path) as handle:
-                image = np.asarray(handle.convert("RGB")).astype("float32") / 127.5 - 1.0
+                rgb = handle.convert("RGB")
+            if model is not None:
+                rgb = resize_image(rgb, model.image_size)
+            image = np.asarray(rgb).astype("float32") / 127.5 - 1.0
         except OSError as error:
             raise ValueError(f"image file {path} is not a readable image: {error}") from None
     if model is None:
@@ -187,7 +220,19 @@ def example_data(model, count: int = 4, seed: int = HELD_OUT_SEED) -> dict[str, 
 
 # ---------------------------------------------------------------------------- codes
 def encode(model, image, mask) -> np.ndarray:
-    """The codes (h, w, 8C) of a real image: the encoder's means (its deterministic output)."""
+    """The codes (h, w, 8C) of a real image: the encoder's means (its deterministic output).
+    Warns when the model's preset says its encoder has random weights (converted without the
+    official encoder checkpoint): such codes are meaningless."""
+    if getattr(model, "encoder_is_random", False):
+        import warnings
+
+        warnings.warn(
+            "this model's encoder has random weights (its preset was converted without the "
+            "official encoder checkpoint, latest_net_E.pth): the codes are meaningless; "
+            "convert it again with the encoder",
+            UserWarning,
+            stacklevel=2,
+        )
     image, mask = check_image(model, image), check_mask(model, mask)
     mu, _ = model.encode(image[None], mask[None])
     return np.asarray(mu)[0]

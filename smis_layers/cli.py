@@ -71,7 +71,7 @@ def convert_official(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import json
 
-    from smis_layers.convert import convert_official_checkpoint
+    from smis_layers.convert import CheckpointMismatchError, convert_official_checkpoint
 
     try:
         if args.model_config is not None:
@@ -82,6 +82,14 @@ def convert_official(args: argparse.Namespace) -> int:
         out = convert_official_checkpoint(
             args.generator, args.encoder, config, args.out, overwrite=args.overwrite
         )
+    except CheckpointMismatchError as error:
+        listing = (
+            ("\n  " + "\n  ".join(error.problems))
+            if args.verbose
+            else (f" (--verbose lists the {len(error.problems)} tensors)")
+        )
+        print(f"smis convert-official: error: {error.summary}{listing}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, ImportError, OSError) as error:
         print(f"smis convert-official: error: {error}", file=sys.stderr)
         return 1
@@ -140,6 +148,7 @@ def train(args: argparse.Namespace) -> int:
             extend=args.extend,
             stop_at=args.stop_at,
             dtype_policy=args.dtype_policy,
+            verify_data=not args.no_verify,
         )
     except TrainingInterrupted as interrupted:
         print(
@@ -220,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     architecture.add_argument("--model-config", default=None, help=argparse.SUPPRESS)
     convert_parser.add_argument("--out", required=True, help="the preset folder to write")
     convert_parser.add_argument(
+        "--verbose", action="store_true", help="list every mismatched tensor on an error"
+    )
+    convert_parser.add_argument(
         "--overwrite", action="store_true", help="replace existing preset files in --out"
     )
     convert_parser.set_defaults(handler=convert_official)
@@ -228,7 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a model (rerunning the same command resumes)"
     )
     train_parser.add_argument(
-        "--model", required=True, help="architecture name, e.g. groupdnet_shapes64"
+        "--model",
+        required=True,
+        help="architecture name, e.g. groupdnet_shapes64, or a small model for any dataset: "
+        "FAMILY:size=S,width=W (FAMILY groupdnet, groupnet, mulnet, groupenc or vspade; the "
+        "class count comes from --data; docs/training.md)",
+    )
+    train_parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the scan of every pair of a dataset folder before training",
     )
     train_parser.add_argument(
         "--data",

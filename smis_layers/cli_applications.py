@@ -31,6 +31,20 @@ def _load_model(preset: str):
     return from_preset(preset)
 
 
+def _require_trained_encoder(preset: str) -> None:
+    """Refuses to encode with a preset converted without the official encoder checkpoint: its
+    encoder has random weights, so its codes would be meaningless."""
+    from smis_layers.presets import encoder_is_random, preset_metadata
+
+    if encoder_is_random(preset_metadata(preset)):
+        raise CommandError(
+            f"preset {preset} was converted without the official encoder (no latest_net_E.pth): "
+            "its encoder has random weights, so encoded codes would be meaningless. Convert it "
+            "again with smis convert-official --encoder latest_net_E.pth, or draw codes from "
+            "seeds (smis sample, resample-class, mix CLASS=seed:N)"
+        )
+
+
 def _writable(path: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
@@ -140,6 +154,8 @@ def mix_command(args: argparse.Namespace) -> Path:
     from smis_layers.applications import load_mask, mix_appearance
     from smis_layers.utils.images import to_uint8
 
+    if any("=seed:" not in text for text in args.sources):
+        _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask = load_mask(args.mask, model)
     donors, references = {}, []
@@ -159,6 +175,7 @@ def manipulate_command(args: argparse.Namespace) -> Path:
     """`smis manipulate`: applies the `--edit`s to the mask and keeps every class's code."""
     from smis_layers.applications import load_image, load_mask, manipulate
 
+    _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask, image = load_mask(args.mask, model), load_image(args.image, model)
     edited = mask
@@ -181,6 +198,7 @@ def morph_command(args: argparse.Namespace) -> Path:
     from smis_layers.applications import load_mask, morph
     from smis_layers.utils.images import to_uint8
 
+    _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask = load_mask(args.mask, model)
     z_a, z_b = _codes_from(args.a, mask, model), _codes_from(args.b, mask, model)
@@ -194,40 +212,116 @@ def morph_command(args: argparse.Namespace) -> Path:
     return path
 
 
-def encode_command(args: argparse.Namespace) -> Path:
-    """`smis encode`: writes the image's codes, its mask and the preset name to a .npz."""
-    from smis_layers.applications import encode, load_image, load_mask
+#: The version of `smis encode`'s .npz layout; files without it predate the model identity.
+CODES_FORMAT = 2
 
+
+def encode_command(args: argparse.Namespace) -> Path:
+    """`smis encode`: writes the image's codes and its mask (in the model's labels) to a .npz,
+    with the identity of the model that encoded them: the preset (zoo name or absolute folder),
+    its weights' sha256, its class count and its code shape (see `decode_command`)."""
+    from smis_layers.applications import encode, load_image, load_mask
+    from smis_layers.presets import preset_identity
+
+    _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
     mask, image = load_mask(args.mask, model), load_image(args.image, model)
     z = encode(model, image, mask)
+    identity = preset_identity(args.preset)
     out = _writable(args.out, args.overwrite)
     with open(out, "wb") as handle:
-        np.savez(handle, z=z, mask=mask, preset=np.array(str(args.preset)))
+        np.savez(
+            handle,
+            z=z,
+            mask=mask,
+            preset=np.array(identity["preset"]),
+            weights_sha256=np.array(identity["weights_sha256"]),
+            num_classes=np.array(model.num_classes),
+            latent_shape=np.array(tuple(model.latent_shape)),
+            format=np.array(CODES_FORMAT),
+        )
     return out
 
 
+def read_codes(path: str | Path) -> dict[str, object]:
+    """The fields of a `smis encode` file: "z", "mask" (or None) and, when recorded, "preset",
+    "weights_sha256", "num_classes" and "latent_shape"."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"codes file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise CommandError(f"codes file {path} is not a readable .npz: {error}") from None
+    if "z" not in stored:
+        raise CommandError(f"codes file {path} holds no codes `z`; write it with smis encode")
+    fields: dict[str, object] = {"z": stored["z"], "mask": stored.get("mask")}
+    for name in ("preset", "weights_sha256"):
+        if name in stored:
+            fields[name] = str(stored[name])
+    if "num_classes" in stored:
+        fields["num_classes"] = int(stored["num_classes"])
+    if "latent_shape" in stored:
+        fields["latent_shape"] = tuple(int(v) for v in stored["latent_shape"])
+    return fields
+
+
+def check_codes_model(codes: dict, model, preset: str, path: str | Path) -> None:
+    """Refuses a model whose class count or code shape differs from the one that wrote the codes
+    file at `path`, and warns when the preset's weights are not those recorded in it."""
+    from smis_layers.presets import preset_identity
+
+    expected_shape = tuple(codes.get("latent_shape") or np.shape(codes["z"]))
+    recorded = codes.get("preset", "an unrecorded preset")
+    classes = codes.get("num_classes")
+    if classes is not None and classes != model.num_classes:
+        raise CommandError(
+            f"codes file {path} was encoded by a {classes}-class model ({recorded}); preset "
+            f"{preset} has {model.num_classes} classes. Pass --preset {recorded} or re-encode"
+        )
+    if expected_shape != tuple(model.latent_shape):
+        raise CommandError(
+            f"codes file {path} holds codes of shape {expected_shape} ({recorded}); preset "
+            f"{preset} takes codes of shape {tuple(model.latent_shape)}. Pass --preset "
+            f"{recorded} or re-encode"
+        )
+    recorded_hash = codes.get("weights_sha256")
+    actual_hash = preset_identity(preset)["weights_sha256"]
+    if recorded_hash is None:
+        print(
+            f"warning: codes file {path} records no weights hash (written by an older smis "
+            f"encode); cannot check that {preset} is the model that encoded it",
+            file=sys.stderr,
+        )
+    elif recorded_hash != actual_hash:
+        print(
+            f"warning: preset {preset}'s weights (sha256 {actual_hash[:12]}...) are not the "
+            f"ones that encoded {path} (sha256 {recorded_hash[:12]}...); the codes may draw "
+            "other appearances",
+            file=sys.stderr,
+        )
+
+
 def decode_command(args: argparse.Namespace) -> Path:
-    """`smis decode`: draws a mask (default: the encoded one) with codes from `smis encode`."""
+    """`smis decode`: draws a mask (default: the encoded one) with codes from `smis encode`,
+    with the model recorded in the codes file unless `--preset` names another one (which must
+    have the same class count and code shape)."""
     from smis_layers.applications import decode, load_mask
 
-    model = _load_model(args.preset)
-    codes_path = Path(args.codes)
-    if not codes_path.is_file():
-        raise FileNotFoundError(f"codes file {codes_path} does not exist")
-    try:
-        with np.load(codes_path, allow_pickle=False) as codes:
-            z = codes["z"]
-            stored_mask = codes.get("mask")
-    except (OSError, ValueError) as error:
-        raise CommandError(f"codes file {codes_path} is not a readable .npz: {error}") from None
+    codes = read_codes(args.codes)
+    preset = args.preset or codes.get("preset")
+    if preset is None:
+        raise CommandError(f"codes file {args.codes} records no preset; pass --preset")
+    model = _load_model(preset)
+    check_codes_model(codes, model, preset, args.codes)
     if args.mask is not None:
         mask = load_mask(args.mask, model)
-    elif stored_mask is not None:
-        mask = stored_mask
+    elif codes["mask"] is not None:
+        mask = codes["mask"]
     else:
-        raise CommandError(f"{codes_path} holds no mask; pass --mask")
-    image = decode(model, mask, z)
+        raise CommandError(f"{args.codes} holds no mask; pass --mask")
+    image = decode(model, mask, codes["z"])
     return _save_grid([_grid_row(mask, image[None])], args.out, args.overwrite)
 
 
@@ -345,11 +439,20 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
 
 
 def evaluate_command(args: argparse.Namespace) -> Path | None:
-    """Evaluates presets, prints the table, and records it (with the command) in `--out` and in
-    each preset's metadata.json and model card."""
+    """Evaluates presets and prints the table. It writes only where told: `--out` (the command
+    and the table as Markdown), `--record` (each evaluated preset's metadata.json and model
+    card: the maintainers' step) and `--zoo-page` (the zoo page's table, whose other presets'
+    rows are kept). Every output is checked before the evaluation starts."""
     from smis_layers.metrics.evaluate import evaluate_presets, markdown_table
-    from smis_layers.presets import update_preset_metadata, write_model_card
+    from smis_layers.presets import atomic_write_bytes, resolve_preset
 
+    out = _writable(args.out, args.overwrite) if args.out else None
+    page = Path(args.zoo_page) if args.zoo_page else None
+    if page is not None:
+        _check_page_settings(page, args)
+    if args.record:
+        for preset in args.presets:
+            resolve_preset(preset)  # an unknown name fails before the evaluation
     results = evaluate_presets(
         args.presets,
         n_images=args.n_images,
@@ -358,29 +461,124 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     )
     table = markdown_table(results)
     print(table)
-    command = "smis " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None
-    command = command or f"smis evaluate --presets {' '.join(args.presets)} " + (
-        f"--n-images {args.n_images} --seed {args.seed}"
+    command = _evaluate_command_line(args.presets, args)
+    if out is not None:
+        atomic_write_bytes(out, f"Measured with\n\n```bash\n{command}\n```\n\n{table}\n".encode())
+    if args.record:
+        _record_metrics(args.presets, results, command)
+    if page is not None:
+        _update_zoo_page(page, results, args)
+        print(f"smis evaluate: updated {page}")
+    return out
+
+
+def _evaluate_command_line(presets, args: argparse.Namespace) -> str:
+    segmenter = "" if args.segmenter == DEFAULT_SEGMENTER else f" --segmenter {args.segmenter}"
+    return (
+        f"smis evaluate --presets {' '.join(map(str, presets))} --n-images {args.n_images} "
+        f"--seed {args.seed}{segmenter}"
     )
-    if args.no_record:
-        return None
+
+
+def _record_metrics(presets, results: list[dict], command: str) -> None:
+    """Writes each preset's row into its metadata.json and rewrites its model card."""
+    from smis_layers.presets import update_preset_metadata, write_model_card
+
     by_name = {str(row.get("preset")): row for row in results}
-    for preset in args.presets:
+    for preset in presets:
         row = by_name.get(str(preset)) or by_name.get(Path(preset).name)
         if row is None:
             continue
         metrics = {k: v for k, v in row.items() if isinstance(v, int | float)}
         update_preset_metadata(preset, {"metrics": metrics, "metrics_command": command})
         write_model_card(preset)
-    out = _writable(args.out, overwrite=True)
+        print(f"smis evaluate: recorded the metrics of {preset}")
+
+
+def _page_settings(text: str) -> dict[str, object] | None:
+    """The --n-images, --seed and --segmenter of the command a zoo page records, or None."""
+    import re
+    import shlex
+
+    found = re.search(r"```bash\n(smis evaluate [^\n]*)\n```", text)
+    if not found:
+        return None
+    words = shlex.split(found.group(1))
+    settings: dict[str, object] = {
+        "n_images": 64,
+        "seed": 0,
+        "segmenter": DEFAULT_SEGMENTER,
+    }
+    key = None
+    for word in words[2:]:
+        if word.startswith("--"):
+            key = word[2:].replace("-", "_")
+        elif key in ("n_images", "seed"):
+            settings[key] = int(word)
+        elif key == "segmenter":
+            settings[key] = word
+    return settings
+
+
+def _check_page_settings(page: Path, args: argparse.Namespace) -> None:
+    """Rows measured with other settings cannot share a table: refuse before any work."""
+    if not page.is_file():
+        return
+    settings = _page_settings(page.read_text())
+    if settings is None:
+        raise CommandError(f"--zoo-page {page} records no `smis evaluate` command to merge with")
+    ours = {"n_images": args.n_images, "seed": args.seed, "segmenter": args.segmenter}
+    different = {k: (settings[k], v) for k, v in ours.items() if settings[k] != v}
+    if different:
+        shown = ", ".join(
+            f"{k} {page_value} (page) vs {v}" for k, (page_value, v) in different.items()
+        )
+        raise CommandError(
+            f"--zoo-page {page} was measured with other settings ({shown}); evaluate with the "
+            "page's settings, or evaluate every preset of the page and write a new page"
+        )
+
+
+def _table_rows(text: str) -> tuple[str | None, list[str]]:
+    """The header line and the row lines of the first Markdown table in `text`."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    if len(lines) < 2:
+        return None, []
+    return lines[0], lines[2:]
+
+
+def _update_zoo_page(page: Path, results: list[dict], args: argparse.Namespace) -> None:
+    """Replaces the rows of the evaluated presets (and the "real images" row) in the zoo page's
+    table, keeps the other presets' rows and the page's hand-written findings."""
+    from smis_layers.metrics.evaluate import markdown_table
     from smis_layers.presets import atomic_write_bytes
 
-    previous = out.read_text() if out.is_file() else ""
+    previous = page.read_text() if page.is_file() else ""
     findings = previous[previous.index(FINDINGS_MARKER) :] if FINDINGS_MARKER in previous else ""
-    atomic_write_bytes(out, _zoo_page(table, command, findings).encode())
-    return out
+    table_text = previous[: previous.index(FINDINGS_MARKER)] if findings else previous
+    old_header, old_rows = _table_rows(table_text)
+    new_header, new_rows = _table_rows(markdown_table(results))
+    if old_rows and old_header != new_header:
+        raise CommandError(
+            f"--zoo-page {page}'s table has other columns than this evaluation's; evaluate "
+            "every preset of the page and write a new page"
+        )
+
+    def key(row: str) -> str:
+        return row.strip("|").split("|")[0].strip()
+
+    fresh = {key(row): row for row in new_rows}
+    rows = [fresh.pop(key(row), row) for row in old_rows] + list(fresh.values())
+    presets = [key(row) for row in rows if key(row) != REAL_IMAGES_ROW]
+    command = _evaluate_command_line(presets, args)
+    separator = markdown_table(results).splitlines()[1]
+    table = "\n".join([new_header, separator, *rows])
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(page, _zoo_page(table, command, findings).encode())
 
 
+DEFAULT_SEGMENTER = "segmenter_shapes64"
+REAL_IMAGES_ROW = "real images"
 ZOO_PAGE_HEADER = """# Model zoo
 
 The presets shipped in `zoo/` (installed as `smis_layers.zoo`), trained on the library's
@@ -458,7 +656,13 @@ def add_parsers(commands) -> None:
     parsers = {}
     for name, (handler, help_text) in COMMANDS.items():
         parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--preset", default=DEFAULT_PRESET, help="zoo name or preset folder")
+        recorded = name == "decode"  # its default is the preset recorded in the codes file
+        parser.add_argument(
+            "--preset",
+            default=None if recorded else DEFAULT_PRESET,
+            help="zoo name or preset folder"
+            + (" (default: the one in --codes)" if recorded else ""),
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
         parser.set_defaults(handler=_runner(name, handler))
@@ -516,18 +720,31 @@ def add_parsers(commands) -> None:
     parsers["demo"].add_argument("--out", default="gallery", help="the folder to write")
 
     evaluate = commands.add_parser(
-        "evaluate", help="evaluate presets on the synthetic benchmark; writes docs/zoo.md"
+        "evaluate",
+        help="evaluate presets on the synthetic benchmark; prints the table and writes only "
+        "where told (--out, --record, --zoo-page)",
     )
     evaluate.add_argument("--presets", nargs="+", required=True, help="zoo names or folders")
     evaluate.add_argument("--n-images", type=int, default=64)
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--segmenter", default="segmenter_shapes64")
-    evaluate.add_argument("--out", default="docs/zoo.md", help="the Markdown page to write")
+    evaluate.add_argument("--segmenter", default=DEFAULT_SEGMENTER)
+    evaluate.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     evaluate.add_argument(
-        "--no-record",
+        "--record",
         action="store_true",
-        help="only print the table (no docs page, no metadata.json or card updates)",
+        help="maintainers: write the metrics into each evaluated preset's metadata.json and "
+        "model card",
     )
+    evaluate.add_argument(
+        "--zoo-page",
+        default=None,
+        metavar="PATH",
+        help="maintainers: replace the evaluated presets' rows in this zoo page (e.g. "
+        "docs/zoo.md), keeping the other presets' rows and the findings",
+    )
+    # Recording was the default before; the flag that turned it off is now a no-op.
+    evaluate.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)
     evaluate.set_defaults(handler=_runner("evaluate", evaluate_command))
     bench = commands.add_parser("bench", help="the benchmark suite (python -m benchmarks)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the suite")

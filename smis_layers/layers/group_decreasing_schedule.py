@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -163,6 +164,12 @@ class GroupDecreasingSchedule:
         `num_classes=8, base_filters=160, image_size=256` this is the official DeepFashion
         decoder.
 
+        The input convolution and the blocks the rule targets at C groups must keep the classes
+        apart: their groups must be multiples of C, which needs widths that are. When the
+        widths do not allow it, a `ClassMixingWarning` names the layers and the way out (a
+        `base_filters` that does, merging classes, or `start_groups` < C, which declares the
+        merge from the start and warns about nothing).
+
         Args:
             num_classes: C.
             base_filters: ngf, the width unit.
@@ -195,11 +202,13 @@ class GroupDecreasingSchedule:
         widths = [m * base_filters for m in width_multipliers]
         names = _rule_block_names(num_blocks)
         input_filters = 16 * base_filters if num_blocks >= 4 else widths[0]
-        blocks, in_channels = [], input_filters
+        blocks, in_channels, per_class = [], input_filters, []
         for i, filters in enumerate(widths):
             channels = (in_channels, min(in_channels, filters), filters)
             target = final_groups if i == num_blocks - 1 else start_groups / 2 ** (i // halve_every)
             groups = _largest_common_divisor_at_most(channels, max(1, math.floor(target)))
+            if target >= num_classes:
+                per_class.append((names[i], groups, width_multipliers[i]))
             hidden = _round_up(norm_hidden_channels or 128, groups)
             # CGNorm's shared convolution splits the mask's C channels: its groups must divide
             # C as well as the hidden width (groups when groups divides C, as officially).
@@ -211,6 +220,14 @@ class GroupDecreasingSchedule:
         input_groups = _largest_common_divisor_at_most(
             (latent_channels * num_classes, input_filters), start_groups
         )
+        if start_groups >= num_classes:
+            input_multiplier = input_filters // base_filters
+            _warn_if_classes_mix(
+                num_classes,
+                base_filters,
+                [("the input convolution", input_groups, input_multiplier), *per_class],
+                next((b.name for b in blocks[len(per_class) :]), None),
+            )
         return cls(num_classes, latent_size, latent_channels, input_filters, input_groups, blocks)
 
     @classmethod
@@ -365,6 +382,43 @@ class GroupDecreasingSchedule:
             f"latent_size={self.latent_size}, groups={self.groups}, "
             f"filters={tuple(b.filters for b in self.blocks)})"
         )
+
+
+class ClassMixingWarning(UserWarning):
+    """A rule-based schedule mixes the codes of several classes in a layer that it meant to
+    keep per class (its widths are not multiples of the class count)."""
+
+
+def _warn_if_classes_mix(
+    num_classes: int,
+    base_filters: int,
+    layers: list[tuple[str, int, int]],
+    first_merged: str | None,
+) -> None:
+    """Warns when a layer the rule keeps per class, `(name, groups, width multiplier)`, has
+    groups that are not a multiple of C: each group then takes channels of several classes."""
+    mixing = [(name, groups) for name, groups, _ in layers if groups % num_classes]
+    if not mixing:
+        return
+    # The smallest base width whose multiples make every such layer's width divisible by C.
+    step = math.lcm(*(num_classes // math.gcd(num_classes, m) for _, _, m in layers))
+    suggestion = step * -(-base_filters // step)
+    where = (
+        f"before {first_merged}, where the schedule starts merging groups"
+        if first_merged
+        else ("in layers the schedule keeps per class")
+    )
+    shown = ", ".join(f"{name} ({groups} groups)" for name, groups in mixing)
+    warnings.warn(
+        f"GroupDecreasingSchedule for {num_classes} classes with base_filters={base_filters}: "
+        f"{shown} mix the codes of several classes {where}, because their widths are not "
+        f"multiples of {num_classes}. To keep every class apart there, use "
+        f"base_filters={suggestion} (per-class widths), or merge the classes into fewer groups "
+        "(relabel the data, as the official answer to SMIS issue #13 suggests), or pass "
+        "start_groups below the class count to declare the merge from the start.",
+        ClassMixingWarning,
+        stacklevel=3,
+    )
 
 
 def _check_divides(where: str, name: str, groups: int, values: dict[str, int]) -> None:

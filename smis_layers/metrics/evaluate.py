@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smis_layers.data.labels import DEFAULT_LABEL_CONVENTION
 from smis_layers.data.synthetic import HELD_OUT_SEED
 from smis_layers.metrics.flops import generator_flops
 from smis_layers.ops.checks import require_positive_int
@@ -178,6 +179,12 @@ def evaluate_presets(
         name = Path(preset).name if Path(preset).is_dir() else str(preset)
         _say(progress, f"[{name}] loading")
         model = load_preset(preset)
+        if model.label_convention != DEFAULT_LABEL_CONVENTION:
+            raise ValueError(
+                f"Preset {name} was trained on {model.label_convention} labels; this evaluation "
+                "draws the synthetic benchmark's masks (identity labels), which that model's "
+                "classes do not mean"
+            )
         if model.num_classes != seg.num_classes:
             raise ValueError(
                 f"Preset {name} has {model.num_classes} classes; the segmenter {segmenter} "

@@ -59,14 +59,104 @@ ARCHITECTURES = {
 OFFICIAL = ("deepfashion", "cityscapes", "ade20k")
 
 
+#: Small models for any dataset, by family: `FAMILY:classes=C,size=S,width=W[,encoder=E]`
+#: (see `small_architecture`).
+SMALL_FAMILIES = {
+    "groupdnet": GroupDNet,
+    "groupnet": GroupNet,
+    "mulnet": MulNet,
+    "groupenc": GroupEnc,
+    "vspade": VSPADE,
+}
+SMALL_KEYS = ("classes", "size", "width", "encoder")
+SMALL_DEFAULTS = {"size": 64, "width": 16}
+
+
+def parse_small_architecture(name: str) -> tuple[str, dict[str, int]]:
+    """`"FAMILY:key=value,..."` -> (family, settings), or a ValueError naming the bad part."""
+    family, _, text = name.partition(":")
+    if family not in SMALL_FAMILIES:
+        raise ValueError(
+            f"Unknown model family {family!r} in {name!r}; expected one of {sorted(SMALL_FAMILIES)}"
+        )
+    settings = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in SMALL_KEYS:
+            raise ValueError(f"Unknown setting {key!r} in {name!r}; expected keys {SMALL_KEYS}")
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"Setting {key} in {name!r} must be a positive integer; received {value!r}"
+            )
+        settings[key] = int(value)
+    return family, {**SMALL_DEFAULTS, **settings}
+
+
+def complete_architecture_name(name: str, num_classes: int) -> str:
+    """A small architecture's canonical name, its class count filled in from the data when
+    absent (other names are returned as they are)."""
+    if ":" not in name:
+        return name
+    family, settings = parse_small_architecture(name)
+    settings.setdefault("classes", num_classes)
+    return f"{family}:" + ",".join(f"{k}={settings[k]}" for k in SMALL_KEYS if k in settings)
+
+
+def small_architecture(name: str):
+    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E]`: the recipe of
+    the *_shapes64 models at any class count and size. S is the square image size (a power of
+    two times the 4x4 latent), W the width unit (`base_filters`: the first blocks are 16W
+    wide), E the encoder's base channels (a multiple of C for the grouped encoders; default 2C,
+    8 for VSPADE's ungrouped one). GroupDNet's groups
+    decrease from C (`GroupDecreasingSchedule.decreasing`, which warns when W makes its first
+    layers mix classes); GroupNet and MulNet keep C groups; GroupEnc and VSPADE use 1."""
+    family, settings = parse_small_architecture(name)
+    if "classes" not in settings:
+        raise ValueError(f"{name!r} names no class count; add classes=C")
+    c, size, width = settings["classes"], settings["size"], settings["width"]
+    model_class = SMALL_FAMILIES[family]
+    hidden = 16 if family in ("groupenc", "vspade") else SHAPES64_HIDDEN
+    widths = {"norm_hidden_channels": hidden}
+    if family == "groupdnet":
+        schedule = GroupDecreasingSchedule.decreasing(c, width, size, **widths)
+    else:
+        groups = 1 if family in ("groupenc", "vspade") else c
+        schedule = GroupDecreasingSchedule.constant(c, width, size, groups=groups, **widths)
+    # VSPADE's single encoder is not grouped: per-class widths would make it the largest part.
+    encoder = settings.get("encoder", 8 if family == "vspade" else 2 * c)
+    config = {
+        "num_classes": c,
+        "image_size": (size, size),
+        "schedule": schedule.get_config(),
+        "encoder_channels": encoder,
+        "split_mode": "crop_resize",
+    }
+    return model_class, config
+
+
+def is_architecture(name: str) -> bool:
+    """Whether `build_architecture` knows `name` (without building anything)."""
+    official = name.startswith("groupdnet_") and name.removeprefix("groupdnet_") in OFFICIAL
+    if name in ARCHITECTURES or official:
+        return True
+    if ":" in name:
+        parse_small_architecture(name)  # a malformed spec says what is wrong
+        return True
+    return False
+
+
 def available_architectures() -> list[str]:
     return sorted([*ARCHITECTURES, *(f"groupdnet_{name}" for name in OFFICIAL)])
 
 
 def build_architecture(name: str, **overrides) -> GroupDNet:
-    """An untrained model by architecture name; keyword arguments override its config."""
+    """An untrained model by architecture name (or small spec `FAMILY:classes=C,size=S,width=W`,
+    see `small_architecture`); keyword arguments override its config."""
     if name.startswith("groupdnet_") and name.removeprefix("groupdnet_") in OFFICIAL:
         return GroupDNet.official(name.removeprefix("groupdnet_"), **overrides)
+    if ":" in name:
+        model_class, config = small_architecture(name)
+        return model_class(**{**config, **overrides})
     if name not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {name!r}; available: {available_architectures()}")
     model_class, config = ARCHITECTURES[name]

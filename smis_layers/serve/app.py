@@ -211,7 +211,9 @@ class DemoCallbacks:
             raise ValueError("Upload a reference image and its mask (or pick a reference example)")
         size = self.engine.image_size
         image = image_to_model(ref_image, size)
-        labels = labels_from_upload(ref_mask, self.engine.num_classes, size)
+        labels = labels_from_upload(
+            ref_mask, self.engine.num_classes, size, self.engine.label_convention
+        )
         class_index = None if class_choice in (None, ALL_SHARED) else int(class_choice)
         state = self.engine.copy_appearance(state, class_index, image, labels)
         what = (

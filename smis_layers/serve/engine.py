@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from smis_layers.data.labels import model_label_convention, resize_image, resize_label_image
 from smis_layers.data.synthetic import SHAPE_FAMILIES, SIZES, SyntheticShapes
 from smis_layers.utils.images import colourize, to_uint8
 
@@ -84,28 +85,34 @@ def labels_from_colours(rgb, num_classes: int) -> np.ndarray:
 
 
 def resize_labels(labels, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an (H, W) label map to `size` (height, width)."""
+    """An (H, W) label map resized to `size` (height, width) as the training loader resizes
+    label maps (`smis_layers.data.labels.resize_label_image`: nearest)."""
     from PIL import Image
 
     labels = np.asarray(labels, dtype="int32")
     if labels.shape == tuple(size):
         return labels
-    image = Image.fromarray(labels.astype("int32"), mode="I")
-    resized = image.resize((size[1], size[0]), Image.NEAREST)
+    resized = resize_label_image(Image.fromarray(labels, mode="I"), size)
     return np.asarray(resized, dtype="int32")
 
 
-def labels_from_upload(image, num_classes: int, size: tuple[int, int]) -> np.ndarray:
+def labels_from_upload(
+    image, num_classes: int, size: tuple[int, int], label_convention: str | None = None
+) -> np.ndarray:
     """An uploaded mask as (H, W) labels at the model's size.
 
     Accepted: a palette ("P") or greyscale PNG whose values are the labels, an RGB image whose
     three channels are equal (greyscale labels), or a colour mask painted with the class colours
-    of `colourize` (each pixel goes to the nearest class colour).
+    of `colourize` (each pixel goes to the nearest class colour). Label values are a dataset's
+    annotation: they go through `label_convention` (the model's; see
+    `smis_layers.data.labels`), as `load_mask` reads them.
 
     Raises:
-        ValueError: label values outside [0, num_classes).
+        ValueError: label values outside [0, num_classes) or outside the convention's range.
     """
     from PIL import Image
+
+    from smis_layers.data.labels import to_model_labels
 
     if isinstance(image, Image.Image):
         if image.mode in ("P", "L", "I", "I;16"):
@@ -119,7 +126,7 @@ def labels_from_upload(image, num_classes: int, size: tuple[int, int]) -> np.nda
     if array.ndim == 3 and np.all(array == array[..., :1]):
         array = array[..., 0]
     if array.ndim == 2:
-        labels = array.astype("int64")
+        labels = to_model_labels(array.astype("int64"), label_convention, source="The mask")
         if labels.min() < 0 or labels.max() >= num_classes:
             raise ValueError(
                 f"The mask's label values must be in [0, {num_classes}); they span "
@@ -179,7 +186,7 @@ def _flatten_layers(background, layers):
 
 def image_to_model(image, size: tuple[int, int]) -> np.ndarray:
     """An uploaded image (uint8 RGB(A) array or PIL image) as (H, W, 3) float32 in [-1, 1],
-    resized (bilinear) to `size`."""
+    resized to `size` as the training loader resizes images (`resize_image`: bicubic)."""
     from PIL import Image
 
     if not isinstance(image, Image.Image):
@@ -189,9 +196,7 @@ def image_to_model(image, size: tuple[int, int]) -> np.ndarray:
         if array.dtype != np.uint8:
             raise ValueError(f"Expected a uint8 image; received dtype {array.dtype}")
         image = Image.fromarray(array[..., :3])
-    image = image.convert("RGB")
-    if image.size != (size[1], size[0]):
-        image = image.resize((size[1], size[0]), Image.BILINEAR)
+    image = resize_image(image.convert("RGB"), size)
     return np.asarray(image, dtype="float32") / 127.5 - 1.0
 
 
@@ -237,6 +242,7 @@ class DemoEngine:
         self.model = model
         self.shared_codes = bool(shared_codes)
         self.num_classes = int(model.num_classes)
+        self.label_convention = model_label_convention(model)
         self.image_size = tuple(int(s) for s in model.image_size)
         self.latent_shape = tuple(int(s) for s in model.latent_shape)
         self.latent_channels = self.latent_shape[-1] // self.num_classes

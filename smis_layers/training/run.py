@@ -46,6 +46,9 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from smis_layers.data.folders import DATASET_CLASSES
+from smis_layers.data.labels import data_label_convention
+from smis_layers.models.architectures import SHAPES64_CLASSES, complete_architecture_name
 from smis_layers.ops.checks import (
     require_loss_weight,
     require_non_negative_int,
@@ -57,6 +60,7 @@ from smis_layers.presets import (
     atomic_write_bytes,
     save_preset,
 )
+from smis_layers.training.preflight import check_run_arguments, verify_run_data
 
 STATE_FILE = "state.json"
 
@@ -411,6 +415,7 @@ def train_run(
     dtype_policy: str = "float32",
     prior_gan_weight: float = 0.0,
     code_prior_samples: int = 2048,
+    verify_data: bool = True,
 ) -> Path | None:
     """Trains (or resumes) a run and exports its generator as a preset folder `out/preset`.
 
@@ -448,6 +453,8 @@ def train_run(
             generator's codes of this many training samples (`fit_code_prior`), which
             `sample_z` then draws from; 0 ships none (random codes from N(0, 1)). An export
             setting: not recorded in run.json, free to change when rerunning.
+        verify_data: before building the trainer, decode and check every pair of a dataset
+            folder (`smis_layers.training.preflight.verify_run_data`); False skips the scan.
 
     Raises:
         TrainingInterrupted: SIGINT or SIGTERM; the checkpoint of the current step was saved.
@@ -486,6 +493,8 @@ def train_run(
         raise FileExistsError(f"--out {out} is a file, not a folder")
     if stop_at is not None:
         _check_not_past(out, stop)
+    model = complete_architecture_name(model, DATASET_CLASSES.get(data, SHAPES64_CLASSES))
+    check_run_arguments(model, data, data_dir)  # before any model is built
     probe = _architecture(model)
     run = {
         "model": model,
@@ -514,6 +523,8 @@ def train_run(
         run["dtype_policy"] = dtype_policy
     if prior_gan_weight:  # absent means 0, likewise
         run["prior_gan_weight"] = prior_gan_weight
+    if verify_data and data != "synthetic":
+        verify_run_data(data, run["data_dir"], probe.use_instance_edges, progress=verbose > 0)
     run_file = out / RUN_FILE
     if run_file.is_file():
         previous = json.loads(run_file.read_text())
@@ -634,6 +645,7 @@ def train_run(
             generator,
             preset,
             metadata={
+                "label_convention": data_label_convention(run["data"]),
                 "training": {
                     **run,
                     "command": command,
@@ -644,7 +656,7 @@ def train_run(
                     "keras_backend": keras.backend.backend(),
                     "device": _training_device(),
                     "final_losses": final.get("logs", {}),
-                }
+                },
             },
             overwrite=True,
             discriminator=discriminator,

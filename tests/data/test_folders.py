@@ -325,7 +325,8 @@ def test_train_run_reads_a_deepfashion_folder(tmp_path):
     assert run["data"] == "deepfashion" and run["data_dir"] == str(root.resolve())
     assert (preset / "config.json").is_file()
     with pytest.raises(ValueError, match=r"holds a run with other arguments.*data_dir"):
-        train_run(out=out, data="deepfashion", data_dir=tmp_path, **args)
+        # without the scan, which would first refuse tmp_path as a dataset folder
+        train_run(out=out, data="deepfashion", data_dir=tmp_path, verify_data=False, **args)
 
     command = ["train", "--model", "m", "--out", "o", "--steps", "2", "--data", "ade20k"]
     parsed = build_parser().parse_args([*command, "--data-dir", str(root)])

@@ -183,3 +183,33 @@ def test_validation_errors():
         GroupDecreasingSchedule.decreasing(8, 16, image_size=96)
     with pytest.raises(ValueError, match="at least one DecoderBlockSpec"):
         GroupDecreasingSchedule(4, (4, 4), 8, 16, 4, [])
+
+
+@pytest.mark.parametrize("num_classes", [8, 35, 151])
+def test_rule_keeps_the_first_layers_per_class_or_warns(num_classes):
+    import warnings
+
+    from smis_layers.layers.group_decreasing_schedule import ClassMixingWarning
+
+    def per_class(schedule):
+        # A grouped conv keeps classes apart iff its groups are a multiple of C (each group
+        # then reads channels of one class only); the rule declares blocks 0 and 1 per class.
+        layers = [schedule.input_groups, *schedule.groups[:2]]
+        return all(groups % num_classes == 0 for groups in layers)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small = GroupDecreasingSchedule.decreasing(num_classes, 4, 64)
+    mixing = [w for w in caught if issubclass(w.category, ClassMixingWarning)]
+    assert bool(mixing) != per_class(small)
+    if mixing:
+        message = str(mixing[0].message)
+        suggestion = num_classes  # 16 * base_filters divisible by 35 or 151 needs base = C
+        assert "the input convolution" in message and "mix the codes" in message
+        assert f"base_filters={suggestion}" in message and "start_groups" in message
+        assert "SMIS issue #13" in message
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ClassMixingWarning)
+            assert per_class(GroupDecreasingSchedule.decreasing(num_classes, suggestion, 64))
+            # declaring the merge from the start is the user's choice: no warning
+            GroupDecreasingSchedule.decreasing(num_classes, 4, 64, start_groups=16)

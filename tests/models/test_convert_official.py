@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 from smis_layers import DecoderBlockSpec, GroupDecreasingSchedule  # noqa: E402
 from smis_layers.cli import main  # noqa: E402
 from smis_layers.convert import (  # noqa: E402
+    CheckpointMismatchError,
     assign_official_weights,
     convert_official_checkpoint,
     load_torch_state_dict,
@@ -457,6 +458,15 @@ def test_cli_converts_end_to_end(tmp_path, capsys):
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["encoder_weights"].startswith("not converted")
     assert metadata["source_files"]["encoder"] is None
+    # Its encoder is random: the API warns, the commands that encode refuse it.
+    from smis_layers import applications as apps
+
+    with pytest.warns(UserWarning, match="encoder has random weights"):
+        apps.encode(GroupDNet.from_preset(out), data["images"][0], data["labels"][0])
+    files = ["--mask", "m.png", "--image", "i.png"]
+    assert main(["encode", "--preset", str(out), *files, "--out", str(tmp_path / "c.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "converted without the official encoder" in err and "--encoder" in err
 
 
 def test_cli_reports_mismatches(tmp_path, capsys):
@@ -464,8 +474,51 @@ def test_cli_reports_mismatches(tmp_path, capsys):
     argv = ["convert-official", "--generator", str(paths["G"]), "--config", "deepfashion"]
     assert main([*argv, "--out", str(tmp_path / "preset")]) == 1
     err = capsys.readouterr().err
-    assert "do not match this GroupDNet" in err and "wrong shape fc.weight" in err
+    assert "do not match this GroupDNet" in err and "another architecture" in err
+    assert "wrong shape fc.weight" not in err and "--verbose lists the" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main([*argv, "--out", str(tmp_path / "preset"), "--verbose"]) == 1
+    assert "wrong shape fc.weight" in capsys.readouterr().err
     assert not (tmp_path / "preset" / "config.json").exists()
+
+
+def test_converter_names_the_likely_architecture():
+    generator, _ = DEEPFASHION_INSTANCE.references()
+    model = GroupDNet(**DEEPFASHION_INSTANCE.keras_config())
+    state = dict(generator.state_dict())
+    state["fc.weight_orig"] = torch.zeros(4480, 8, 3, 3)  # the official Cityscapes fc
+    with pytest.raises(CheckpointMismatchError) as info:
+        assign_official_weights(model, state)
+    assert "as the official cityscapes generator's; convert it with --config cityscapes" in (
+        info.value.summary
+    )
+    assert any("fc.weight_orig" in p for p in info.value.problems)
+
+
+def test_converter_says_what_a_wrong_file_is(tmp_path, capsys):
+    _, _, paths = _write_checkpoints(tmp_path, DEEPFASHION_INSTANCE)
+    out = ["--config", "deepfashion", "--out", str(tmp_path / "preset")]
+
+    def convert(generator, encoder=None):
+        encoder_args = [] if encoder is None else ["--encoder", str(encoder)]
+        status = main(["convert-official", "--generator", str(generator), *encoder_args, *out])
+        return status, capsys.readouterr().err
+
+    status, err = convert(paths["E"], paths["G"])
+    assert status == 1 and "wrong way round" in err and "Swap them" in err
+    status, err = convert(paths["E"])
+    assert (
+        status == 1 and "holds the state dict of an official encoder, not of the generator" in err
+    )
+    page = tmp_path / "latest_net_G.html"
+    page.write_text("<!DOCTYPE html><html>Google Drive</html>")
+    status, err = convert(page)
+    assert status == 1 and "is an HTML page" in err and "latest_net_G.pth" in err
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    status, err = convert(empty)
+    assert status == 1 and "is empty" in err
+    assert not (tmp_path / "preset").exists()
 
 
 def test_convert_official_checkpoint_api(tmp_path):
