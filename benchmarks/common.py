@@ -19,6 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 
+from smis_layers.utils.machine import cpu_description
+
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -109,12 +111,7 @@ def median_times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tup
 
 def machine_description() -> str:
     """CPU model, logical CPU count, load average, GPUs and versions, in one line."""
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_description()
     import tensorflow as tf
 
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]

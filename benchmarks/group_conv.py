@@ -35,13 +35,13 @@ MODES = {"tensorflow": ("eager", "graph", "jit"), "jax": ("eager", "jit"), "torc
 SLOW_SECONDS = 2.0
 
 
-def make_layer(name: str, filters: int, groups: int) -> keras.layers.Layer:
+def make_layer(name: str, filters: int, groups: int, dtype: str = "float32") -> keras.layers.Layer:
     if name.startswith("GroupConv2D"):
         lowering = name.split("=")[1].rstrip(")")
-        return GroupConv2D(filters, 3, groups=groups, lowering=lowering)
+        return GroupConv2D(filters, 3, groups=groups, lowering=lowering, dtype=dtype)
     if name == "keras Conv2D(groups=G)":
-        return keras.layers.Conv2D(filters, 3, padding="same", groups=groups)
-    return keras.layers.Conv2D(filters, 3, padding="same")
+        return keras.layers.Conv2D(filters, 3, padding="same", groups=groups, dtype=dtype)
+    return keras.layers.Conv2D(filters, 3, padding="same", dtype=dtype)
 
 
 CANDIDATES = (
@@ -94,8 +94,14 @@ def make_step(layer, mode):
 
 
 def time_step(step, x, repeats):
+    """Median ms of `step(x)` after a warm-up; NaN where the backend's kernel fails (some
+    CPUs have no grouped gradient in some dtypes: `smis_layers.ops.native_kernel_works`)."""
     start = time.perf_counter()
-    step(x)  # warm-up (tracing, compilation)
+    try:
+        step(x)  # warm-up (tracing, compilation)
+    except Exception as error:
+        print(f"  fails: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+        return float("nan")
     first = time.perf_counter() - start
     times = []
     for _ in range(1 if first > 10 * SLOW_SECONDS else repeats):
@@ -105,46 +111,48 @@ def time_step(step, x, repeats):
     return statistics.median(times) * 1000
 
 
-def resolved_auto(mode, groups):
+def resolved_auto(mode, groups, dtype="float32"):
     """What lowering="auto" picks in `mode` (recorded during tracing)."""
     if BACKEND != "tensorflow" or mode != "jit":
-        return resolve_lowering("auto", groups)
+        return resolve_lowering("auto", groups, dtype=dtype)
     import tensorflow as tf
 
     seen = []
 
     def probe():
-        seen.append(resolve_lowering("auto", groups))
+        seen.append(resolve_lowering("auto", groups, dtype=dtype))
         return tf.constant(0.0)
 
     tf.function(probe, jit_compile=True)()
     return seen[0]
 
 
-def run(shape, groups_list, repeats):
+def run(shape, groups_list, repeats, dtypes=("float32",)):
     channels = shape[-1]
-    x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape).astype("float32"))
     rows = []
-    for groups in groups_list:
-        for mode in MODES[BACKEND]:
-            results = {}
-            for name in CANDIDATES:
-                layer = make_layer(name, channels, groups)
-                layer.build(shape)
-                results[name] = time_step(make_step(layer, mode), x, repeats)
-            fastest = min(results.values())
-            auto = results["GroupConv2D(lowering=auto)"]
-            keras_grouped = results["keras Conv2D(groups=G)"]
-            rows.append(
-                (
-                    groups,
-                    mode,
-                    resolved_auto(mode, groups),
-                    results,
-                    keras_grouped / auto,
-                    auto / fastest,
+    for dtype in dtypes:
+        x = keras.ops.cast(np.random.default_rng(0).normal(size=shape).astype("float32"), dtype)
+        for groups in groups_list:
+            for mode in MODES[BACKEND]:
+                results = {}
+                for name in CANDIDATES:
+                    layer = make_layer(name, channels, groups, dtype)
+                    layer.build(shape)
+                    results[name] = time_step(make_step(layer, mode), x, repeats)
+                fastest = np.nanmin(list(results.values()))
+                auto = results["GroupConv2D(lowering=auto)"]
+                keras_grouped = results["keras Conv2D(groups=G)"]
+                rows.append(
+                    (
+                        dtype,
+                        groups,
+                        mode,
+                        resolved_auto(mode, groups, dtype),
+                        results,
+                        keras_grouped / auto,
+                        auto / fastest,
+                    )
                 )
-            )
     return rows
 
 
@@ -152,11 +160,12 @@ def to_table(rows, shape) -> common.Table:
     """The rows of `run` as a suite table."""
     table = common.Table(
         f"Grouped convolution lowerings ({BACKEND}, input {tuple(shape)}, 3x3 conv "
-        f"{shape[-1]}->{shape[-1]}, forward+backward, median ms)",
-        ["G", "mode", "auto ->", *CANDIDATES, "keras/auto", "auto/fastest"],
+        f"{shape[-1]}->{shape[-1]}, forward+backward, median ms; nan: the kernel fails)",
+        ["dtype", "G", "mode", "auto ->", *CANDIDATES, "keras/auto", "auto/fastest"],
     )
-    for groups, mode, auto_to, results, speedup, ratio in rows:
+    for dtype, groups, mode, auto_to, results, speedup, ratio in rows:
         table.add(
+            dtype=dtype,
             G=groups,
             mode=mode,
             **{"auto ->": auto_to, "keras/auto": speedup, "auto/fastest": ratio},
@@ -172,15 +181,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--groups", type=int, nargs="+", default=(8, 32))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=("float32",),
+        choices=("float32", "bfloat16", "float16"),
+        help="compute dtypes of the layers (each row's kernels may differ per dtype and CPU)",
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> common.Table:
     """Runs this part from parsed arguments (`--tiny`: input (1, 8, 8, 8), G=2, 1 repeat)."""
+    dtypes = tuple(getattr(args, "dtypes", ("float32",)))
     if getattr(args, "tiny", False):
         shape, groups, repeats = (1, 8, 8, 8), (2,), 1
     else:
         shape, groups, repeats = tuple(args.shape), args.groups, args.repeats
-    table = to_table(run(shape, groups, repeats), shape)
+    table = to_table(run(shape, groups, repeats, dtypes), shape)
     table.print()
     return table
 

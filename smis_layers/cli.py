@@ -48,6 +48,7 @@ def info(args: argparse.Namespace) -> int:
     import keras
 
     from smis_layers.ops.grouped_conv import resolve_lowering
+    from smis_layers.utils.machine import cpu_description
 
     backend = keras.backend.backend()
     print(f"smis-layers  {__version__}")
@@ -56,10 +57,12 @@ def info(args: argparse.Namespace) -> int:
         print(f"{name:<12} {_package_version(name)}")
     print(f"backend      {backend} (set KERAS_BACKEND to change)")
     print(f"devices      {', '.join(_devices(backend)) or 'unknown'}")
-    print(
-        f"group conv   lowering='auto' resolves to {resolve_lowering('auto', groups=8)!r} "
-        "outside XLA on this machine"
+    print(f"cpu          {cpu_description()}")
+    lowerings = ", ".join(
+        f"{dtype} {resolve_lowering('auto', groups=8, dtype=dtype)}"
+        for dtype in ("float32", "bfloat16", "float16")
     )
+    print(f"group conv   lowering='auto' outside XLA on this machine: {lowerings}")
     return 0
 
 

@@ -7,6 +7,32 @@ import numpy as np
 import pytest
 
 
+def _machine_lines() -> list[str]:
+    from smis_layers.ops.grouped_conv import resolve_lowering
+    from smis_layers.utils.machine import cpu_description
+
+    lowerings = ", ".join(
+        f"{dtype} {resolve_lowering('auto', groups=4, dtype=dtype)}"
+        for dtype in ("float32", "bfloat16", "float16")
+    )
+    return [
+        f"cpu: {cpu_description()}",
+        f"keras backend {keras.backend.backend()}; GroupConv2D lowering='auto': {lowerings}",
+    ]
+
+
+def pytest_report_header(config) -> list[str]:
+    """The CPU and the grouped-convolution lowerings it gets: which kernels work, and so which
+    lowering "auto" picks, differ between Intel and AMD CPUs, with AMX or without."""
+    return _machine_lines()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    # `-q` (the README's test command) hides the header: say it at the end too.
+    if config.get_verbosity() < 0:
+        terminalreporter.write_line(" | ".join(_machine_lines()))
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)
@@ -27,3 +53,23 @@ def tiny_runs(monkeypatch):
     exec(TINY_SETUP, {})
     yield
     run_module._architecture.cache_clear()
+
+
+@pytest.fixture
+def failing_native_kernel(monkeypatch):
+    """The backend's grouped kernel (not the dense one) raises in float16, as TensorFlow's
+    oneDNN kernel does on AMD CPUs; the probe cache is cleared before and after."""
+    from smis_layers.ops import grouped_conv
+
+    native = grouped_conv._native_conv
+
+    def native_conv(inputs, kernel, strides, padding):
+        grouped = kernel.shape[2] != inputs.shape[-1]
+        if grouped and keras.backend.standardize_dtype(inputs.dtype) == "float16":
+            raise RuntimeError("filter_size does not have enough elements (simulated)")
+        return native(inputs, kernel, strides, padding)
+
+    grouped_conv._probe_cached.cache_clear()
+    monkeypatch.setattr(grouped_conv, "_native_conv", native_conv)
+    yield
+    grouped_conv._probe_cached.cache_clear()

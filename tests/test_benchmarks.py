@@ -141,12 +141,17 @@ def test_scaling_models_are_valid_at_35_classes():
 def test_group_conv_part_runs_every_candidate(capsys):
     from benchmarks import group_conv
 
-    assert suite.main(["group-conv", "--tiny"]) == 0
+    assert suite.main(["group-conv", "--tiny", "--dtypes", "float32", "float16"]) == 0
     rows = only_table(capsys.readouterr().out, "Grouped convolution lowerings")
     assert {r["mode"] for r in rows} == set(group_conv.MODES[group_conv.BACKEND])
+    assert {r["dtype"] for r in rows} == {"float32", "float16"}
+    native = "GroupConv2D(lowering=native)"
     for row in rows:
         assert row["auto ->"] in ("native", "split")
-        assert all(number(row[c]) > 0 for c in group_conv.CANDIDATES)
+        assert all(number(row[c]) > 0 for c in group_conv.CANDIDATES if c != native)
+        # A native kernel that fails on this machine (nan) is never what "auto" picks.
+        if not number(row[native]) > 0:
+            assert row["auto ->"] == "split", row
 
 
 def test_pipeline_part_compares_three_sources(capsys):

@@ -94,6 +94,23 @@ def test_mixed_precision_losses_stay_finite(policy):
         keras.mixed_precision.set_global_policy("float32")
 
 
+def test_mixed_float16_trains_where_the_native_grouped_kernel_fails(failing_native_kernel):
+    """On AMD CPUs TensorFlow's oneDNN grouped kernel cannot back-propagate in float16; with
+    such a kernel (simulated here), "auto" falls back to the split lowering and the
+    mixed_float16 step still trains."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        trainer = tiny_trainer()
+        trainer.compile()
+        before = [to_numpy(v) for v in trainer.generator.trainable_variables]
+        history = trainer.fit(_data(), epochs=1, steps_per_epoch=1, verbose=0)
+        after = [to_numpy(v) for v in trainer.generator.trainable_variables]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+
+
 ONLY_PRIOR_GAN = {
     "gan_weight": 0.0,
     "feature_matching_weight": 0.0,

@@ -1,0 +1,36 @@
+"""What the machine's CPU is, for benchmark tables, test headers and `smis info`.
+
+Speed ratios between float32, bfloat16 and float16, and which grouped-convolution kernels
+work, depend on the CPU: Intel or AMD, AVX-512 or not, AMX or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+
+#: CPU flags that change which kernels TensorFlow's oneDNN uses, in the order they are listed.
+KERNEL_FLAGS = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16")
+
+
+def cpu_description() -> str:
+    """The CPU model and the kernel-relevant flags it has, e.g.
+    "AMD EPYC (avx512f, avx512_bf16; no AMX)", read from /proc/cpuinfo where it exists."""
+    model, flags = "", set()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "model name" and not model:
+                model = value.strip()
+            elif key == "flags" and not flags:
+                flags = set(value.split())
+            if model and flags:
+                break
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    present = [flag for flag in KERNEL_FLAGS if flag in flags]
+    if not flags:
+        return model
+    amx = "" if any(flag.startswith("amx") for flag in present) else "no AMX"
+    listed = ", ".join(present) or "no AVX-512"
+    return f"{model} ({listed}{'; ' + amx if amx else ''})"
