@@ -48,7 +48,7 @@ class InPlaceScope(keras.StatelessScope):
         variable, value = update
         leaf = self._leaves.get(id(variable))
         if leaf is not None:
-            value = _read_after_assign(leaf, keras.ops.convert_to_tensor(value, variable.dtype))
+            value = _read_after_assign(leaf, keras.ops.cast(value, leaf.dtype))
         super().add_update((variable, value))
 
 
@@ -57,7 +57,7 @@ def current_values(scope: keras.StatelessScope, variables: Sequence) -> list:
     return [jax.lax.stop_gradient(scope.get_current_value(v)) for v in variables]
 
 
-def optimizer_step(
+def loss_gradients(
     optimizer: keras.optimizers.Optimizer,
     optimizer_values: list,
     variables: Sequence,
@@ -65,20 +65,21 @@ def optimizer_step(
     trained: Sequence,
     losses: Callable[[], dict],
     total: str,
-) -> tuple[dict, list, list]:
-    """One stateless optimizer step of the variables `trained` on the loss `losses()[total]`.
+) -> tuple[list, dict, list]:
+    """Gradients of the loss `losses()[total]` (scaled by `optimizer` when it is a
+    `LossScaleOptimizer`) with respect to the variables `trained`.
 
     Args:
-        optimizer: built on `trained`.
-        optimizer_values: the values of `optimizer.variables`.
+        optimizer: the optimizer of `trained`, with `optimizer_values` the values of its
+            variables (its loss scale).
         variables: every variable the losses may read or assign, with `values` their values.
-        trained: the variables to differentiate and update (a subset of `variables`).
+        trained: the variables to differentiate (a subset of `variables`).
         losses: computes the loss terms (a dict of float32 scalars) from the variables.
         total: the name of the term to minimize.
 
     Returns:
-        `(terms, values, optimizer_values)`: the terms and the new values of `variables`
-        (assignments made by `losses` included) and of the optimizer's variables.
+        `(gradients, terms, values)`: one gradient per variable of `trained`, the terms, and
+        the values of `variables` after the assignments `losses` made.
     """
     index = {id(v): i for i, v in enumerate(variables)}
     positions = [index[id(v)] for v in trained]
@@ -98,6 +99,30 @@ def optimizer_step(
 
     start = [values[p] for p in positions]
     gradients, (terms, values) = jax.grad(scaled_loss, has_aux=True)(start, values)
+    return gradients, terms, values
+
+
+def optimizer_step(
+    optimizer: keras.optimizers.Optimizer,
+    optimizer_values: list,
+    variables: Sequence,
+    values: list,
+    trained: Sequence,
+    losses: Callable[[], dict],
+    total: str,
+) -> tuple[dict, list, list]:
+    """One stateless optimizer step of the variables `trained` (arguments of
+    `loss_gradients`; `optimizer` is built on `trained`).
+
+    Returns:
+        `(terms, values, optimizer_values)`: the loss terms and the new values of `variables`
+        (assignments made by `losses` included) and of the optimizer's variables.
+    """
+    gradients, terms, values = loss_gradients(
+        optimizer, optimizer_values, variables, values, trained, losses, total
+    )
+    positions = {id(v): i for i, v in enumerate(variables)}
+    positions = [positions[id(v)] for v in trained]
     # The update applies to the values after the step's assignments (a spectrally normalized
     # kernel), as an in-place optimizer update does.
     updated, optimizer_values = optimizer.stateless_apply(
