@@ -55,6 +55,33 @@ TINY_ARGS = {
 }
 
 
+def small_trainer(feature_extractor=None, lowering: str = "native"):
+    """A GroupDNet trainer (4 classes, 64x64, one-layer discriminator) small enough for XLA's CPU
+    compile of the whole JAX train step (native grouped kernels compile fastest); shared by the
+    JAX trainer tests and the cross-backend parity check."""
+    import warnings
+
+    from smis_layers import GroupDecreasingSchedule
+    from smis_layers.models import GroupDNet, MultiScaleDiscriminator
+    from smis_layers.training import SMISTrainer
+
+    schedule = GroupDecreasingSchedule.decreasing(4, 2, 64, latent_size=16, norm_hidden_channels=4)
+    generator = GroupDNet(
+        num_classes=4,
+        image_size=64,
+        schedule=schedule,
+        encoder_channels=4,
+        split_mode="mask",
+        lowering=lowering,
+    )
+    discriminator = MultiScaleDiscriminator(
+        num_scales=1, num_layers=1, base_filters=4, lowering=lowering
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SMISTrainer(generator, discriminator, feature_extractor=feature_extractor)
+
+
 def one_hot_segmap(batch, height, width, num_classes, seed=0):
     labels = np.random.default_rng(seed).integers(0, num_classes, (batch, height, width))
     return np.eye(num_classes, dtype="float32")[labels]

@@ -1,42 +1,16 @@
 """SMISTrainer's jit-compiled train step on the JAX backend (run with KERAS_BACKEND=jax)."""
 
-import warnings
-
 import keras
 import numpy as np
 import pytest
 
-from smis_layers import GroupDecreasingSchedule
 from smis_layers.data import SyntheticShapes, synthetic_batches
-from smis_layers.models import GroupDNet, MultiScaleDiscriminator
-from smis_layers.training import SMISTrainer
-from tests.helpers import BACKEND, to_numpy
+from tests.helpers import BACKEND, small_trainer, to_numpy
 
 pytestmark = pytest.mark.skipif(BACKEND != "jax", reason="the JAX training step")
 
 C, SIZE, BATCH = 4, 64, 2
 ALL_TERMS = {"reconstruction_weight": 1.0, "prior_gan_weight": 1.0}
-
-
-def jax_trainer(feature_extractor=None) -> SMISTrainer:
-    """A trainer small enough for XLA's CPU compile (native grouped kernels compile fastest)."""
-    schedule = GroupDecreasingSchedule.decreasing(
-        C, 2, SIZE, latent_size=16, norm_hidden_channels=4
-    )
-    generator = GroupDNet(
-        num_classes=C,
-        image_size=SIZE,
-        schedule=schedule,
-        encoder_channels=4,
-        split_mode="mask",
-        lowering="native",
-    )
-    discriminator = MultiScaleDiscriminator(
-        num_scales=1, num_layers=1, base_filters=4, lowering="native"
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SMISTrainer(generator, discriminator, feature_extractor=feature_extractor)
 
 
 def tiny_feature_extractor():
@@ -61,7 +35,7 @@ def values(variables):
 def fitted():
     """A trainer with every loss term on, before and after each of two `fit` steps."""
     keras.utils.set_random_seed(0)
-    trainer = jax_trainer(tiny_feature_extractor())
+    trainer = small_trainer(tiny_feature_extractor())
     trainer.compile(**ALL_TERMS)
     snapshots = [values(trainer.variables)]
     optimizer_snapshots = [values(trainer.d_optimizer.variables)]
@@ -119,7 +93,7 @@ def test_both_optimizers_state_persists_across_steps_and_checkpoints(fitted, tmp
     assert carried > 0
     path = tmp_path / "trainer.weights.h5"
     trainer.save_weights(path)
-    restored = jax_trainer(tiny_feature_extractor())
+    restored = small_trainer(tiny_feature_extractor())
     restored.compile(**ALL_TERMS)
     restored.load_weights(path)
     for a, b in zip(trainer.d_optimizer.variables, restored.d_optimizer.variables, strict=True):
@@ -143,7 +117,7 @@ def test_prior_gan_term_sends_no_gradient_to_the_encoder():
 
     from smis_layers.training.jax_step import loss_gradients
 
-    trainer = jax_trainer()
+    trainer = small_trainer()
     trainer.compile(
         gan_weight=0.0,
         feature_matching_weight=0.0,
@@ -184,7 +158,7 @@ def test_prior_gan_term_sends_no_gradient_to_the_encoder():
 def test_mixed_precision_step_stays_finite(policy):
     keras.mixed_precision.set_global_policy(policy)
     try:
-        trainer = jax_trainer()
+        trainer = small_trainer()
         trainer.compile()
         if policy == "mixed_float16":
             assert isinstance(trainer.d_optimizer, keras.optimizers.LossScaleOptimizer)
