@@ -167,3 +167,47 @@ def test_mixed_precision_step_stays_finite(policy):
         assert int(trainer.d_optimizer.iterations) == 1
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_spectral_norm_updates_its_kernel_in_place_as_on_the_other_backends():
+    """TensorFlow's tape takes the gradient at the kernel read after SpectralNormalization's
+    assignment `W <- W / sigma` (d sum(xW~ * r) / dW~ = x^T r, whatever W); a plain stateless
+    call would differentiate through sigma(W) instead."""
+    import jax
+
+    from smis_layers.training.jax_step import loss_gradients
+
+    rng = np.random.default_rng(0)
+    x, r = rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    layer = keras.layers.SpectralNormalization(keras.layers.Dense(3))
+    layer.build((None, 5))
+    kernel = layer.layer.kernel
+    variables = [*layer.trainable_variables, *layer.non_trainable_variables]
+    optimizer = keras.optimizers.SGD(1.0)
+    optimizer.build(layer.trainable_variables)
+
+    def loss():
+        return {"loss": keras.ops.sum(layer(x, training=True) * r)}
+
+    gradients, _, after = loss_gradients(
+        optimizer,
+        [v.value for v in optimizer.variables],
+        variables,
+        [v.value for v in variables],
+        [kernel],
+        loss,
+        "loss",
+    )
+    np.testing.assert_allclose(to_numpy(gradients[0]), x.T @ r, rtol=1e-5, atol=1e-6)
+    u, normalized = layer.normalized_weights()
+    position = {id(v): i for i, v in enumerate(variables)}
+    np.testing.assert_allclose(to_numpy(after[position[id(kernel)]]), to_numpy(normalized))
+    np.testing.assert_allclose(to_numpy(after[position[id(layer.vector_u)]]), to_numpy(u))
+
+    def plain(value):
+        mapping = [(kernel, value), *((v, v.value) for v in variables if v is not kernel)]
+        with keras.StatelessScope(mapping):
+            return loss()["loss"]
+
+    through_sigma = to_numpy(jax.grad(plain)(kernel.value))
+    assert np.abs(through_sigma - x.T @ r).max() > 1e-2
