@@ -11,8 +11,9 @@ BACKEND = keras.backend.backend()
 
 # A tiny architecture for tests of `smis train`'s orchestration (signals, checkpoints, resuming,
 # extending), which is the same for any model. TINY_SETUP registers it and makes `train_run`
-# build eager trainers, which skips the tracing; it is source text so that the subprocess tests
-# can run it too (the `tiny_runs` fixture of tests/conftest.py runs it in the test process).
+# build eager trainers (compiled ones on JAX), which skips the tracing; it is source text so
+# that the subprocess tests can run it too (the `tiny_runs` fixture of tests/conftest.py runs
+# it in the test process).
 TINY = "tiny_run64"
 TINY_SETUP = textwrap.dedent(
     """
@@ -36,8 +37,11 @@ TINY_SETUP = textwrap.dedent(
     _build = run_module._build_trainer
 
     def _eager_trainer(*args, **kwargs):
+        import keras
+
         trainer = _build(*args, **kwargs)
-        trainer.run_eagerly = True
+        # JAX's eager mode dispatches op by op: its compiled step is faster, compile included.
+        trainer.run_eagerly = keras.backend.backend() != "jax"
         return trainer
 
     run_module._build_trainer = _eager_trainer
