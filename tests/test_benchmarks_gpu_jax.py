@@ -40,6 +40,5 @@ def test_gpu_jax_budget_skips_and_lists_the_rows_left(tmp_path):
     from benchmarks import gpu_jax
 
     results = gpu_jax.run(tmp_path, budget_seconds=0.0, tiny=True, steps=1)
-    assert [row["row"] for row in results["rows"]] == ["matmul"]
-    assert len(results["skipped"]) == len(gpu_jax.plan(tiny=True)) - 1
+    assert results["rows"] == [] and results["skipped"] == gpu_jax.plan(tiny=True)
     assert "Skipped (budget)" in (tmp_path / "gpu_jax.md").read_text()

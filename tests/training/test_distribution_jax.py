@@ -59,6 +59,7 @@ def _run(tmp_path: Path, lowering: str) -> tuple[dict, str]:
         return dict(arrays), distributed[0]
 
 
+@pytest.mark.slow
 def test_two_devices_equal_one_device_with_global_batch_norm(tmp_path):
     arrays, hlo = _run(tmp_path, "auto")
     assert int(arrays["devices"]) == 2

@@ -37,6 +37,7 @@ def _weights(preset: Path) -> list[np.ndarray]:
     return [to_numpy(v) for v in GroupDNet.from_preset(preset).weights]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("tiny_runs")
 def test_stopped_and_continued_run_equals_an_uninterrupted_one(tmp_path):
     full = train_run(
@@ -78,6 +79,7 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": path}
 
 
+@pytest.mark.slow
 def test_sigkill_then_same_command_resumes_to_the_same_weights(tmp_path):
     straight = tmp_path / "straight"
     result = subprocess.run(
