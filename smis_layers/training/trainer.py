@@ -186,6 +186,8 @@ class SMISTrainer(keras.Model):
         self.loss_weights = {k: require_loss_weight(f"{k}_weight", v) for k, v in weights.items()}
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
+        if keras.backend.backend() == "jax":
+            _warn_of_batch_all_gathers(self)
 
     @property
     def metrics(self):
@@ -544,6 +546,33 @@ def _multi_worker(strategy) -> bool:
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     return bool(strategy.extended._in_multi_worker_mode())
+
+
+def _warn_of_batch_all_gathers(trainer: keras.Model) -> None:
+    """Warns when a `keras.distribution` is active on JAX and a grouped convolution of the
+    trainer runs the native grouped kernel: XLA's SPMD partitioner then all-gathers the whole
+    batch of its activations on every device (openxla/xla#47945)."""
+    if keras.distribution.distribution() is None:
+        return
+    from smis_layers.layers.group_conv2d import GroupConv2D
+    from smis_layers.ops.grouped_conv import resolve_lowering
+
+    native = [
+        layer.name
+        for layer in trainer._flatten_layers()
+        if isinstance(layer, GroupConv2D)
+        and layer.groups > 1
+        and resolve_lowering(layer.lowering, layer.groups, dtype=layer.compute_dtype) == "native"
+    ]
+    if native:
+        warnings.warn(
+            f"SMISTrainer: {len(native)} grouped convolutions ({', '.join(native[:3])}, ...) run "
+            "the native grouped kernel under a keras.distribution; XLA's SPMD partitioner "
+            "all-gathers the whole batch of their activations on every device "
+            '(openxla/xla#47945). Build the models with lowering="split" for data-parallel '
+            "training (docs/training_distributed.md).",
+            stacklevel=3,
+        )
 
 
 def _loss_scaled(optimizer):

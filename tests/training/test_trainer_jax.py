@@ -211,3 +211,20 @@ def test_spectral_norm_updates_its_kernel_in_place_as_on_the_other_backends():
 
     through_sigma = to_numpy(jax.grad(plain)(kernel.value))
     assert np.abs(through_sigma - x.T @ r).max() > 1e-2
+
+
+def test_data_parallel_warns_of_native_grouped_convolutions():
+    import warnings
+
+    import jax
+
+    with keras.distribution.DataParallel(devices=jax.devices()).scope():
+        trainer = small_trainer(lowering="native")
+        with pytest.warns(UserWarning, match=r'openxla/xla#47945.*lowering="split"'):
+            trainer.compile()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            small_trainer(lowering="split").compile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small_trainer(lowering="native").compile()  # no distribution: nothing to gather
