@@ -125,17 +125,8 @@ def matmul_tflops(dtype: str, tiny: bool) -> float:
 
 def _models(name: str):
     from benchmarks.common import build_models
-    from smis_layers.models import GroupDNet, MultiScaleDiscriminator
 
-    if name != "tiny":
-        return build_models(name)
-    from smis_layers import GroupDecreasingSchedule
-
-    schedule = GroupDecreasingSchedule.decreasing(4, 2, 64, latent_size=16, norm_hidden_channels=4)
-    generator = GroupDNet(
-        num_classes=4, image_size=64, schedule=schedule, encoder_channels=4, split_mode="mask"
-    )
-    return generator, MultiScaleDiscriminator(num_scales=1, num_layers=1, base_filters=4)
+    return build_models("groupdnet_tiny" if name == "tiny" else name)
 
 
 def jax_train(model: str, batch: int, dtype: str, steps: int, peak: float) -> dict:
