@@ -1,6 +1,14 @@
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# JAX's persistent compilation cache, shared with the subprocesses the tests start: the JAX
+# training tests compile the same tiny train step in several processes (a killed run and its
+# resumption), and XLA's CPU compile of a GAN step takes tens of seconds.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "smis-layers-jax-cache")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import keras
 import numpy as np

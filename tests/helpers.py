@@ -11,8 +11,9 @@ BACKEND = keras.backend.backend()
 
 # A tiny architecture for tests of `smis train`'s orchestration (signals, checkpoints, resuming,
 # extending), which is the same for any model. TINY_SETUP registers it and makes `train_run`
-# build eager trainers, which skips the tracing; it is source text so that the subprocess tests
-# can run it too (the `tiny_runs` fixture of tests/conftest.py runs it in the test process).
+# build eager trainers (compiled ones on JAX), which skips the tracing; it is source text so
+# that the subprocess tests can run it too (the `tiny_runs` fixture of tests/conftest.py runs
+# it in the test process).
 TINY = "tiny_run64"
 TINY_SETUP = textwrap.dedent(
     """
@@ -36,8 +37,11 @@ TINY_SETUP = textwrap.dedent(
     _build = run_module._build_trainer
 
     def _eager_trainer(*args, **kwargs):
+        import keras
+
         trainer = _build(*args, **kwargs)
-        trainer.run_eagerly = True
+        # JAX's eager mode dispatches op by op: its compiled step is faster, compile included.
+        trainer.run_eagerly = keras.backend.backend() != "jax"
         return trainer
 
     run_module._build_trainer = _eager_trainer
@@ -53,6 +57,33 @@ TINY_ARGS = {
     "verbose": 0,
     "log_every": 0,
 }
+
+
+def small_trainer(feature_extractor=None, lowering: str = "native"):
+    """A GroupDNet trainer (4 classes, 64x64, one-layer discriminator) small enough for XLA's CPU
+    compile of the whole JAX train step (native grouped kernels compile fastest); shared by the
+    JAX trainer tests and the cross-backend parity check."""
+    import warnings
+
+    from smis_layers import GroupDecreasingSchedule
+    from smis_layers.models import GroupDNet, MultiScaleDiscriminator
+    from smis_layers.training import SMISTrainer
+
+    schedule = GroupDecreasingSchedule.decreasing(4, 2, 64, latent_size=16, norm_hidden_channels=4)
+    generator = GroupDNet(
+        num_classes=4,
+        image_size=64,
+        schedule=schedule,
+        encoder_channels=4,
+        split_mode="mask",
+        lowering=lowering,
+    )
+    discriminator = MultiScaleDiscriminator(
+        num_scales=1, num_layers=1, base_filters=4, lowering=lowering
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SMISTrainer(generator, discriminator, feature_extractor=feature_extractor)
 
 
 def one_hot_segmap(batch, height, width, num_classes, seed=0):

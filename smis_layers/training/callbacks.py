@@ -52,6 +52,13 @@ class ImageGridLogger(keras.callbacks.Callback):
                 "ImageGridLogger writes TensorBoard summaries and needs the tensorboard package: "
                 'pip install "smis-layers[tensorboard]"'
             ) from error
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError as error:
+            raise ImportError(
+                "ImageGridLogger writes its summaries with TensorFlow's tf.summary, which is not "
+                "installed (training itself runs on any backend)"
+            ) from error
         self.log_dir = str(log_dir)
         self.images = np.asarray(images, "float32")
         self.masks = np.asarray(masks)

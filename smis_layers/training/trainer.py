@@ -30,14 +30,16 @@ def ttur_optimizer(
 
 
 #: Backends `SMISTrainer.train_step` is written for: TensorFlow (graph mode or XLA,
-#: `tf.distribute` strategies) and PyTorch (eager, one device).
-TRAINING_BACKENDS = ("tensorflow", "torch")
+#: `tf.distribute` strategies), JAX (one `jax.jit`-compiled step, `keras.distribution`) and
+#: PyTorch (eager, one device).
+TRAINING_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def resolve_jit_compile(jit_compile) -> bool:
     """ "auto" compiles with XLA on GPUs only: on CPUs TensorFlow's graph mode with the native
     grouped convolution is faster than any XLA-compiled step (docs/benchmarks.md). The PyTorch
-    backend trains eagerly ("auto": no `torch.compile`)."""
+    backend trains eagerly ("auto": no `torch.compile`). JAX always compiles ("auto": `jax.jit`):
+    its eager mode dispatches op by op."""
     if jit_compile != "auto":
         return bool(jit_compile)
     if keras.backend.backend() == "torch":
@@ -68,9 +70,26 @@ class SMISTrainer(keras.Model):
     Data: batches `{"images": (B, H, W, 3) in [-1, 1], "masks": label maps or one-hot}` (plus
     "instances" or "instance_edges" for models with instance edges).
 
-    Backends: TensorFlow (graph mode, or XLA with `jit_compile`) and PyTorch (an eager step
-    with autograd; feed it Python generators of `(batch,)` tuples, e.g. from
-    `smis_layers.data.synthetic_batches`). JAX has no training step.
+    Backends: TensorFlow (graph mode, or XLA with `jit_compile`), JAX (one `jax.jit`-compiled
+    function per batch) and PyTorch (an eager step with autograd). On JAX and PyTorch feed it
+    Python generators of `(batch,)` tuples, e.g. from `smis_layers.data.synthetic_batches`, or
+    a `tf.data.Dataset` when TensorFlow is installed.
+
+    The JAX step is stateless, as Keras' JAX trainer wants: `train_step(state, data)` returns
+    `(logs, state)`, and the generator step and the discriminator step of one batch form a
+    single function that `fit` compiles with `jax.jit`. Keras' JAX trainer threads the state of
+    `self.optimizer` only (keras-team/keras#18881); this trainer keeps Keras' `fit`, its
+    callbacks and its `keras.distribution` support, and overrides the hooks that gather,
+    purge, shard and write back the state (`_get_jax_state`, `_purge_model_variables`,
+    `_get_state_sharding_spec`, `jax_state_sync`) so that the state's optimizer part is the
+    variables of both `g_optimizer` and `d_optimizer`. The rest of the state is Keras': the
+    trainable variables, the non-trainable ones (batch-norm moving statistics, spectral-norm
+    `u` vectors and the generator's seed-generator state, so noise differs per step and a
+    resumed run draws the same noise) and the metrics' variables. Overriding these hooks,
+    rather than writing a separate training loop, keeps checkpoint callbacks (which call
+    `jax_state_sync`), `evaluate` and `DataParallel` (state shardings passed to `jax.jit`)
+    working unchanged. Assignments to trainable variables inside the step (spectral
+    normalization's kernel) act in place as on the other backends (`jax_step.InPlaceScope`).
 
     Distributed training (`tf.distribute.MirroredStrategy`, `MultiWorkerMirroredStrategy`):
     create the models, the trainer and the optimizers under `strategy.scope()` and call
@@ -167,6 +186,8 @@ class SMISTrainer(keras.Model):
         self.loss_weights = {k: require_loss_weight(f"{k}_weight", v) for k, v in weights.items()}
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
+        if keras.backend.backend() == "jax":
+            _warn_of_batch_all_gathers(self)
 
     @property
     def metrics(self):
@@ -239,7 +260,13 @@ class SMISTrainer(keras.Model):
         return {"d_real": d_real, "d_fake": d_fake, "d_loss": d_real + d_fake}
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, data):
+    def train_step(self, *args):
+        """One generator step and one discriminator step: `train_step(data) -> logs` on
+        TensorFlow and PyTorch, `train_step(state, data) -> (logs, state)` on JAX (Keras' JAX
+        trainer convention)."""
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        (data,) = args
         data = keras.utils.unpack_x_y_sample_weight(data)[0]  # a dict, or a (dict,) tuple
         if keras.backend.backend() == "torch":
             return self._torch_train_step(data)
@@ -301,14 +328,129 @@ class SMISTrainer(keras.Model):
         with torch.no_grad():
             optimizer.apply(gradients, variables)
 
-    def test_step(self, data):
+    # ------------------------------------------------------------------ JAX
+    def _jax_train_step(self, state, data):
+        from smis_layers.training.jax_step import current_values, optimizer_step
+
+        trainable, non_trainable, optimizer_values, metrics_values = state
+        data = keras.utils.unpack_x_y_sample_weight(data)[0]
+        variables = [*self.trainable_variables, *self.non_trainable_variables]
+        values = [*trainable, *non_trainable]
+        split = len(self.g_optimizer.variables)
+        g_terms, values, g_optimizer_values = optimizer_step(
+            self.g_optimizer,
+            optimizer_values[:split],
+            variables,
+            values,
+            self.generator.trainable_variables,
+            lambda: self.generator_losses(data, training=True)[0],
+            "g_loss",
+        )
+        with keras.StatelessScope(zip(variables, values, strict=True)) as scope:
+            fake, prior_fake = self._discriminator_fakes(data)
+        values = current_values(scope, variables)
+        d_terms, values, d_optimizer_values = optimizer_step(
+            self.d_optimizer,
+            optimizer_values[split:],
+            variables,
+            values,
+            self.discriminator.trainable_variables,
+            lambda: self.discriminator_losses(data, fake, True, prior_fake),
+            "d_loss",
+        )
+        logs, metrics_values = self._jax_update_trackers({**g_terms, **d_terms}, metrics_values)
+        count = len(trainable)
+        optimizer_values = [*g_optimizer_values, *d_optimizer_values]
+        return logs, (values[:count], values[count:], optimizer_values, metrics_values)
+
+    def _jax_test_step(self, state, data):
+        trainable, non_trainable, metrics_values = state
+        variables = [*self.trainable_variables, *self.non_trainable_variables]
+        with keras.StatelessScope(zip(variables, [*trainable, *non_trainable], strict=True)) as s:
+            terms = self._evaluation_terms(keras.utils.unpack_x_y_sample_weight(data)[0], 1)
+        values = [s.get_current_value(v) for v in variables]
+        logs, metrics_values = self._jax_update_trackers(terms, metrics_values)
+        count = len(trainable)
+        return logs, (values[:count], values[count:], metrics_values)
+
+    def _jax_update_trackers(self, terms: dict, metrics_values: list) -> tuple[dict, list]:
+        mapping = zip(self.metrics_variables, metrics_values, strict=True)
+        with keras.StatelessScope(mapping) as scope:
+            logs = self._update_trackers(terms)
+        return logs, [scope.get_current_value(v) for v in self.metrics_variables]
+
+    def _jax_optimizer_variables(self) -> list:
+        return [*self.g_optimizer.variables, *self.d_optimizer.variables]
+
+    def _get_jax_state(
+        self,
+        trainable_variables=False,
+        non_trainable_variables=False,
+        optimizer_variables=False,
+        metrics_variables=False,
+        purge_model_variables=False,
+    ):
+        state = list(
+            super()._get_jax_state(trainable_variables, non_trainable_variables, False, False)
+        )
+        if optimizer_variables:
+            state.append([v.value for v in self._jax_optimizer_variables()])
+        if metrics_variables:
+            state.append([v.value for v in self.metrics_variables])
+        if purge_model_variables:
+            self._purge_model_variables(
+                trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables
+            )
+        return tuple(state)
+
+    def _purge_model_variables(
+        self,
+        trainable_variables=False,
+        non_trainable_variables=False,
+        optimizer_variables=False,
+        metrics_variables=False,
+    ):
+        super()._purge_model_variables(
+            trainable_variables, non_trainable_variables, False, metrics_variables
+        )
+        if optimizer_variables:
+            for variable in self._jax_optimizer_variables():
+                variable._value = None
+
+    def _get_state_sharding_spec(self):
+        trainable, non_trainable, _, metrics = super()._get_state_sharding_spec()
+        optimizer = [v.value.sharding for v in self._jax_optimizer_variables()]
+        return trainable, non_trainable, optimizer, metrics
+
+    def jax_state_sync(self):
+        state = getattr(self, "_jax_state", None)
+        if not state or self._jax_state_synced:
+            return
+        optimizer_values = state.pop("optimizer_variables", None)
+        super().jax_state_sync()
+        if optimizer_values:
+            for variable, value in zip(
+                self._jax_optimizer_variables(), optimizer_values, strict=True
+            ):
+                variable.assign(value)
+        state["optimizer_variables"] = optimizer_values
+
+    def test_step(self, *args):
+        """Validation losses: `test_step(data) -> logs` on TensorFlow and PyTorch,
+        `test_step(state, data) -> (logs, state)` on JAX."""
+        if keras.backend.backend() == "jax":
+            return self._jax_test_step(*args)
+        (data,) = args
         data = keras.utils.unpack_x_y_sample_weight(data)[0]
         num_replicas = _num_replicas_in_sync()
+        return self._update_trackers(self._evaluation_terms(data, num_replicas), num_replicas)
+
+    def _evaluation_terms(self, data, num_replicas: int) -> dict:
         g_terms, (fake, prior_fake) = self.generator_losses(data, training=False)
         d_terms = self.discriminator_losses(data, fake, False, prior_fake)  # as in train_step
         g_terms = replica_loss_terms(g_terms, num_replicas, total="g_loss")
         d_terms = replica_loss_terms(d_terms, num_replicas, total="d_loss")
-        return self._update_trackers({**g_terms, **d_terms}, num_replicas)
+        return {**g_terms, **d_terms}
 
     def _update_trackers(self, terms: dict, num_replicas: int = 1) -> dict:
         if num_replicas > 1:
@@ -404,6 +546,33 @@ def _multi_worker(strategy) -> bool:
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     return bool(strategy.extended._in_multi_worker_mode())
+
+
+def _warn_of_batch_all_gathers(trainer: keras.Model) -> None:
+    """Warns when a `keras.distribution` is active on JAX and a grouped convolution of the
+    trainer runs the native grouped kernel: XLA's SPMD partitioner then all-gathers the whole
+    batch of its activations on every device (openxla/xla#47945)."""
+    if keras.distribution.distribution() is None:
+        return
+    from smis_layers.layers.group_conv2d import GroupConv2D
+    from smis_layers.ops.grouped_conv import resolve_lowering
+
+    native = [
+        layer.name
+        for layer in trainer._flatten_layers()
+        if isinstance(layer, GroupConv2D)
+        and layer.groups > 1
+        and resolve_lowering(layer.lowering, layer.groups, dtype=layer.compute_dtype) == "native"
+    ]
+    if native:
+        warnings.warn(
+            f"SMISTrainer: {len(native)} grouped convolutions ({', '.join(native[:3])}, ...) run "
+            "the native grouped kernel under a keras.distribution; XLA's SPMD partitioner "
+            "all-gathers the whole batch of their activations on every device "
+            '(openxla/xla#47945). Build the models with lowering="split" for data-parallel '
+            "training (docs/training_distributed.md).",
+            stacklevel=3,
+        )
 
 
 def _loss_scaled(optimizer):
