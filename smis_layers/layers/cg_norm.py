@@ -154,12 +154,25 @@ class CGNorm(keras.layers.Layer):
 
         `CGBlock` computes this for its norms together (they read the same mask at the same
         size); `call` is `modulate(x, hidden_features(segmap, x's size))`.
+
+        Example:
+
+        >>> norm = CGNorm(groups=4, hidden_channels=32)
+        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+        >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
+        >>> _ = norm(x, segmap)  # builds the layer
+        >>> hidden = norm.hidden_features(segmap, (8, 8))
+        >>> hidden.shape
+        (2, 8, 8, 32)
+        >>> norm.modulate(x, hidden).shape
+        (2, 8, 8, 16)
         """
         return shared_hidden_features([self], segmap, size)[0]
 
     def modulate(self, x, hidden):
         """`norm(x) * (1 + gamma(hidden)) + beta(hidden)`; gamma and beta run as one grouped
-        convolution (`grouped_conv2d_many`), which computes the same function."""
+        convolution (`grouped_conv2d_many`), which computes the same function. See
+        `hidden_features` for an example."""
         normalized = self.param_free_norm(x)
         gamma, beta = grouped_conv2d_many(
             hidden,

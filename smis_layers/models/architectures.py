@@ -17,6 +17,35 @@ SHAPES64_SIZE = 64
 SHAPES64_HIDDEN = 64
 
 
+def _recipe(
+    model_class,
+    classes: int,
+    size: int,
+    base_filters: int,
+    groups: int | None,
+    encoder_channels: int,
+    hidden: int,
+    width_multipliers: tuple[int, ...] | None = None,
+):
+    """(model class, config) of the small-model recipe: a decreasing schedule from `classes`
+    groups (`groups` None) or a constant one, crop_resize split."""
+    widths = {"norm_hidden_channels": hidden, "width_multipliers": width_multipliers}
+    if groups is None:
+        schedule = GroupDecreasingSchedule.decreasing(classes, base_filters, size, **widths)
+    else:
+        schedule = GroupDecreasingSchedule.constant(
+            classes, base_filters, size, groups=groups, **widths
+        )
+    config = {
+        "num_classes": classes,
+        "image_size": (size, size),
+        "schedule": schedule.get_config(),
+        "encoder_channels": encoder_channels,
+        "split_mode": "crop_resize",
+    }
+    return model_class, config
+
+
 def _shapes64(
     model_class,
     base_filters: int,
@@ -25,20 +54,16 @@ def _shapes64(
     hidden: int = SHAPES64_HIDDEN,
     width_multipliers: tuple[int, ...] | None = None,
 ):
-    c, size = SHAPES64_CLASSES, SHAPES64_SIZE
-    widths = {"norm_hidden_channels": hidden, "width_multipliers": width_multipliers}
-    if groups is None:
-        schedule = GroupDecreasingSchedule.decreasing(c, base_filters, size, **widths)
-    else:
-        schedule = GroupDecreasingSchedule.constant(c, base_filters, size, groups=groups, **widths)
-    config = {
-        "num_classes": c,
-        "image_size": (size, size),
-        "schedule": schedule.get_config(),
-        "encoder_channels": encoder_channels,
-        "split_mode": "crop_resize",
-    }
-    return model_class, config
+    return _recipe(
+        model_class,
+        SHAPES64_CLASSES,
+        SHAPES64_SIZE,
+        base_filters,
+        groups,
+        encoder_channels,
+        hidden,
+        width_multipliers,
+    )
 
 
 ARCHITECTURES = {
@@ -115,23 +140,13 @@ def small_architecture(name: str):
         raise ValueError(f"{name!r} names no class count; add classes=C")
     c, size, width = settings["classes"], settings["size"], settings["width"]
     model_class = SMALL_FAMILIES[family]
-    hidden = 16 if family in ("groupenc", "vspade") else SHAPES64_HIDDEN
-    widths = {"norm_hidden_channels": hidden}
-    if family == "groupdnet":
-        schedule = GroupDecreasingSchedule.decreasing(c, width, size, **widths)
-    else:
-        groups = 1 if family in ("groupenc", "vspade") else c
-        schedule = GroupDecreasingSchedule.constant(c, width, size, groups=groups, **widths)
+    spade = family in ("groupenc", "vspade")
+    hidden = 16 if spade else SHAPES64_HIDDEN
+    # None: decreasing from C groups (GroupDNet); the SPADE baselines' decoders are dense.
+    groups = None if family == "groupdnet" else 1 if spade else c
     # VSPADE's single encoder is not grouped: per-class widths would make it the largest part.
     encoder = settings.get("encoder", 8 if family == "vspade" else 2 * c)
-    config = {
-        "num_classes": c,
-        "image_size": (size, size),
-        "schedule": schedule.get_config(),
-        "encoder_channels": encoder,
-        "split_mode": "crop_resize",
-    }
-    return model_class, config
+    return _recipe(model_class, c, size, width, groups, encoder, hidden)
 
 
 def is_architecture(name: str) -> bool:

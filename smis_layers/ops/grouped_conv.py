@@ -60,9 +60,9 @@ def resolve_lowering(lowering: str, groups: int, inputs=None, dtype: str | None 
     dtype = keras.backend.standardize_dtype(dtype)
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        if _tensorflow_in_xla_context() and not _tensorflow_on_gpu(inputs):
-            return "split"
         device = "GPU" if _tensorflow_on_gpu(inputs) else "CPU"
+        if device == "CPU" and _tensorflow_in_xla_context():
+            return "split"
     elif backend == "jax":
         device = _jax_default_platform()
         if device == "cpu":
