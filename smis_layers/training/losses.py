@@ -46,6 +46,21 @@ def reconstruction_loss(real, fake):
     return ops.mean(ops.abs(fake - ops.stop_gradient(real)))
 
 
+def latent_regression_loss(z, mu, segmap, channels_per_class: int | None = None):
+    """Mean absolute difference between codes `z` (B, h, w, K) and the encoder's means `mu` of
+    the images decoded from them (BicycleGAN's latent regression). With `channels_per_class`
+    (codes owned by classes: K = C * channels_per_class for the C channels of the one-hot
+    `segmap`), only the classes present in each sample's segmap count: an absent class's code
+    cannot be read back from any pixel."""
+    error = ops.abs(ops.cast(mu, "float32") - ops.cast(ops.stop_gradient(z), "float32"))
+    if channels_per_class is None:
+        return ops.mean(error)
+    present = ops.cast(ops.max(segmap, axis=(1, 2)) > 0, "float32")  # (B, C)
+    weights = ops.repeat(present, channels_per_class, axis=-1)[:, None, None, :]
+    cells = error.shape[1] * error.shape[2]
+    return ops.sum(error * weights) / ops.maximum(ops.sum(weights) * cells, 1.0)
+
+
 def perceptual_loss(
     real_features: Sequence, fake_features: Sequence, weights: Sequence[float] = VGG_LAYER_WEIGHTS
 ):

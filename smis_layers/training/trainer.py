@@ -130,6 +130,7 @@ class SMISTrainer(keras.Model):
             "g_reconstruction",
             "g_kl",
             "g_prior_gan",
+            "g_latent",
             "d_real",
             "d_fake",
         )
@@ -145,6 +146,7 @@ class SMISTrainer(keras.Model):
         kl_weight: float = 0.05,
         reconstruction_weight: float = 0.0,
         prior_gan_weight: float = 0.0,
+        latent_weight: float = 0.0,
         jit_compile="auto",
         **kwargs,
     ):
@@ -162,7 +164,17 @@ class SMISTrainer(keras.Model):
         nothing trains what `generate` does with random codes unless the KL term pulls the
         codes onto the prior; this is the cLR-GAN branch of BicycleGAN (Zhu et al., "Toward
         Multimodal Image-to-Image Translation", NeurIPS 2017). It costs one more decoder pass
-        in each network's step."""
+        in each network's step.
+
+        `latent_weight` (0 in the official recipe) weights the other half of that cLR branch,
+        latent regression: the images decoded from random codes are encoded again, and the L1
+        distance between the encoder's means and the codes is the loss, over the classes present
+        in each mask (a class absent from a mask has no pixels to read its code from). Since the
+        encoder sees class c's region alone, the term asks the decoder to put class c's code
+        into class c's pixels, and nowhere else: the remedy for a decoder that ignores a class's
+        code (docs/zoo.md). Unlike BicycleGAN, the term trains the encoder too (one gradient
+        for the whole generator). It costs a decoder and an encoder pass in the generator's
+        step (the decoder pass is shared with `prior_gan_weight`)."""
         if keras.backend.backend() not in TRAINING_BACKENDS:
             raise NotImplementedError(
                 "SMISTrainer's train_step is written for the backends "
@@ -182,6 +194,7 @@ class SMISTrainer(keras.Model):
             "kl": kl_weight,
             "reconstruction": reconstruction_weight,
             "prior_gan": prior_gan_weight,
+            "latent": latent_weight,
         }
         self.loss_weights = {k: require_loss_weight(f"{k}_weight", v) for k, v in weights.items()}
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -207,7 +220,7 @@ class SMISTrainer(keras.Model):
     def generator_losses(self, data, training=True) -> tuple[dict, tuple]:
         """The generator's loss terms (weighted) and the images they scored: `(terms, (fake,
         prior_fake))`, `prior_fake` (images from random codes) None when `prior_gan_weight` is
-        0."""
+        0 (the discriminator does not see them then)."""
         condition = self._condition(data)
         out = self.generator(data, training=training)
         fake, real = out["images"], ops.cast(data["images"], out["images"].dtype)
@@ -225,13 +238,25 @@ class SMISTrainer(keras.Model):
             "g_perceptual": ops.convert_to_tensor(0.0),
             "g_reconstruction": w["reconstruction"] * losses.reconstruction_loss(real, fake),
             "g_prior_gan": ops.convert_to_tensor(0.0),
+            "g_latent": ops.convert_to_tensor(0.0),
         }
         prior_fake = None
+        if w["prior_gan"] > 0 or w["latent"] > 0:
+            prior_z = self.generator.training_prior_z(out["mu"])
+            prior_fake = self.generator.decode(prior_z, condition, training)
         if w["prior_gan"] > 0:
-            prior_fake = self._prior_fake(out["mu"], condition, training)
             terms["g_prior_gan"] = w["prior_gan"] * losses.hinge_generator_loss(
                 self._discriminate(condition, prior_fake, training)
             )
+        if w["latent"] > 0:
+            segmap = self.generator.segmap(data["masks"])
+            mu, _ = self.generator.encode_segmap(prior_fake, segmap, training)
+            owned = self.generator.class_owned_codes
+            terms["g_latent"] = w["latent"] * losses.latent_regression_loss(
+                prior_z, mu, segmap, self.generator.schedule.latent_channels if owned else None
+            )
+        if w["prior_gan"] == 0:
+            prior_fake = None
         if self.feature_extractor is not None and w["perceptual"] > 0:
             terms["g_perceptual"] = w["perceptual"] * losses.perceptual_loss(
                 self.feature_extractor(real), self.feature_extractor(fake)

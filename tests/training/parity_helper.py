@@ -27,7 +27,7 @@ from tests.helpers import small_trainer
 
 BATCH = 2
 LEARNING_RATE = 0.1  # SGD: each update is the gradient, so the check compares gradients
-COMPILE = {"reconstruction_weight": 1.0, "prior_gan_weight": 1.0}
+COMPILE = {"reconstruction_weight": 1.0, "prior_gan_weight": 1.0, "latent_weight": 1.0}
 
 
 def fixed_noise(generator) -> None:

@@ -3,6 +3,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 from smis_layers import GroupDecreasingSchedule
 from smis_layers.data import SyntheticShapes, synthetic_tf_dataset
@@ -141,6 +142,62 @@ def test_prior_gan_term_trains_the_decoder_on_random_codes():
     assert np.mean(reached) > 0.9
     history = trainer.fit(_data(), epochs=1, steps_per_epoch=1, verbose=0)
     assert history.history["g_prior_gan"][-1] != 0.0
+
+
+def test_latent_regression_asks_the_decoder_for_the_codes_back():
+    import tensorflow as tf
+
+    trainer = tiny_trainer()
+    trainer.compile(**{**ONLY_PRIOR_GAN, "prior_gan_weight": 0.0, "latent_weight": 2.0})
+    generator = trainer.generator
+    data = next(iter(_data()))
+    codes = {}
+    generator.training_prior_z = lambda like: codes.setdefault(
+        "z", keras.random.normal(ops.shape(like), seed=3)
+    )
+    terms, (_, prior_fake) = trainer.generator_losses(data, training=False)
+    assert prior_fake is None  # the discriminator does not see these images
+    segmap = generator.segmap(data["masks"])
+    images = generator.decode(codes["z"], segmap, training=False)
+    mu, _ = generator.encode_segmap(images, segmap, training=False)
+    expected = losses.latent_regression_loss(codes["z"], mu, segmap, 8)
+    assert float(terms["g_latent"]) == pytest.approx(2 * float(expected), rel=1e-5)
+    assert float(terms["g_loss"]) == pytest.approx(float(terms["g_latent"]))
+    with tf.GradientTape() as tape:
+        terms, _ = trainer.generator_losses(data, training=True)
+    # Both the decoder (which must draw the codes) and the encoder's path to `mu` (which reads
+    # them) learn; the log-variance head does not take part.
+    variables = generator.trainable_variables
+    gradients = tape.gradient(terms["g_loss"], variables)
+    reached = {}
+    for v, g in zip(variables, gradients, strict=True):
+        part = "fc_var" if "fc_var" in v.path else v.path.startswith("encoder")
+        reached.setdefault(part, []).append(g is not None and np.any(to_numpy(g)))
+    assert np.mean(reached[True]) > 0.9 and np.mean(reached[False]) > 0.9, reached
+    assert not any(reached["fc_var"])
+    del generator.training_prior_z
+    history = trainer.fit(_data(), epochs=1, steps_per_epoch=1, verbose=0)
+    assert history.history["g_latent"][-1] > 0.0
+    with pytest.raises(ValueError, match=r"`latent_weight` must be a finite number >= 0"):
+        trainer.compile(latent_weight=-1.0)
+
+
+def test_latent_regression_counts_only_the_classes_present():
+    z = np.zeros((2, 2, 2, 6), "float32")
+    mu = np.zeros_like(z)
+    mu[0, ..., 2:4] = 5.0  # sample 0's class 1, absent from its segmap: no pixel holds its code
+    mu[1, ..., 0:2] = 1.0  # sample 1's class 0, present
+    segmap = np.zeros((2, 4, 4, 3), "float32")
+    segmap[0, ..., 0] = 1
+    segmap[1, :2, ..., 0] = 1
+    segmap[1, 2:, ..., 2] = 1
+    # Present (sample, class) pairs: (0, 0), (1, 0), (1, 2): 3 x 2 channels x 4 cells.
+    loss = losses.latent_regression_loss(z, mu, segmap, channels_per_class=2)
+    assert float(loss) == pytest.approx(1.0 * 8 / 24)
+    # Codes not owned by classes (VSPADE): every channel counts.
+    assert float(losses.latent_regression_loss(z, mu, segmap)) == pytest.approx(
+        np.abs(mu).mean()
+    )
 
 
 def test_discriminator_takes_random_code_images_as_fakes_too():

@@ -10,7 +10,7 @@ from tests.helpers import BACKEND, small_trainer, to_numpy
 pytestmark = pytest.mark.skipif(BACKEND != "jax", reason="the JAX training step")
 
 C, SIZE, BATCH = 4, 64, 2
-ALL_TERMS = {"reconstruction_weight": 1.0, "prior_gan_weight": 1.0}
+ALL_TERMS = {"reconstruction_weight": 1.0, "prior_gan_weight": 1.0, "latent_weight": 1.0}
 
 
 def tiny_feature_extractor():

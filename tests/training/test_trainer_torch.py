@@ -29,13 +29,14 @@ def _values(variables):
 @pytest.mark.parametrize("model_class", [GroupDNet, MulNet])
 def test_fit_runs_and_updates_both_networks(model_class):
     trainer = tiny_trainer(model_class)
-    trainer.compile()
+    trainer.compile(latent_weight=1.0)
     assert trainer.jit_compile is False  # "auto": eager on PyTorch
     g_before = _values(trainer.generator.trainable_variables)
     d_before = _values(trainer.discriminator.trainable_variables)
     history = trainer.fit(_batches(), epochs=1, steps_per_epoch=2, verbose=0)
     for name in ("g_loss", "d_loss", "g_gan", "g_feature_matching", "g_kl", "d_real", "d_fake"):
         assert np.isfinite(history.history[name][-1]), name
+    assert history.history["g_latent"][-1] > 0
     g_after = _values(trainer.generator.trainable_variables)
     d_after = _values(trainer.discriminator.trainable_variables)
     assert np.mean([not np.allclose(a, b) for a, b in zip(g_before, g_after, strict=True)]) > 0.9
