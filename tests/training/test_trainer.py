@@ -195,9 +195,7 @@ def test_latent_regression_counts_only_the_classes_present():
     loss = losses.latent_regression_loss(z, mu, segmap, channels_per_class=2)
     assert float(loss) == pytest.approx(1.0 * 8 / 24)
     # Codes not owned by classes (VSPADE): every channel counts.
-    assert float(losses.latent_regression_loss(z, mu, segmap)) == pytest.approx(
-        np.abs(mu).mean()
-    )
+    assert float(losses.latent_regression_loss(z, mu, segmap)) == pytest.approx(np.abs(mu).mean())
 
 
 def test_discriminator_takes_random_code_images_as_fakes_too():
