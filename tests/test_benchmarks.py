@@ -248,6 +248,17 @@ def test_vs_official_fails_loudly_on_unequal_parameter_counts():
         vs_official.check_parameter_counts({("ours", "float32"): 5, ("official", "float32"): 6})
 
 
+def test_cgnorm_fusion_ab_times_both_forms_of_the_same_function(capsys):
+    from benchmarks import cgnorm_fusion_ab
+
+    table = cgnorm_fusion_ab.main(["--tiny", "--repeats", "1"])
+    (row,) = table.rows
+    assert row["current CPU ms"] >= 0 and row["one-pass CPU ms"] >= 0
+    assert row["max abs dy"] < 1e-4 and row["max rel d grad x"] < 1e-4
+    assert row["max rel d var"] < 1e-4  # the moving average reads the same batch variance
+    assert "CGNorm: batch norm + modulation" in capsys.readouterr().out
+
+
 def test_all_part_knows_every_part():
     for part in suite.ALL:
         args = suite._part_arguments(part, tiny=True)
