@@ -3,8 +3,8 @@ architecture's PyTorch networks at equal configuration, in alternated fresh proc
 
 Usage:
 
-    python -m benchmarks vs-official                  # the issue-27 table (~12 min on 2 idle cores)
-    python -m benchmarks vs-official --torch-bf16     # + official bf16 autocast (~15 min)
+    python -m benchmarks vs-official                  # the issue-27 table (~8 min on 2 idle cores)
+    python -m benchmarks vs-official --torch-bf16     # + official bf16 autocast (~10 min)
     python -m benchmarks vs-official --official-code DIR   # the official code, via an adapter
     python -m benchmarks vs-official --tiny           # seconds (tests)
 
