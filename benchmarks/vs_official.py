@@ -179,8 +179,9 @@ def official(
 
     torch.manual_seed(0)
     encoder, generator = official_networks(config, official_code, builder)
-    encoder.train(), generator.train()
     modules = (encoder, generator)
+    for module in modules:
+        module.train()  # batch-norm statistics and spectral-norm iterations, as in training
     params = sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)
     labels, images = make_inputs(config.size, config.batch_size)
     one_hot = F.one_hot(torch.from_numpy(labels).long(), NUM_CLASSES).permute(0, 3, 1, 2).float()
@@ -310,8 +311,9 @@ def run(
         else "tests/models/official_reference.py (our reimplementation of the official networks)"
     )
     table.notes.append(
-        f"Official side: {source}, eager PyTorch. Ours: one tf.function, no XLA (SMISTrainer's "
-        f"CPU default). {rounds} rounds of fresh processes, sides alternated; median of "
+        f"CPU: {common.cpu_description()}. Official side: {source}, eager PyTorch. Ours: one "
+        "tf.function, no XLA (SMISTrainer's CPU default). "
+        f"{rounds} rounds of fresh processes, sides alternated; median of "
         f"{steps} steps per process after {warmup} warm-up. FLOPs/step = 3 x forward FLOPs of "
         "encoder + generator. Peak per dtype (best of before/after): "
         + ", ".join(f"{d} {max(p) / 1e9:,.0f} GFLOP/s" for d, p in peaks.items())
