@@ -11,7 +11,8 @@ Parts (each prints Markdown tables; `--tiny` runs any of them in seconds, as the
     pipeline     the training step fed from memory, synthetic tf.data, JPEG/PNG files
     profile      TensorFlow-profiler breakdown of the training step by layer and op kind
     gpu          the official 256x256 DeepFashion configuration in one table (benchmarks/gpu.sh)
-    all          every part above except gpu, one after the other
+    vs-official  ours vs the official architecture's PyTorch networks, alternated processes
+    all          every part above except gpu and vs-official, one after the other
 
 Examples:
 
@@ -42,6 +43,7 @@ PARTS = {
     "pipeline": "benchmarks.pipeline",
     "profile": "benchmarks.op_profile",
     "gpu": "benchmarks.gpu",
+    "vs-official": "benchmarks.vs_official",
 }
 ALL = ("flops", "group-conv", "train-step", "inference", "scaling", "pipeline", "profile")
 MFU_MODELS = ["groupdnet_shapes64", "groupdnet_deepfashion_small"]

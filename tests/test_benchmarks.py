@@ -206,6 +206,59 @@ def test_gpu_script_runs_tiny_on_the_cpu():
         assert 0 < number(row["MFU"]) <= 1
 
 
+def test_vs_official_part_compares_equal_networks_side_by_side(capsys):
+    assert suite.main(["vs-official", "--tiny", "--torch-bf16"]) == 0
+    out = capsys.readouterr().out
+    rows = only_table(out, "Official DeepFashion GroupDNet")
+    assert [(r["side"], r["dtype"]) for r in rows] == [
+        ("ours", "float32"),
+        ("official", "float32"),
+        ("ours", "mixed_bfloat16"),
+        ("official", "bfloat16"),
+    ]
+    assert len({r["params"] for r in rows}) == 1
+    assert number(rows[1]["official f32 / this"]) == 1.0
+    for row in rows:
+        assert number(row["s/step"]) > 0 and number(row["GFLOP/step"]) > 0
+        assert 0 < number(row["MFU"]) <= 1
+    assert out.startswith("Machine: ")  # the CPU model, printed first
+
+
+def test_vs_official_reads_official_code_through_an_adapter(tmp_path, monkeypatch):
+    from benchmarks import vs_official
+
+    (tmp_path / "my_adapter.py").write_text(
+        "from tests.models.official_reference import EncoderRef, official_generator\n"
+        "def build(ngf, encoder_ndf, hidden, size, num_classes):\n"
+        "    generator = official_generator('deepfashion', ngf, deepfashion_hidden=hidden)\n"
+        "    return EncoderRef(num_classes, encoder_ndf, 6), generator\n"
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    tiny, builder = vs_official.TINY, "my_adapter:build"
+    adapted = vs_official.official("float32", tiny, 1, 0, str(tmp_path), builder)
+    assert adapted["params"] == vs_official.official("float32", tiny, 1, 0)["params"]
+    assert len(adapted["times"]) == 1 and adapted["times"][0] > 0
+
+
+def test_vs_official_fails_loudly_on_unequal_parameter_counts():
+    from benchmarks import vs_official
+
+    vs_official.check_parameter_counts({("ours", "float32"): 5, ("official", "float32"): 5})
+    with pytest.raises(RuntimeError, match="Parameter counts differ"):
+        vs_official.check_parameter_counts({("ours", "float32"): 5, ("official", "float32"): 6})
+
+
+def test_cgnorm_fusion_ab_times_both_forms_of_the_same_function(capsys):
+    from benchmarks import cgnorm_fusion_ab
+
+    table = cgnorm_fusion_ab.main(["--tiny", "--repeats", "1"])
+    (row,) = table.rows
+    assert row["current CPU ms"] >= 0 and row["one-pass CPU ms"] >= 0
+    assert row["max abs dy"] < 1e-4 and row["max rel d grad x"] < 1e-4
+    assert row["max rel d var"] < 1e-4  # the moving average reads the same batch variance
+    assert "CGNorm: batch norm + modulation" in capsys.readouterr().out
+
+
 def test_all_part_knows_every_part():
     for part in suite.ALL:
         args = suite._part_arguments(part, tiny=True)

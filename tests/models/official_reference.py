@@ -299,8 +299,11 @@ def randomize_(module: nn.Module, seed: int, calibrate: Callable[[nn.Module], No
     return module.eval()
 
 
-def official_generator(dataset: str, ngf: int, num_classes: int | None = None) -> GeneratorRef:
-    """The official generator structure of "deepfashion", "cityscapes" or "ade20k" at width ngf.
+def official_generator(
+    dataset: str, ngf: int, num_classes: int | None = None, deepfashion_hidden: int = 128
+) -> GeneratorRef:
+    """The official generator structure of "deepfashion", "cityscapes" or "ade20k" at width ngf
+    (and, for "deepfashion", CGNorm hidden width `deepfashion_hidden`; official 128).
 
     (Cityscapes needs ngf divisible by 70 at C=35; the official widths are 160, 280, 64.)
     """
@@ -326,7 +329,16 @@ def official_generator(dataset: str, ngf: int, num_classes: int | None = None) -
         for i, (name, g) in enumerate(zip(names, groups, strict=True))
     ]
     latent = (4, 8) if dataset == "cityscapes" else (4, 4)
-    return GeneratorRef(c, dataset, fc_filters, fc_groups, blocks, unused, latent)
+    return GeneratorRef(
+        c,
+        dataset,
+        fc_filters,
+        fc_groups,
+        blocks,
+        unused,
+        latent,
+        deepfashion_hidden=deepfashion_hidden,
+    )
 
 
 def official_encoder(dataset: str, crop_size: int = 256) -> EncoderRef:
