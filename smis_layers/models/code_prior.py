@@ -159,7 +159,7 @@ class FittedCodePrior:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the prior as a compressed .npz (no pickled objects)."""
-        from smis_layers.presets import atomic_save_arrays
+        from smis_layers.utils.io import atomic_save_arrays
 
         atomic_save_arrays(path, {name: np.asarray(getattr(self, name)) for name in _ARRAYS})
         return Path(path)
@@ -167,7 +167,7 @@ class FittedCodePrior:
     @classmethod
     def load(cls, path: str | os.PathLike) -> FittedCodePrior:
         """Reads a `save`d prior; a missing, truncated or foreign file is a ValueError."""
-        from smis_layers.presets import read_npz_arrays
+        from smis_layers.utils.io import read_npz_arrays
 
         arrays = read_npz_arrays(path, "code prior .npz")
         missing = [name for name in _ARRAYS if name not in arrays]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from smis_layers.serve.cli import DEFAULT_PORT, DEFAULT_PRESET, add_parser, serve
+from smis_layers.presets import DEFAULT_PRESET
+from smis_layers.serve.cli import add_parser, serve
+from smis_layers.serve.defaults import DEFAULT_PORT
 
 _LAZY_EXPORTS = {
     "DemoCallbacks": "smis_layers.serve.app",
