@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from smis_layers.data.synthetic import SyntheticShapes
-from smis_layers.models.groupdnet.groupdnet import check_label_values
+from smis_layers.models.masks import check_label_values
 from smis_layers.ops.checks import check_image_range, require_positive_int
 from tests.properties.common import cases
 
