@@ -45,14 +45,14 @@ class FittedCodePrior:
         counts: (G,) the number of codes each group was fitted to (0: standard prior).
         latent_shape: (h, w, channels), the model's `latent_shape`.
 
-    Example:
+    Examples:
+        >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
+        >>> model.code_prior = FittedCodePrior.fit(model, batch["images"], batch["masks"])
+        >>> images = model.generate(masks, seed=0)  # codes drawn from the fitted prior
 
-    >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
-    >>> model.code_prior = FittedCodePrior.fit(model, batch["images"], batch["masks"])
-    >>> images = model.generate(masks, seed=0)  # codes drawn from the fitted prior
-
-    Reference: Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020
-    (ex-post density estimation).
+    Reference:
+        Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020 (ex-post
+        density estimation).
     """
 
     def __init__(self, mean, scale, counts, latent_shape):

@@ -5,10 +5,9 @@ Needs gradio: `pip install "smis-layers[demo]"`. `DemoEngine` (the page's logic)
 Names are imported on first use, so registering the `serve` subcommand (`add_parser`) does not
 start TensorFlow.
 
-Example:
-
->>> from smis_layers.serve import launch
->>> launch("groupdnet_shapes64", port=7860)  # then open http://127.0.0.1:7860
+Examples:
+    >>> from smis_layers.serve import launch
+    >>> launch("groupdnet_shapes64", port=7860)  # then open http://127.0.0.1:7860
 """
 
 from __future__ import annotations

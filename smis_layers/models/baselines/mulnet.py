@@ -22,10 +22,9 @@ class MulNet(GroupDNet):
     `groups == norm_groups == norm_shared_groups == num_classes`, and `use_instance_edges` must
     be False.
 
-    Example:
-
-    >>> model = build_architecture("mulnet_shapes64")  # or MulNet(num_classes, image_size, ...)
-    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
+    Examples:
+        >>> model = build_architecture("mulnet_shapes64")  # or MulNet(num_classes, image_size, ...)
+        >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod

@@ -19,10 +19,9 @@ class VSPADE(GroupDNet):
     official SPADE encodes to a 256-d vector with a linear layer instead. The default schedule
     is an ordinary SPADE decoder (`GroupDecreasingSchedule.constant(..., groups=1)`).
 
-    Example:
-
-    >>> model = build_architecture("vspade_shapes64")  # or VSPADE(num_classes, image_size, ...)
-    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
+    Examples:
+        >>> model = build_architecture("vspade_shapes64")  # or VSPADE(num_classes, image_size, ...)
+        >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     class_owned_codes = False

@@ -73,13 +73,12 @@ class GroupDNet(keras.Model):
         seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
 
-    Example:
-
-    >>> model = GroupDNet(num_classes=4, image_size=32, schedule=GroupDecreasingSchedule
-    ...                   .decreasing(4, base_filters=4, image_size=32))
-    >>> labels = np.random.randint(0, 4, (2, 32, 32))
-    >>> model.generate(labels, seed=0).shape
-    (2, 32, 32, 3)
+    Examples:
+        >>> model = GroupDNet(num_classes=4, image_size=32, schedule=GroupDecreasingSchedule
+        ...                   .decreasing(4, base_filters=4, image_size=32))
+        >>> labels = np.random.randint(0, 4, (2, 32, 32))
+        >>> model.generate(labels, seed=0).shape
+        (2, 32, 32, 3)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020.
@@ -330,11 +329,10 @@ class GroupDNet(keras.Model):
         Its channels are split in the last block's groups: in GroupNet and MulNet, group c
         depends on class c's code alone.
 
-        Example:
-
-        >>> segmap = model.segmap(masks)
-        >>> features = model.decoder_features(model.sample_z(len(masks), seed=0), segmap)
-        >>> images = model.render_features(features, segmap)  # what `decode` returns
+        Examples:
+            >>> segmap = model.segmap(masks)
+            >>> features = model.decoder_features(model.sample_z(len(masks), seed=0), segmap)
+            >>> images = model.render_features(features, segmap)  # what `decode` returns
         """
         self._check_decode_inputs(z, segmap)
         x = self.fc(z)
@@ -348,9 +346,8 @@ class GroupDNet(keras.Model):
         """Images in [-1, 1] from `decoder_features`: LeakyReLU(0.2), `conv_img` and tanh
         (MulNet composes its per-class images by the masks).
 
-        Example:
-
-        >>> images = model.render_features(model.decoder_features(z, segmap), segmap)
+        Examples:
+            >>> images = model.render_features(model.decoder_features(z, segmap), segmap)
         """
         x = self.conv_img(ops.leaky_relu(features, negative_slope=0.2))
         return self._compose_output(x, segmap)
@@ -381,10 +378,9 @@ class GroupDNet(keras.Model):
         uninterrupted one draws), replica-aware like the posterior codes of `call`. Used by
         `SMISTrainer`'s `prior_gan_weight` term.
 
-        Example:
-
-        >>> out = model({"images": images, "masks": masks}, training=True)
-        >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
+        Examples:
+            >>> out = model({"images": images, "masks": masks}, training=True)
+            >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
         """
         zeros = ops.zeros_like(like)
         return self._sample_training_z(zeros, zeros)
