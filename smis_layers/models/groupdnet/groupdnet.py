@@ -84,7 +84,11 @@ class GroupDNet(keras.Model):
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020.
     """
 
-    class_owned_codes = True  # class c's latent channels describe class c's region
+    #: True: per-class codes. The encoder sees the `ClassMaskSplit` images (3C channels)
+    #: through C groups, and class c's latent channels describe class c's region. False (VSPADE):
+    #: one image-level code. The encoder sees the whole image through ordinary convolutions
+    #: (a 1-group `GroupConvEncoder`), and no latent channel belongs to a class.
+    class_owned_codes = True
 
     def __init__(
         self,
@@ -192,15 +196,21 @@ class GroupDNet(keras.Model):
         return GroupDecreasingSchedule.decreasing(num_classes, 16, image_size)
 
     @property
+    def encoder_groups(self) -> int:
+        """The encoder's groups: C for per-class codes, 1 for an image-level code."""
+        return self.num_classes if self.class_owned_codes else 1
+
+    @property
     def encoder_input_channels(self) -> int:
-        return 3 * self.num_classes
+        return 3 * self.encoder_groups
 
     def _make_encoder(self) -> keras.layers.Layer:
+        groups = self.encoder_groups
         return GroupConvEncoder(
-            self.num_classes,
+            groups,
             self.encoder_channels,
             self.encoder_layers,
-            latent_channels=self.schedule.latent_channels,
+            latent_channels=self.schedule.latent_channels * self.num_classes // groups,
             spectral_norm=self.spectral_norm,
             norm=self.encoder_norm,
             lowering=self.lowering,
@@ -208,7 +218,7 @@ class GroupDNet(keras.Model):
         )
 
     def _encoder_input(self, images, segmap):
-        return self.class_mask_split(images, segmap)
+        return self.class_mask_split(images, segmap) if self.class_owned_codes else images
 
     def _make_output_conv(self) -> keras.layers.Layer:
         return GroupConv2D(3, 3, lowering=self.lowering, name="conv_img")
