@@ -129,6 +129,31 @@ def test_graph_sees_the_package():
     assert "smis_layers.layers.cg_norm" in graph["smis_layers.layers.cg_block"]
 
 
+def test_what_counts_as_an_import():
+    source = """
+from typing import TYPE_CHECKING
+import smis_layers.presets
+from smis_layers.utils import io
+from smis_layers.models.masks import prepare_segmap
+from . import cli
+if TYPE_CHECKING:
+    from smis_layers.serve import app
+def f():
+    from smis_layers.model_card import write_model_card
+def __getattr__(name):
+    from smis_layers.data import labels
+"""
+    modules = set(_modules())
+    found = _imports(ast.parse(source), "smis_layers.applications", False, modules)
+    assert found & modules == {
+        "smis_layers.presets",
+        "smis_layers.utils.io",  # a submodule named in `from package import submodule`
+        "smis_layers.models.masks",
+        "smis_layers.cli",  # relative
+        "smis_layers.model_card",  # function-local imports count
+    }
+
+
 def test_find_cycles_reports_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycles(graph) == [["a", "b", "c"]]
