@@ -132,3 +132,10 @@ def test_positive_int_arguments(value):
         return
     with pytest.raises(ValueError, match="`filters` must be a positive integer; received"):
         require_positive_int("filters", value)
+
+
+def test_check_label_values_old_path_is_a_deprecated_alias():
+    from smis_layers.models.groupdnet import groupdnet
+
+    with pytest.warns(DeprecationWarning, match="models.masks.check_label_values"):
+        assert groupdnet.check_label_values is check_label_values
