@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -420,12 +420,14 @@ class GroupDNet(keras.Model):
             task = self.__dict__["_synthesizer"] = Synthesizer(self)
         return task
 
-    def generate(self, masks, z=None, seed=None, instances=None, instance_edges=None):
+    def generate(
+        self, masks, z=None, seed: int | None = None, instances=None, instance_edges=None
+    ) -> np.ndarray:
         """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn if None); see
         `Synthesizer.generate`."""
         return self.synthesizer.generate(masks, z, seed, instances, instance_edges)
 
-    def encode(self, images, masks):
+    def encode(self, images, masks) -> tuple[np.ndarray, np.ndarray]:
         """(mu, logvar) of real images, as NumPy arrays; see `Synthesizer.encode`."""
         return self.synthesizer.encode(images, masks)
 
@@ -435,20 +437,20 @@ class GroupDNet(keras.Model):
         seed: int | None = None,
         spatially_shared: bool = False,
         prior: str = "auto",
-    ):
+    ) -> np.ndarray:
         """Random codes (batch_size, h, w, 8C); see `Synthesizer.sample_z`."""
         return self.synthesizer.sample_z(batch_size, seed, spatially_shared, prior)
 
-    def inference_function(self, name: str):
+    def inference_function(self, name: str) -> Callable:
         """`decode` or `encode_segmap` in inference mode, compiled for the backend; see
         `Synthesizer.inference_function`."""
         return self.synthesizer.inference_function(name)
 
-    def class_code(self, z, class_index: int):
+    def class_code(self, z, class_index: int) -> np.ndarray:
         """Class `class_index`'s part of the codes: (..., latent_channels)."""
         return self.synthesizer.class_code(z, class_index)
 
-    def with_class_code(self, z, class_index: int, code):
+    def with_class_code(self, z, class_index: int, code) -> np.ndarray:
         """A copy of `z` in which class `class_index`'s code is replaced by `code`."""
         return self.synthesizer.with_class_code(z, class_index, code)
 

@@ -89,7 +89,9 @@ class Synthesizer:
         return self._inference_functions[name]
 
     # ------------------------------------------------------------------ user API
-    def generate(self, masks, z=None, seed: int | None = None, instances=None, instance_edges=None):
+    def generate(
+        self, masks, z=None, seed: int | None = None, instances=None, instance_edges=None
+    ) -> np.ndarray:
         """Images (B, H, W, 3) in [-1, 1], a NumPy array, for `masks` and codes `z`.
 
         Args:
