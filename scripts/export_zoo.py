@@ -18,11 +18,11 @@ from pathlib import Path
 
 import keras
 
+from smis_layers.model_card import write_model_card
 from smis_layers.presets import (
     SAMPLES_FILE,
     save_preset,
     update_preset_metadata,
-    write_model_card,
     zoo_directory,
 )
 from smis_layers.training import run as runs

@@ -7,11 +7,10 @@ are (H, W, 3) floats in [-1, 1]; codes `z` are (h, w, 8C) arrays as `model.encod
 (one image's codes, no batch axis). Randomness comes only from `seed`, so every result is
 reproducible. The `smis` commands of the same names wrap these functions and write PNG grids.
 
-Example:
-
->>> model = from_preset("groupdnet_shapes64")
->>> mask = example_masks(model, 1)[0]
->>> images = resample_class(model, mask, class_index=2, n=4, seed=0)  # only class 2 changes
+Examples:
+    >>> model = from_preset("groupdnet_shapes64")
+    >>> mask = example_masks(model, 1)[0]
+    >>> images = resample_class(model, mask, class_index=2, n=4, seed=0)  # only class 2 changes
 """
 
 from __future__ import annotations

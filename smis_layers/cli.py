@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
 import platform
 import sys
 from collections.abc import Sequence
 
+from smis_layers.utils.logs import quiet_tensorflow
 from smis_layers.version import __version__
-
-
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _package_version(name: str) -> str:
@@ -44,7 +40,6 @@ def _devices(backend: str) -> list[str]:
 
 def info(args: argparse.Namespace) -> int:
     """Prints versions, the Keras backend, its devices and the grouped-conv lowering it uses."""
-    _quiet_tensorflow()
     import keras
 
     from smis_layers.ops.grouped_conv import resolve_lowering
@@ -68,7 +63,6 @@ def info(args: argparse.Namespace) -> int:
 
 def convert_official(args: argparse.Namespace) -> int:
     """Converts official SMIS PyTorch checkpoints into a GroupDNet preset folder."""
-    _quiet_tensorflow()
     import json
 
     from smis_layers.convert import CheckpointMismatchError, convert_official_checkpoint
@@ -108,7 +102,6 @@ def train(args: argparse.Namespace) -> int:
 
     Exit status: 0 done, 1 an error (bad arguments, a NaN/Inf loss, an unreadable checkpoint),
     130 / 143 interrupted by SIGINT / SIGTERM (after saving a checkpoint at the current step)."""
-    _quiet_tensorflow()
     from smis_layers.training.run import (
         CheckpointError,
         NonFiniteLossError,
@@ -200,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smis", description="Semantically multi-modal image synthesis (GroupDNet) in Keras 3."
     )
     parser.add_argument("--version", action="version", version=f"smis-layers {__version__}")
+    parser.add_argument(
+        "--verbose",
+        dest="startup_logs",
+        action="store_true",
+        help="show the backends' start-up logs (TensorFlow's C++ lines, hidden by default; "
+        "TF_CPP_MIN_LOG_LEVEL=0 in the environment shows them too)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     info_parser = commands.add_parser("info", help="versions, backend, devices")
@@ -362,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    quiet_tensorflow(verbose=args.startup_logs)
     return args.handler(args)
 
 

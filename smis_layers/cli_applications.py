@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_PRESET = "groupdnet_shapes64"
+from smis_layers.presets import DEFAULT_PRESET
+
 INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)
 
 
@@ -444,7 +445,8 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     card: the maintainers' step) and `--zoo-page` (the zoo page's table, whose other presets'
     rows are kept). Every output is checked before the evaluation starts."""
     from smis_layers.metrics.evaluate import evaluate_presets, markdown_table
-    from smis_layers.presets import atomic_write_bytes, resolve_preset
+    from smis_layers.presets import resolve_preset
+    from smis_layers.utils.io import atomic_write_bytes
 
     out = _writable(args.out, args.overwrite) if args.out else None
     page = Path(args.zoo_page) if args.zoo_page else None
@@ -482,7 +484,8 @@ def _evaluate_command_line(presets, args: argparse.Namespace) -> str:
 
 def _record_metrics(presets, results: list[dict], command: str) -> None:
     """Writes each preset's row into its metadata.json and rewrites its model card."""
-    from smis_layers.presets import update_preset_metadata, write_model_card
+    from smis_layers.model_card import write_model_card
+    from smis_layers.presets import update_preset_metadata
 
     by_name = {str(row.get("preset")): row for row in results}
     for preset in presets:
@@ -551,7 +554,7 @@ def _update_zoo_page(page: Path, results: list[dict], args: argparse.Namespace) 
     """Replaces the rows of the evaluated presets (and the "real images" row) in the zoo page's
     table, keeps the other presets' rows and the page's hand-written findings."""
     from smis_layers.metrics.evaluate import markdown_table
-    from smis_layers.presets import atomic_write_bytes
+    from smis_layers.utils.io import atomic_write_bytes
 
     previous = page.read_text() if page.is_file() else ""
     findings = previous[previous.index(FINDINGS_MARKER) :] if FINDINGS_MARKER in previous else ""
@@ -616,7 +619,7 @@ def bench_command(args: argparse.Namespace) -> None:
 
 
 def _write_index(path: Path, preset: str, entries: list[tuple[str, str, str]]) -> None:
-    from smis_layers.presets import atomic_write_bytes
+    from smis_layers.utils.io import atomic_write_bytes
 
     sections = "\n".join(
         f"<h2>{html.escape(title)}</h2><p>{html.escape(text)}</p>"
@@ -758,9 +761,6 @@ def add_parsers(commands) -> None:
 
 def _runner(name: str, handler):
     def run(args: argparse.Namespace) -> int:
-        from smis_layers.cli import _quiet_tensorflow
-
-        _quiet_tensorflow()
         try:
             result = handler(args)
         except INPUT_ERRORS as error:

@@ -13,9 +13,9 @@ from smis_layers.presets import (
     load_preset,
     preset_metadata,
     save_preset,
-    sha256_of,
     verify_preset,
 )
+from smis_layers.utils.io import sha256_of
 
 
 def _model():
@@ -220,3 +220,18 @@ def test_wheel_ships_the_zoo(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(1, 64, 64, 3) True True" in result.stdout  # the code prior ships too
+
+
+def test_moved_io_names_stay_importable_from_presets_with_a_warning():
+    import smis_layers.model_card
+    import smis_layers.presets
+    import smis_layers.utils.io
+
+    for name in ("atomic_write_bytes", "read_npz_arrays", "sha256_of", "weights_mismatches"):
+        with pytest.warns(DeprecationWarning, match=f"utils.io.{name}"):
+            assert getattr(smis_layers.presets, name) is getattr(smis_layers.utils.io, name)
+    with pytest.warns(DeprecationWarning, match="model_card.write_model_card"):
+        alias = smis_layers.presets.write_model_card
+    assert alias is smis_layers.model_card.write_model_card
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        smis_layers.presets.nothing  # noqa: B018

@@ -186,7 +186,7 @@ def test_no_unsafe_deserialization_in_the_package():
 
 
 def test_npz_with_pickled_objects_is_refused(tmp_path):
-    from smis_layers.presets import load_variables
+    from smis_layers.utils.io import load_variables
 
     path = tmp_path / "discriminator.weights.npz"
     buffer = io.BytesIO()
@@ -214,7 +214,7 @@ def test_non_finite_official_weights_are_refused():
 
 
 def test_atomic_writes_leave_the_previous_file_on_failure(tmp_path, monkeypatch):
-    from smis_layers.presets import atomic_save_weights, atomic_write_bytes
+    from smis_layers.utils.io import atomic_save_weights, atomic_write_bytes
 
     target = tmp_path / "state.json"
     atomic_write_bytes(target, b"old")

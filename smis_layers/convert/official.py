@@ -274,7 +274,8 @@ def convert_official_checkpoint(
     Returns:
         The preset folder; load it with `GroupDNet.from_preset(out_dir)`.
     """
-    from smis_layers.presets import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, sha256_of
+    from smis_layers.presets import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE
+    from smis_layers.utils.io import sha256_of
 
     out_dir = Path(out_dir)
     existing = [str(out_dir / n) for n in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)]

@@ -13,12 +13,11 @@ c's appearance must change exactly class c's pixels.
 Deterministic: sample `i` of a dataset with seed `s` depends only on `(s, i)`, whatever the
 batch it is generated in. Generation is vectorized over the batch and the objects (NumPy).
 
-Example:
-
->>> dataset = SyntheticShapes(image_size=64, seed=0)
->>> batch = dataset.batch(np.arange(4))
->>> batch["images"].shape, batch["masks"].shape
-((4, 64, 64, 3), (4, 64, 64))
+Examples:
+    >>> dataset = SyntheticShapes(image_size=64, seed=0)
+    >>> batch = dataset.batch(np.arange(4))
+    >>> batch["images"].shape, batch["masks"].shape
+    ((4, 64, 64, 3), (4, 64, 64))
 """
 
 from __future__ import annotations
@@ -283,12 +282,11 @@ def synthetic_batches(
     `workers` background threads generate up to `prefetch` batches ahead (0: none, everything
     in the calling thread), so generation overlaps the training step.
 
-    Example:
-
-    >>> batches = synthetic_batches(SyntheticShapes(64, seed=0), batch_size=16)
-    >>> next(batches)["images"].shape
-    (16, 64, 64, 3)
-    >>> trainer.fit(((b,) for b in batches), epochs=1, steps_per_epoch=100)  # any backend
+    Examples:
+        >>> batches = synthetic_batches(SyntheticShapes(64, seed=0), batch_size=16)
+        >>> next(batches)["images"].shape
+        (16, 64, 64, 3)
+        >>> trainer.fit(((b,) for b in batches), epochs=1, steps_per_epoch=100)  # any backend
     """
     start, stop = _stream_bounds(batch_size, start, num_samples)
     prefetch = require_non_negative_int("prefetch", prefetch)

@@ -44,12 +44,11 @@ class CGBlock(keras.layers.Layer):
         x: (B, H, W, in_channels) features.
         segmap: (B, h, w, mask_channels) semantic mask, resized inside CGNorm.
 
-    Example:
-
-    >>> x = np.random.rand(2, 8, 8, 32).astype("float32")
-    >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
-    >>> CGBlock(16, groups=4, norm_hidden_channels=32)(x, segmap).shape
-    (2, 8, 8, 16)
+    Examples:
+        >>> x = np.random.rand(2, 8, 8, 32).astype("float32")
+        >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
+        >>> CGBlock(16, groups=4, norm_hidden_channels=32)(x, segmap).shape
+        (2, 8, 8, 16)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.3 and Fig. 3.

@@ -54,12 +54,11 @@ class CGNorm(keras.layers.Layer):
         segmap: (B, h, w, mask_channels) semantic mask (one-hot per class, optionally with extra
             per-class channels such as instance edges); resized to (H, W).
 
-    Example:
-
-    >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
-    >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
-    >>> CGNorm(groups=4, hidden_channels=32)(x, segmap).shape
-    (2, 8, 8, 16)
+    Examples:
+        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+        >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
+        >>> CGNorm(groups=4, hidden_channels=32)(x, segmap).shape
+        (2, 8, 8, 16)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.3;
@@ -155,17 +154,16 @@ class CGNorm(keras.layers.Layer):
         `CGBlock` computes this for its norms together (they read the same mask at the same
         size); `call` is `modulate(x, hidden_features(segmap, x's size))`.
 
-        Example:
-
-        >>> norm = CGNorm(groups=4, hidden_channels=32)
-        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
-        >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
-        >>> _ = norm(x, segmap)  # builds the layer
-        >>> hidden = norm.hidden_features(segmap, (8, 8))
-        >>> hidden.shape
-        (2, 8, 8, 32)
-        >>> norm.modulate(x, hidden).shape
-        (2, 8, 8, 16)
+        Examples:
+            >>> norm = CGNorm(groups=4, hidden_channels=32)
+            >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+            >>> segmap = np.eye(4, dtype="float32")[np.random.randint(0, 4, (2, 32, 32))]
+            >>> _ = norm(x, segmap)  # builds the layer
+            >>> hidden = norm.hidden_features(segmap, (8, 8))
+            >>> hidden.shape
+            (2, 8, 8, 32)
+            >>> norm.modulate(x, hidden).shape
+            (2, 8, 8, 16)
         """
         return shared_hidden_features([self], segmap, size)[0]
 

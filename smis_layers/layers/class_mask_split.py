@@ -44,13 +44,12 @@ class ClassMaskSplit(keras.layers.Layer):
         images: (B, H, W, 3) float tensor.
         segmap: (B, H, W, C) one-hot (or soft) class mask.
 
-    Example:
-
-    >>> images = np.random.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
-    >>> labels = np.random.randint(0, 4, (2, 32, 32))
-    >>> segmap = np.eye(4, dtype="float32")[labels]
-    >>> ClassMaskSplit(4)(images, segmap).shape
-    (2, 32, 32, 12)
+    Examples:
+        >>> images = np.random.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+        >>> labels = np.random.randint(0, 4, (2, 32, 32))
+        >>> segmap = np.eye(4, dtype="float32")[labels]
+        >>> ClassMaskSplit(4)(images, segmap).shape
+        (2, 32, 32, 12)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.2.

@@ -44,12 +44,11 @@ class GroupConv2D(keras.layers.Layer):
     Input shape: `(batch, height, width, in_channels)`, channels last.
     Output shape: `(batch, new_height, new_width, filters)`.
 
-    Example:
-
-    >>> x = np.random.rand(2, 16, 16, 8).astype("float32")
-    >>> conv = GroupConv2D(16, 3, groups=4)
-    >>> conv(x).shape
-    (2, 16, 16, 16)
+    Examples:
+        >>> x = np.random.rand(2, 16, 16, 8).astype("float32")
+        >>> conv = GroupConv2D(16, 3, groups=4)
+        >>> conv(x).shape
+        (2, 16, 16, 16)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020

@@ -52,14 +52,13 @@ class GroupConvEncoder(keras.layers.Layer):
     Returns:
         `(mu, logvar)`, each (B, H / 2**num_layers, W / 2**num_layers, latent_channels * C).
 
-    Example:
-
-    >>> x = np.random.rand(2, 32, 32, 12).astype("float32")
-    >>> encoder = GroupConvEncoder(num_classes=4, base_channels=8, num_layers=3)
-    >>> mu, logvar = encoder(x)
-    >>> mu.shape
-    (2, 4, 4, 32)
-    >>> z = encoder.reparameterize(mu, logvar, seed=0)
+    Examples:
+        >>> x = np.random.rand(2, 32, 32, 12).astype("float32")
+        >>> encoder = GroupConvEncoder(num_classes=4, base_channels=8, num_layers=3)
+        >>> mu, logvar = encoder(x)
+        >>> mu.shape
+        (2, 4, 4, 32)
+        >>> z = encoder.reparameterize(mu, logvar, seed=0)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.2.

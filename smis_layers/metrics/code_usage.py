@@ -17,10 +17,9 @@ from smis_layers.ops.checks import require_positive_int
 def gaussian_kl_nats(mu, logvar) -> np.ndarray:
     """Elementwise KL(N(mu, exp(logvar)) || N(0, 1)) in nats (the training loss's terms).
 
-    Example:
-
-    >>> gaussian_kl_nats(np.zeros(3), np.zeros(3))  # the prior itself: 0 nats
-    array([0., 0., 0.])
+    Examples:
+        >>> gaussian_kl_nats(np.zeros(3), np.zeros(3))  # the prior itself: 0 nats
+        array([0., 0., 0.])
     """
     mu, logvar = np.asarray(mu, "float64"), np.asarray(logvar, "float64")
     return -0.5 * (1.0 + logvar - np.square(mu) - np.exp(logvar))
@@ -42,10 +41,9 @@ def code_information(model, images, masks, batch_size: int = 16) -> dict:
         `nats_present_class` (C,) (the same, averaged only over the images in which the class
         occurs; NaN for a class that occurs in none).
 
-    Example:
-
-    >>> info = code_information(model, images, masks)
-    >>> info["nats_per_image"], info["nats_per_class"].round(2)
+    Examples:
+        >>> info = code_information(model, images, masks)
+        >>> info["nats_per_image"], info["nats_per_class"].round(2)
     """
     require_positive_int("batch_size", batch_size)
     images, masks = np.asarray(images), np.asarray(masks)

@@ -101,10 +101,9 @@ def appearance_swap_score(
         dict of the numbers above (floats; `pairs` int); for a dict of distances,
         {name: that dict}.
 
-    Example:
-
-    >>> scores = appearance_swap_score(model, SyntheticShapes(seed=1000), n_images=32, seed=0)
-    >>> scores["region_transfer"], scores["leakage"]
+    Examples:
+        >>> scores = appearance_swap_score(model, SyntheticShapes(seed=1000), n_images=32, seed=0)
+        >>> scores["region_transfer"], scores["leakage"]
     """
     require_positive_int("n_images", n_images)
     require_positive_int("min_pixels", min_pixels)

@@ -179,10 +179,9 @@ class LPIPSDistance(ImageDistance):
 def masked_l1_distance() -> MaskedL1Distance:
     """The weight-free pixel distance: mean |a - b| over the region (see `MaskedL1Distance`).
 
-    Example:
-
-    >>> distance = masked_l1_distance()
-    >>> distance(images_a, images_b, region=(masks == 3))  # (B,)
+    Examples:
+        >>> distance = masked_l1_distance()
+        >>> distance(images_a, images_b, region=(masks == 3))  # (B,)
     """
     return MaskedL1Distance()
 
@@ -193,9 +192,8 @@ def masked_feature_distance(
     """Distance of normalized feature maps of `extractor`, the region resized to each map (see
     `MaskedFeatureDistance`).
 
-    Example:
-
-    >>> distance = masked_feature_distance(segmenter.feature_maps, name="segmenter")
+    Examples:
+        >>> distance = masked_feature_distance(segmenter.feature_maps, name="segmenter")
     """
     return MaskedFeatureDistance(extractor, normalize=normalize, name=name)
 
@@ -203,8 +201,7 @@ def masked_feature_distance(
 def masked_lpips_distance(lpips) -> LPIPSDistance:
     """LPIPS restricted to a region (see `LPIPSDistance`).
 
-    Example:
-
-    >>> distance = masked_lpips_distance(LPIPS.from_weights("lpips_vgg16.npz"))
+    Examples:
+        >>> distance = masked_lpips_distance(LPIPS.from_weights("lpips_vgg16.npz"))
     """
     return LPIPSDistance(lpips)

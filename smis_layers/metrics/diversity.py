@@ -144,10 +144,9 @@ def class_specific_diversity(
         classes never evaluated), "evaluations" (number of (image, class) pairs) and
         "num_samples"; for a dict of distances, {name: that dict}.
 
-    Example:
-
-    >>> scores = class_specific_diversity(model, masks, masked_l1_distance(), num_samples=10)
-    >>> scores["mcsd"], scores["mocd"]
+    Examples:
+        >>> scores = class_specific_diversity(model, masks, masked_l1_distance(), num_samples=10)
+        >>> scores["mcsd"], scores["mocd"]
 
     Reference:
         Zhu, Xu, You, Bai, "Semantically Multi-modal Image Synthesis", CVPR 2020.
@@ -230,9 +229,8 @@ def overall_diversity(
         dict: "diversity" (float) and "per_image" ((B,) array); for a dict of distances,
         {name: that dict}.
 
-    Example:
-
-    >>> overall_diversity(model, masks, masked_lpips_distance(lpips))["diversity"]
+    Examples:
+        >>> overall_diversity(model, masks, masked_lpips_distance(lpips))["diversity"]
 
     Reference:
         Zhu et al., "Toward Multimodal Image-to-Image Translation", NeurIPS 2017 (the LPIPS

@@ -131,10 +131,9 @@ def evaluate_presets(
     Returns:
         list of dicts (see `markdown_table`).
 
-    Example:
-
-    >>> rows = evaluate_presets(["groupdnet_shapes64", "vspade_shapes64"], n_images=64, seed=0)
-    >>> print(markdown_table(rows))
+    Examples:
+        >>> rows = evaluate_presets(["groupdnet_shapes64", "vspade_shapes64"], n_images=64, seed=0)
+        >>> print(markdown_table(rows))
     """
     from smis_layers.data.synthetic import SyntheticShapes
     from smis_layers.metrics.code_usage import code_information

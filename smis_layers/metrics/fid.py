@@ -53,10 +53,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     Returns:
         The squared distance d^2 as a float (>= 0 up to round-off; that is what "FID" reports).
 
-    Example:
-
-    >>> frechet_distance(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2))  # 2 + 2*(1+4-4)
-    4.0
+    Examples:
+        >>> frechet_distance(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2))  # 2 + 2*(1+4-4)
+        4.0
 
     Reference:
         Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
@@ -107,12 +106,11 @@ class FrechetDistance(keras.metrics.Metric):
         feature_dim: D; None infers it on the first batch.
         name / dtype: `keras.metrics.Metric` arguments.
 
-    Example:
-
-    >>> fid = FrechetDistance(inception_v3_feature_extractor("inception_notop.h5"))
-    >>> for real, fake in batches:
-    ...     fid.update_state(real, fake)
-    >>> float(fid.result())
+    Examples:
+        >>> fid = FrechetDistance(inception_v3_feature_extractor("inception_notop.h5"))
+        >>> for real, fake in batches:
+        ...     fid.update_state(real, fake)
+        >>> float(fid.result())
 
     Reference:
         Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
@@ -266,9 +264,8 @@ def inception_v3_feature_extractor(weights_path: str | os.PathLike) -> keras.Mod
     (pytorch-fid's `pt_inception-2015-12-05` weights); scores are comparable between models
     measured with the same extractor, not with published FIDs.
 
-    Example:
-
-    >>> fid = FrechetDistance(inception_v3_feature_extractor("inception_notop.h5"))
+    Examples:
+        >>> fid = FrechetDistance(inception_v3_feature_extractor("inception_notop.h5"))
     """
     if not os.path.isfile(weights_path):
         raise FileNotFoundError(

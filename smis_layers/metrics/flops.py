@@ -83,12 +83,11 @@ def layer_flops(layer: keras.layers.Layer, input_shape=None) -> LayerFlops:
         input_shape: the input shape (batch dimension included, any value); default: the shape
             the layer was built with.
 
-    Example:
-
-    >>> conv = GroupConv2D(16, 3, groups=4)
-    >>> conv.build((None, 8, 8, 8))
-    >>> layer_flops(conv).flops  # 8x8 outputs x 16 filters x 3x3x(8/4) taps x 2
-    36864
+    Examples:
+        >>> conv = GroupConv2D(16, 3, groups=4)
+        >>> conv.build((None, 8, 8, 8))
+        >>> layer_flops(conv).flops  # 8x8 outputs x 16 filters x 3x3x(8/4) taps x 2
+        36864
     """
     shape = tuple(input_shape) if input_shape is not None else _build_input_shape(layer)
     kernel_shape = tuple(int(d) for d in layer.kernel.shape)
@@ -138,11 +137,10 @@ def generator_flops(model, part: str = "train", batch_size: int = 1) -> int:
             "encoder".
         batch_size: images.
 
-    Example:
-
-    >>> model = build_architecture("groupdnet_shapes64")
-    >>> generator_flops(model, "decoder") / 1e9  # GFLOPs per generated image
-    0.866...
+    Examples:
+        >>> model = build_architecture("groupdnet_shapes64")
+        >>> generator_flops(model, "decoder") / 1e9  # GFLOPs per generated image
+        0.866...
     """
     encoder = module_flops(model.encoder)
     decoder = sum(module_flops(m) for m in (model.fc, *model.blocks, model.conv_img))
@@ -162,10 +160,9 @@ def discriminator_flops(discriminator, batch_size: int = 1, input_shape=None) ->
         input_shape: (batch, H, W, mask channels + 3); required when `discriminator` is not
             built.
 
-    Example:
-
-    >>> d = MultiScaleDiscriminator(num_scales=2, num_layers=4, base_filters=32)
-    >>> discriminator_flops(d, input_shape=discriminator_input_shape(model))
+    Examples:
+        >>> d = MultiScaleDiscriminator(num_scales=2, num_layers=4, base_filters=32)
+        >>> discriminator_flops(d, input_shape=discriminator_input_shape(model))
     """
     if not discriminator.built:
         if input_shape is None:
@@ -189,10 +186,9 @@ def train_step_flops(generator, discriminator, batch_size: int) -> dict[str, int
     Returns a dict with "generator_forward" (F_G), "discriminator_forward" (F_D), both per
     batch, and "total" = 4 F_G + 9 F_D.
 
-    Example:
-
-    >>> step = train_step_flops(model, MultiScaleDiscriminator(), batch_size=16)
-    >>> step["total"] / 1e9  # GFLOPs of one G + D training step
+    Examples:
+        >>> step = train_step_flops(model, MultiScaleDiscriminator(), batch_size=16)
+        >>> step["total"] / 1e9  # GFLOPs of one G + D training step
     """
     f_g = generator_flops(generator, "train", batch_size)
     f_d = discriminator_flops(discriminator, batch_size, discriminator_input_shape(generator))

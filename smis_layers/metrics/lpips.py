@@ -95,11 +95,10 @@ class LPIPS(keras.layers.Layer):
     (C_l,)), initialized to ones (the "baseline" variant of the LPIPS paper: plain squared
     distance of normalized features) and set by `from_weights` or `set_head_weights`.
 
-    Example:
-
-    >>> lpips = LPIPS.from_weights("lpips_vgg16.npz", net="vgg16")
-    >>> lpips(images_a, images_b)                    # (B,) distances
-    >>> lpips.distance(images_a, images_b, region)   # restricted to a (B, H, W) region
+    Examples:
+        >>> lpips = LPIPS.from_weights("lpips_vgg16.npz", net="vgg16")
+        >>> lpips(images_a, images_b)                    # (B,) distances
+        >>> lpips.distance(images_a, images_b, region)   # restricted to a (B, H, W) region
 
     Reference:
         Zhang, Isola, Efros, Shechtman, Wang, "The Unreasonable Effectiveness of Deep Features

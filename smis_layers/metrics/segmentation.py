@@ -48,11 +48,10 @@ def confusion_matrix(
     Returns:
         (C, C) int64 array.
 
-    Example:
-
-    >>> confusion_matrix(np.array([[[0, 1, 1]]]), np.array([[[0, 1, 0]]]), 2)
-    array([[1, 0],
-           [1, 1]])
+    Examples:
+        >>> confusion_matrix(np.array([[[0, 1, 1]]]), np.array([[[0, 1, 0]]]), 2)
+        array([[1, 0],
+               [1, 1]])
     """
     num_classes = require_positive_int("num_classes", num_classes)
     ignore_label = _check_ignore_label(ignore_label, num_classes)
@@ -107,10 +106,9 @@ def segmentation_scores(
 ) -> dict[str, float | np.ndarray]:
     """mIoU and pixel accuracy of a batch of label maps (see `scores_from_confusion`).
 
-    Example:
-
-    >>> scores = segmentation_scores(masks, segmenter.predict_labels(images), num_classes=8)
-    >>> scores["miou"], scores["pixel_accuracy"]
+    Examples:
+        >>> scores = segmentation_scores(masks, segmenter.predict_labels(images), num_classes=8)
+        >>> scores["miou"], scores["pixel_accuracy"]
     """
     return scores_from_confusion(confusion_matrix(y_true, y_pred, num_classes, ignore_label))
 
@@ -130,11 +128,10 @@ class SegmentationScores(keras.metrics.Metric):
             Target labels outside [0, C) are never counted.
         name / dtype: `keras.metrics.Metric` arguments.
 
-    Example:
-
-    >>> metric = SegmentationScores(num_classes=8, ignore_label=255)
-    >>> metric.update_state(masks, segmenter(images))
-    >>> metric.result()["miou"]
+    Examples:
+        >>> metric = SegmentationScores(num_classes=8, ignore_label=255)
+        >>> metric.update_state(masks, segmenter(images))
+        >>> metric.result()["miou"]
 
     Reference:
         Long, Shelhamer, Darrell, "Fully Convolutional Networks for Semantic Segmentation",

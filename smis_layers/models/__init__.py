@@ -5,6 +5,7 @@ from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
 from smis_layers.models.code_prior import FittedCodePrior
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.models.groupdnet import GroupDNet
+from smis_layers.models.groupdnet.synthesizer import Synthesizer
 from smis_layers.models.segmenter import ShapesSegmenter
 
 
@@ -25,6 +26,7 @@ __all__ = [
     "MulNet",
     "MultiScaleDiscriminator",
     "ShapesSegmenter",
+    "Synthesizer",
     "available_architectures",
     "build_architecture",
     "from_preset",

@@ -45,14 +45,14 @@ class FittedCodePrior:
         counts: (G,) the number of codes each group was fitted to (0: standard prior).
         latent_shape: (h, w, channels), the model's `latent_shape`.
 
-    Example:
+    Examples:
+        >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
+        >>> model.code_prior = FittedCodePrior.fit(model, batch["images"], batch["masks"])
+        >>> images = model.generate(masks, seed=0)  # codes drawn from the fitted prior
 
-    >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
-    >>> model.code_prior = FittedCodePrior.fit(model, batch["images"], batch["masks"])
-    >>> images = model.generate(masks, seed=0)  # codes drawn from the fitted prior
-
-    Reference: Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020
-    (ex-post density estimation).
+    Reference:
+        Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020 (ex-post
+        density estimation).
     """
 
     def __init__(self, mean, scale, counts, latent_shape):
@@ -159,7 +159,7 @@ class FittedCodePrior:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the prior as a compressed .npz (no pickled objects)."""
-        from smis_layers.presets import atomic_save_arrays
+        from smis_layers.utils.io import atomic_save_arrays
 
         atomic_save_arrays(path, {name: np.asarray(getattr(self, name)) for name in _ARRAYS})
         return Path(path)
@@ -167,7 +167,7 @@ class FittedCodePrior:
     @classmethod
     def load(cls, path: str | os.PathLike) -> FittedCodePrior:
         """Reads a `save`d prior; a missing, truncated or foreign file is a ValueError."""
-        from smis_layers.presets import read_npz_arrays
+        from smis_layers.utils.io import read_npz_arrays
 
         arrays = read_npz_arrays(path, "code prior .npz")
         missing = [name for name in _ARRAYS if name not in arrays]

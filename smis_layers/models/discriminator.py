@@ -38,12 +38,11 @@ class MultiScaleDiscriminator(keras.Model):
         A list (one entry per scale, full resolution first) of lists of feature maps (one per
         layer, the last being the (B, h, w, 1) patch logits).
 
-    Example:
-
-    >>> d = MultiScaleDiscriminator(num_scales=2, num_layers=3, base_filters=8)
-    >>> outputs = d(np.zeros((1, 32, 32, 7), "float32"))
-    >>> [tuple(f.shape) for f in outputs[0]]
-    [(1, 17, 17, 8), (1, 9, 9, 16), (1, 10, 10, 32), (1, 11, 11, 1)]
+    Examples:
+        >>> d = MultiScaleDiscriminator(num_scales=2, num_layers=3, base_filters=8)
+        >>> outputs = d(np.zeros((1, 32, 32, 7), "float32"))
+        >>> [tuple(f.shape) for f in outputs[0]]
+        [(1, 17, 17, 8), (1, 9, 9, 16), (1, 10, 10, 32), (1, 11, 11, 1)]
 
     Reference:
         Park et al., "Semantic Image Synthesis with Spatially-Adaptive Normalization", CVPR 2019;

@@ -1,4 +1,5 @@
-"""Semantic-mask formats accepted by the models, and the Cityscapes instance-edge map."""
+"""Semantic-mask formats accepted by the models, the check of label values, and the Cityscapes
+instance-edge map."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def prepare_segmap(masks, num_classes: int, dtype: str = "float32", name: str = 
     """Returns a one-hot (B, H, W, C) segmap from one-hot masks or integer label maps.
 
     Accepted: one-hot or soft masks (B, H, W, C), label maps (B, H, W) or (B, H, W, 1) with
-    values in [0, C). Concrete label maps are checked for out-of-range values.
+    values in [0, C). Concrete label maps are checked by `check_label_values`.
     """
     shape = tuple(masks.shape)
     if len(shape) == 4 and shape[-1] == num_classes and num_classes > 1:
@@ -31,15 +32,52 @@ def prepare_segmap(masks, num_classes: int, dtype: str = "float32", name: str = 
             f"(batch, height, width) / (batch, height, width, 1); received shape {shape}"
         )
     if _is_concrete(masks):
-        values = np.asarray(ops.convert_to_numpy(masks))
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(
-                f"`{name}` label values must lie in [0, {num_classes}); received values in "
-                f"[{values.min()}, {values.max()}]"
-            )
-        if not np.all(np.equal(np.mod(values, 1), 0)):
-            raise ValueError(f"`{name}` label maps must hold integers; received {values.dtype}")
+        check_label_values(name, np.asarray(ops.convert_to_numpy(masks)), num_classes)
     return ops.one_hot(ops.cast(masks, "int32"), num_classes, dtype=dtype)
+
+
+#: Label values that usually mean "don't care / ignore" in segmentation datasets.
+DONT_CARE_LABELS = (255, -1)
+
+
+def check_label_values(name: str, labels: np.ndarray, num_classes: int) -> None:
+    """Label maps must hold integers in [0, num_classes).
+
+    Args:
+        name: the argument's name, for the error.
+        labels: the label maps (any shape).
+        num_classes: C.
+
+    Raises:
+        ValueError: naming the non-integer or out-of-range values (with a hint for the
+            don't-care labels 255 and -1).
+    """
+    labels = np.asarray(labels)
+    integral = np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_
+    if not integral and np.any(labels != np.round(labels)):
+        raise ValueError(
+            f"`{name}` label maps must hold integer class indices; received non-integer "
+            f"values of dtype {labels.dtype}"
+        )
+    if labels.size == 0:
+        return
+    low, high = labels.min(), labels.max()
+    if low >= 0 and high < num_classes:
+        return
+    values = labels.astype("int64")
+    bad = np.unique(values[(values < 0) | (values >= num_classes)])
+    hint = ""
+    if any(v in DONT_CARE_LABELS for v in bad.tolist()):
+        hint = (
+            " A don't-care/ignore label (255 or -1) has no code in GroupDNet: map it to one of "
+            "the classes first (the dataset loaders do: ADE20K's 'other' becomes the last class)."
+        )
+    shown = bad.tolist()[:10]
+    raise ValueError(
+        f"`{name}` label values must lie in [0, {num_classes}) for this {num_classes}-class "
+        f"model; received values in [{values.min()}, {values.max()}] (outside the range: "
+        f"{shown}{' ...' if len(bad) > 10 else ''}).{hint}"
+    )
 
 
 def instance_edge_map(instance_ids, dtype: str = "float32"):

@@ -94,12 +94,11 @@ class ShapesSegmenter(keras.Model):
         refine_filters: width of the full-resolution refinement (0: none).
         **kwargs: `keras.Model` keyword arguments.
 
-    Example:
-
-    >>> segmenter = ShapesSegmenter(num_classes=8)
-    >>> logits = segmenter(images)                   # (B, 64, 64, 8)
-    >>> labels = segmenter.predict_labels(images)    # (B, 64, 64) int
-    >>> features = segmenter.features(images)        # (B, 216) for the domain FID
+    Examples:
+        >>> segmenter = ShapesSegmenter(num_classes=8)
+        >>> logits = segmenter(images)                   # (B, 64, 64, 8)
+        >>> labels = segmenter.predict_labels(images)    # (B, 64, 64) int
+        >>> features = segmenter.features(images)        # (B, 216) for the domain FID
 
     Reference:
         Ronneberger, Fischer, Brox, "U-Net: Convolutional Networks for Biomedical Image

@@ -5,10 +5,9 @@ Needs gradio: `pip install "smis-layers[demo]"`. `DemoEngine` (the page's logic)
 Names are imported on first use, so registering the `serve` subcommand (`add_parser`) does not
 start TensorFlow.
 
-Example:
-
->>> from smis_layers.serve import launch
->>> launch("groupdnet_shapes64", port=7860)  # then open http://127.0.0.1:7860
+Examples:
+    >>> from smis_layers.serve import launch
+    >>> launch("groupdnet_shapes64", port=7860)  # then open http://127.0.0.1:7860
 """
 
 from __future__ import annotations
@@ -16,7 +15,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from smis_layers.serve.cli import DEFAULT_PORT, DEFAULT_PRESET, add_parser, serve
+from smis_layers.presets import DEFAULT_PRESET
+from smis_layers.serve.cli import add_parser, serve
+from smis_layers.serve.defaults import DEFAULT_PORT
 
 _LAZY_EXPORTS = {
     "DemoCallbacks": "smis_layers.serve.app",

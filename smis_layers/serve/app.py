@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from smis_layers.serve.cli import DEFAULT_PORT, DEFAULT_PRESET
+from smis_layers.presets import DEFAULT_PRESET
+from smis_layers.serve.defaults import DEFAULT_PORT
 from smis_layers.serve.engine import (
     DemoEngine,
     DemoState,

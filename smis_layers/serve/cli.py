@@ -6,16 +6,14 @@ Light on purpose (no TensorFlow, no gradio at import): `smis --help` imports it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-DEFAULT_PRESET = "groupdnet_shapes64"
-DEFAULT_PORT = 7860
+from smis_layers.presets import DEFAULT_PRESET
+from smis_layers.serve.defaults import DEFAULT_PORT
 
 
 def serve(args: argparse.Namespace) -> int:
     """Serves the demo page for `args.preset` until interrupted; 1 with a message on errors."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from smis_layers.serve.app import import_gradio, launch
 
     try:

@@ -10,12 +10,11 @@ Per class `c` the state holds two codes, style A (`a`) and style B (`b`), and a 
 interpolation of that class's channels only). "New style" draws fresh A and B codes for one class
 and sets `t[c] = 0`; copying an appearance sets A to the reference's code (the encoder's mean).
 
-Example:
-
->>> engine = DemoEngine(build_architecture("groupdnet_shapes64"))
->>> state = engine.start(seed=0, example_index=0)
->>> image = engine.render(state)  # (H, W, 3) uint8
->>> state = engine.new_style(state, 3)  # only class 3's pixels change
+Examples:
+    >>> engine = DemoEngine(build_architecture("groupdnet_shapes64"))
+    >>> state = engine.start(seed=0, example_index=0)
+    >>> image = engine.render(state)  # (H, W, 3) uint8
+    >>> state = engine.new_style(state, 3)  # only class 3's pixels change
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def save_png(array: np.ndarray, path, scale: int = 1) -> Path:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     import io
 
-    from smis_layers.presets import atomic_write_bytes
+    from smis_layers.utils.io import atomic_write_bytes
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,8 @@ def test_mulnet_rejects_mixing_schedules():
             schedule=GroupDecreasingSchedule.decreasing(C, 4, SIZE),
             encoder_channels=8,
         )
+
+
+def test_mulnet_refuses_instance_edges_at_construction():
+    with pytest.raises(ValueError, match=r"`use_instance_edges` must be False; received True"):
+        MulNet(4, 32, use_instance_edges=True)

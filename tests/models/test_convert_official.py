@@ -26,7 +26,7 @@ from smis_layers.convert import (  # noqa: E402
     load_torch_state_dict,
 )
 from smis_layers.models import GroupDNet  # noqa: E402
-from smis_layers.presets import sha256_of  # noqa: E402
+from smis_layers.utils.io import sha256_of  # noqa: E402
 from tests.helpers import to_numpy  # noqa: E402
 from tests.models import official_reference as ref  # noqa: E402
 from tests.torch_reference import nchw, nhwc  # noqa: E402

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from smis_layers.data.synthetic import SyntheticShapes
-from smis_layers.models.groupdnet.groupdnet import check_label_values
+from smis_layers.models.masks import check_label_values
 from smis_layers.ops.checks import check_image_range, require_positive_int
 from tests.properties.common import cases
 
@@ -132,3 +132,10 @@ def test_positive_int_arguments(value):
         return
     with pytest.raises(ValueError, match="`filters` must be a positive integer; received"):
         require_positive_int("filters", value)
+
+
+def test_check_label_values_old_path_is_a_deprecated_alias():
+    from smis_layers.models.groupdnet import groupdnet
+
+    with pytest.warns(DeprecationWarning, match="models.masks.check_label_values"):
+        assert groupdnet.check_label_values is check_label_values

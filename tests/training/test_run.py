@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from smis_layers.model_card import write_model_card
 from smis_layers.models import GroupDNet
-from smis_layers.presets import write_model_card
 from smis_layers.training import run as run_module
 from smis_layers.training.run import (
     ResumableCheckpoint,

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smis_layers.model_card import write_model_card
 from smis_layers.models import GroupDNet
-from smis_layers.presets import write_model_card
 from smis_layers.training.run import read_state, train_run
 from tests.helpers import BACKEND, TINY, TINY_ARGS, TINY_SETUP, to_numpy
 

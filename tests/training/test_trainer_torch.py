@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from smis_layers.data import SyntheticShapes, synthetic_batches
+from smis_layers.model_card import write_model_card
 from smis_layers.models import GroupDNet, MulNet
-from smis_layers.presets import write_model_card
 from smis_layers.training import run as run_module
 from smis_layers.training.run import train_run
 from tests.helpers import BACKEND, to_numpy

@@ -16,10 +16,9 @@ class GroupEnc(GroupDNet):
     `GroupDNet`; the default schedule is `GroupDecreasingSchedule.constant(num_classes, 16,
     image_size, groups=1)`.
 
-    Example:
-
-    >>> model = build_architecture("groupenc_shapes64")  # or GroupEnc(num_classes, image_size, ...)
-    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
+    Examples:
+        >>> model = build_architecture("groupenc_shapes64")  # or GroupEnc(num_classes, ...)
+        >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod

@@ -16,10 +16,9 @@ class GroupNet(GroupDNet):
     Same API and arguments as `GroupDNet`; the default schedule is
     `GroupDecreasingSchedule.constant(num_classes, 16, image_size)`.
 
-    Example:
-
-    >>> model = build_architecture("groupnet_shapes64")  # or GroupNet(num_classes, image_size, ...)
-    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
+    Examples:
+        >>> model = build_architecture("groupnet_shapes64")  # or GroupNet(num_classes, ...)
+        >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod

@@ -19,12 +19,12 @@ class MulNet(GroupDNet):
     convolution has `groups=C` (block-diagonal weights are C separate networks), CGNorm's mask
     convolutions use `groups=C` too, and the RGB convolution gives 3 channels per class.
     Same API and arguments as `GroupDNet`; every block of `schedule` must have
-    `groups == norm_groups == norm_shared_groups == num_classes`.
+    `groups == norm_groups == norm_shared_groups == num_classes`, and `use_instance_edges` must
+    be False.
 
-    Example:
-
-    >>> model = build_architecture("mulnet_shapes64")  # or MulNet(num_classes, image_size, ...)
-    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
+    Examples:
+        >>> model = build_architecture("mulnet_shapes64")  # or MulNet(num_classes, image_size, ...)
+        >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
     @classmethod
@@ -47,11 +47,15 @@ class MulNet(GroupDNet):
                 f"{self.schedule.input_groups}"
             )
 
-    @property
-    def mask_channels(self) -> int:
-        if self.use_instance_edges:
-            raise ValueError("MulNet does not support use_instance_edges=True")
-        return self.num_classes
+    def __init__(
+        self, num_classes: int, image_size, *args, use_instance_edges: bool = False, **kwargs
+    ):
+        if use_instance_edges:
+            raise ValueError(
+                "MulNet composes its image from the C class masks alone: `use_instance_edges` "
+                f"must be False; received {use_instance_edges!r}"
+            )
+        super().__init__(num_classes, image_size, *args, use_instance_edges=False, **kwargs)
 
     def _make_output_conv(self) -> keras.layers.Layer:
         return GroupConv2D(

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import keras
 
-from smis_layers.layers.group_conv_encoder import GroupConvEncoder
 from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.models.groupdnet.groupdnet import GroupDNet
 
@@ -19,33 +18,13 @@ class VSPADE(GroupDNet):
     official SPADE encodes to a 256-d vector with a linear layer instead. The default schedule
     is an ordinary SPADE decoder (`GroupDecreasingSchedule.constant(..., groups=1)`).
 
-    Example:
-
-    >>> model = build_architecture("vspade_shapes64")  # or VSPADE(num_classes, image_size, ...)
-    >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
+    Examples:
+        >>> model = build_architecture("vspade_shapes64")  # or VSPADE(num_classes, image_size, ...)
+        >>> images = model.generate(np.zeros((1, 64, 64), "int32"), seed=0)
     """
 
-    class_owned_codes = False
+    class_owned_codes = False  # the encoder: 1 group over the whole image (GroupDNet's)
 
     @classmethod
     def default_schedule(cls, num_classes: int, image_size) -> GroupDecreasingSchedule:
         return GroupDecreasingSchedule.constant(num_classes, 16, image_size, groups=1)
-
-    @property
-    def encoder_input_channels(self) -> int:
-        return 3
-
-    def _make_encoder(self) -> keras.layers.Layer:
-        return GroupConvEncoder(
-            1,
-            self.encoder_channels,
-            self.encoder_layers,
-            latent_channels=self.schedule.latent_channels * self.num_classes,
-            spectral_norm=self.spectral_norm,
-            norm=self.encoder_norm,
-            lowering=self.lowering,
-            name="encoder",
-        )
-
-    def _encoder_input(self, images, segmap):
-        return images

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -13,8 +13,8 @@ from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.group_conv_encoder import GroupConvEncoder
 from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.layers.normalization import NORMS
-from smis_layers.models.code_prior import CODE_PRIORS
 from smis_layers.models.groupdnet.groupdnet_presets import official_config
+from smis_layers.models.groupdnet.synthesizer import Synthesizer
 from smis_layers.models.masks import (
     instance_edge_map,
     pair_with_instance_edges,
@@ -23,10 +23,8 @@ from smis_layers.models.masks import (
 from smis_layers.ops.checks import (
     check_image_range,
     require_choice,
-    require_finite,
     require_float_dtype,
     require_int_pair,
-    require_numeric_array,
     require_positive_int,
 )
 
@@ -75,19 +73,22 @@ class GroupDNet(keras.Model):
         seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
 
-    Example:
-
-    >>> model = GroupDNet(num_classes=4, image_size=32, schedule=GroupDecreasingSchedule
-    ...                   .decreasing(4, base_filters=4, image_size=32))
-    >>> labels = np.random.randint(0, 4, (2, 32, 32))
-    >>> model.generate(labels, seed=0).shape
-    (2, 32, 32, 3)
+    Examples:
+        >>> model = GroupDNet(num_classes=4, image_size=32, schedule=GroupDecreasingSchedule
+        ...                   .decreasing(4, base_filters=4, image_size=32))
+        >>> labels = np.random.randint(0, 4, (2, 32, 32))
+        >>> model.generate(labels, seed=0).shape
+        (2, 32, 32, 3)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020.
     """
 
-    class_owned_codes = True  # class c's latent channels describe class c's region
+    #: True: per-class codes. The encoder sees the `ClassMaskSplit` images (3C channels)
+    #: through C groups, and class c's latent channels describe class c's region. False (VSPADE):
+    #: one image-level code. The encoder sees the whole image through ordinary convolutions
+    #: (a 1-group `GroupConvEncoder`), and no latent channel belongs to a class.
+    class_owned_codes = True
 
     def __init__(
         self,
@@ -195,15 +196,21 @@ class GroupDNet(keras.Model):
         return GroupDecreasingSchedule.decreasing(num_classes, 16, image_size)
 
     @property
+    def encoder_groups(self) -> int:
+        """The encoder's groups: C for per-class codes, 1 for an image-level code."""
+        return self.num_classes if self.class_owned_codes else 1
+
+    @property
     def encoder_input_channels(self) -> int:
-        return 3 * self.num_classes
+        return 3 * self.encoder_groups
 
     def _make_encoder(self) -> keras.layers.Layer:
+        groups = self.encoder_groups
         return GroupConvEncoder(
-            self.num_classes,
+            groups,
             self.encoder_channels,
             self.encoder_layers,
-            latent_channels=self.schedule.latent_channels,
+            latent_channels=self.schedule.latent_channels * self.num_classes // groups,
             spectral_norm=self.spectral_norm,
             norm=self.encoder_norm,
             lowering=self.lowering,
@@ -211,7 +218,7 @@ class GroupDNet(keras.Model):
         )
 
     def _encoder_input(self, images, segmap):
-        return self.class_mask_split(images, segmap)
+        return self.class_mask_split(images, segmap) if self.class_owned_codes else images
 
     def _make_output_conv(self) -> keras.layers.Layer:
         return GroupConv2D(3, 3, lowering=self.lowering, name="conv_img")
@@ -332,11 +339,10 @@ class GroupDNet(keras.Model):
         Its channels are split in the last block's groups: in GroupNet and MulNet, group c
         depends on class c's code alone.
 
-        Example:
-
-        >>> segmap = model.segmap(masks)
-        >>> features = model.decoder_features(model.sample_z(len(masks), seed=0), segmap)
-        >>> images = model.render_features(features, segmap)  # what `decode` returns
+        Examples:
+            >>> segmap = model.segmap(masks)
+            >>> features = model.decoder_features(model.sample_z(len(masks), seed=0), segmap)
+            >>> images = model.render_features(features, segmap)  # what `decode` returns
         """
         self._check_decode_inputs(z, segmap)
         x = self.fc(z)
@@ -350,9 +356,8 @@ class GroupDNet(keras.Model):
         """Images in [-1, 1] from `decoder_features`: LeakyReLU(0.2), `conv_img` and tanh
         (MulNet composes its per-class images by the masks).
 
-        Example:
-
-        >>> images = model.render_features(model.decoder_features(z, segmap), segmap)
+        Examples:
+            >>> images = model.render_features(model.decoder_features(z, segmap), segmap)
         """
         x = self.conv_img(ops.leaky_relu(features, negative_slope=0.2))
         return self._compose_output(x, segmap)
@@ -383,10 +388,9 @@ class GroupDNet(keras.Model):
         uninterrupted one draws), replica-aware like the posterior codes of `call`. Used by
         `SMISTrainer`'s `prior_gan_weight` term.
 
-        Example:
-
-        >>> out = model({"images": images, "masks": masks}, training=True)
-        >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
+        Examples:
+            >>> out = model({"images": images, "masks": masks}, training=True)
+            >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
         """
         zeros = ops.zeros_like(like)
         return self._sample_training_z(zeros, zeros)
@@ -406,19 +410,26 @@ class GroupDNet(keras.Model):
         eps = ops.take(eps, replica_id, axis=0)
         return mu + eps * ops.exp(0.5 * logvar)
 
-    # ------------------------------------------------------------------ user API
-    def encode(self, images, masks):
-        """(mu, logvar) of real images, as NumPy arrays (inference mode)."""
-        images = self._check_images(images)
-        masks = self._check_masks(masks)
-        if len(images) != len(masks):
-            raise ValueError(
-                f"`images` and `masks` must have the same batch size; received {len(images)} "
-                f"images and {len(masks)} masks"
-            )
-        segmap = self.segmap(masks)
-        mu, logvar = self.inference_function("encode_segmap")(images, segmap)
-        return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
+    # ------------------------------------------------------------------ user API (the task's)
+    @property
+    def synthesizer(self) -> Synthesizer:
+        """The model's task: `generate`, `encode`, `sample_z`, the class-code editing and the
+        compiled inference functions, on NumPy inputs. The methods below call it."""
+        task = self.__dict__.get("_synthesizer")  # kept out of Keras's attribute tracking
+        if task is None:
+            task = self.__dict__["_synthesizer"] = Synthesizer(self)
+        return task
+
+    def generate(
+        self, masks, z=None, seed: int | None = None, instances=None, instance_edges=None
+    ) -> np.ndarray:
+        """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn if None); see
+        `Synthesizer.generate`."""
+        return self.synthesizer.generate(masks, z, seed, instances, instance_edges)
+
+    def encode(self, images, masks) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, logvar) of real images, as NumPy arrays; see `Synthesizer.encode`."""
+        return self.synthesizer.encode(images, masks)
 
     def sample_z(
         self,
@@ -426,179 +437,30 @@ class GroupDNet(keras.Model):
         seed: int | None = None,
         spatially_shared: bool = False,
         prior: str = "auto",
-    ):
-        """Random codes: (batch_size, h, w, 8C) NumPy array.
+    ) -> np.ndarray:
+        """Random codes (batch_size, h, w, 8C); see `Synthesizer.sample_z`."""
+        return self.synthesizer.sample_z(batch_size, seed, spatially_shared, prior)
 
-        Args:
-            batch_size: number of codes.
-            seed: int seed (None: Keras's global seed state).
-            spatially_shared: False (the official sampling): every position of the h x w latent
-                grid draws its own code. True: one N(0, 1) code per class, repeated over the
-                grid (a decoder trained only briefly renders independent positions as
-                blotches; see docs/zoo.md). Only for the standard prior.
-            prior: "standard" draws from N(0, 1), the VAE prior of the paper; "fitted" from
-                `self.code_prior` (a `FittedCodePrior` fitted to the encoder's codes of
-                training images, which zoo presets ship); "auto" (default) uses the fitted
-                prior when the model has one and `spatially_shared` is False, else N(0, 1).
+    def inference_function(self, name: str) -> Callable:
+        """`decode` or `encode_segmap` in inference mode, compiled for the backend; see
+        `Synthesizer.inference_function`."""
+        return self.synthesizer.inference_function(name)
 
-        Example:
-
-        >>> z = model.sample_z(4, seed=0, prior="standard")  # (4, h, w, 8C)
-        >>> images = model.generate(masks, z=z)
-        """
-        batch_size = require_positive_int("batch_size", batch_size)
-        require_choice("prior", prior, CODE_PRIORS)
-        if prior == "fitted" and self.code_prior is None:
-            raise ValueError(
-                "`prior` is 'fitted' but this model has no `code_prior` (fit one with "
-                "FittedCodePrior.fit, or load a preset that ships code_prior.npz)"
-            )
-        if prior == "fitted" and spatially_shared:
-            raise ValueError("`spatially_shared` applies to the standard prior only")
-        if prior == "fitted" or (
-            prior == "auto" and self.code_prior is not None and not spatially_shared
-        ):
-            return self.code_prior.sample(batch_size, seed)
-        h, w, channels = self.latent_shape
-        shape = (batch_size, 1, 1, channels) if spatially_shared else (batch_size, h, w, channels)
-        z = np.asarray(ops.convert_to_numpy(keras.random.normal(shape, seed=seed)), "float32")
-        return np.broadcast_to(z, (batch_size, h, w, channels)).copy()  # writable, C order
-
-    def generate(self, masks, z=None, seed=None, instances=None, instance_edges=None):
-        """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn if None).
-
-        Args:
-            masks: one-hot (B, H, W, C) or label maps (B, H, W) / (B, H, W, 1).
-            z: codes (B, h, w, 8C); None draws them with `seed` (`sample_z`'s "auto" prior).
-            seed: int seed for drawing `z`.
-            instances / instance_edges: for models with `use_instance_edges`.
-        """
-        masks = self._check_masks(masks)
-        batch = masks.shape[0]
-        z = self.sample_z(batch, seed) if z is None else self._check_z(z, batch)
-        instances = self._check_instance_input("instances", instances, batch)
-        instance_edges = self._check_instance_input("instance_edges", instance_edges, batch)
-        segmap = self.segmap(masks)
-        decoder_segmap = self.condition_segmap(segmap, instances, instance_edges)
-        images = self.inference_function("decode")(z, decoder_segmap)
-        return np.asarray(ops.convert_to_numpy(images))
-
-    def inference_function(self, name: str):
-        """`decode` or `encode_segmap` in inference mode (`training=False`), called with the
-        same positional arguments. On TensorFlow it is a `tf.function` traced once per input
-        shape and dtype: run eagerly, `generate` is dominated by per-op dispatch (3-12x slower
-        at the shapes64 size, docs/benchmarks.md). Other backends call the method eagerly.
-        `generate` and `encode` use it; so should any loop that decodes many batches.
-
-        Example:
-
-        >>> decode = model.inference_function("decode")
-        >>> images = decode(z, model.segmap(masks))  # a tensor, no NumPy conversion
-        """
-        require_choice("name", name, ("decode", "encode_segmap"))
-        functions = self.__dict__.setdefault("_inference_functions", {})
-        if name not in functions:
-            method = getattr(self, name)
-
-            def inference(*args):
-                return method(*args, training=False)
-
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                inference = tf.function(inference, autograph=False)
-            functions[name] = inference
-        return functions[name]
-
-    def class_code(self, z, class_index: int):
+    def class_code(self, z, class_index: int) -> np.ndarray:
         """Class `class_index`'s part of the codes: (..., latent_channels)."""
-        lo, hi = self.class_channels(class_index)
-        return np.asarray(z)[..., lo:hi]
+        return self.synthesizer.class_code(z, class_index)
 
-    def with_class_code(self, z, class_index: int, code):
+    def with_class_code(self, z, class_index: int, code) -> np.ndarray:
         """A copy of `z` in which class `class_index`'s code is replaced by `code`."""
-        lo, hi = self.class_channels(class_index)
-        z = np.array(z, dtype="float32", copy=True)
-        z[..., lo:hi] = code
-        return z
+        return self.synthesizer.with_class_code(z, class_index, code)
 
     def class_channels(self, class_index: int) -> tuple[int, int]:
         """(first, end) latent channels owned by class `class_index`."""
-        if not 0 <= class_index < self.num_classes:
-            raise ValueError(
-                f"`class_index` must be in [0, {self.num_classes}); received {class_index}"
-            )
-        k = self.schedule.latent_channels
-        return k * class_index, k * (class_index + 1)
+        return self.synthesizer.class_channels(class_index)
 
     # ------------------------------------------------------------------ validation
-    # The NumPy entry points (`encode`, `generate`) check shapes and values; `call` and `decode`
+    # The NumPy entry points (the synthesizer's) check shapes and values; `call` and `decode`
     # (also traced inside `fit`) check static shapes, and values only for concrete tensors.
-    def _check_masks(self, masks, name: str = "masks"):
-        """`masks` as a NumPy array after checking its format, dtype, size and values."""
-        masks = require_numeric_array(name, masks)
-        c = self.num_classes
-        if masks.ndim < 3 or masks.ndim > 4 or tuple(masks.shape[1:3]) != self.image_size:
-            raise ValueError(
-                f"`{name}` must be (batch, {self.image_size[0]}, {self.image_size[1]}[, C or 1]) "
-                f"for this model; received shape {masks.shape}"
-            )
-        if masks.ndim == 4 and masks.shape[-1] not in (1, c):
-            raise ValueError(
-                f"`{name}` must have 1 (label map) or {c} (one-hot) channels; "
-                f"received shape {masks.shape}"
-            )
-        if masks.shape[0] == 0:
-            raise ValueError(f"`{name}` must hold at least one mask; received shape {masks.shape}")
-        require_finite(name, masks)
-        if masks.ndim == 4 and masks.shape[-1] == c and c > 1:
-            low, high = float(masks.min()), float(masks.max())
-            if low < 0 or high > 1:
-                raise ValueError(
-                    f"`{name}` is a one-hot (or soft) mask of {c} channels and must hold values "
-                    f"in [0, 1]; received values in [{low:.4g}, {high:.4g}]. Pass label maps as "
-                    "(batch, height, width) integer arrays."
-                )
-            return masks
-        check_label_values(name, masks, c)
-        return masks
-
-    def _check_images(self, images, name: str = "images"):
-        """`images` as float32 (B, H, W, 3) in [-1, 1] (uint8 converted, [0, 255] refused)."""
-        images = require_numeric_array(name, images)
-        expected = (*self.image_size, 3)
-        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"`{name}` must be (batch, {expected[0]}, {expected[1]}, 3); received shape "
-                f"{images.shape}"
-            )
-        return check_image_range(name, images)
-
-    def _check_z(self, z, batch, name: str = "z"):
-        z = require_numeric_array(name, z).astype("float32")
-        if z.shape != (batch, *self.latent_shape):
-            raise ValueError(
-                f"`{name}` must have shape {(batch, *self.latent_shape)} (batch, latent height, "
-                f"latent width, {self.schedule.latent_channels} channels x {self.num_classes} "
-                f"classes); received {z.shape}"
-            )
-        require_finite(name, z)
-        return z
-
-    def _check_instance_input(self, name: str, value, batch: int):
-        if value is None:
-            return None
-        value = require_numeric_array(name, value)
-        shape = tuple(value.shape)
-        expected = (batch, *self.image_size)
-        if shape not in (expected, (*expected, 1)):
-            raise ValueError(
-                f"`{name}` must be {expected} or {(*expected, 1)}, one map per mask; "
-                f"received shape {shape}"
-            )
-        require_finite(name, value)
-        return value
-
     def _check_call_inputs(self, inputs):
         """Static checks of `call`'s dict (values too when the tensors are concrete)."""
         if not isinstance(inputs, dict) or "images" not in inputs or "masks" not in inputs:
@@ -693,35 +555,19 @@ def _concrete(tensor) -> np.ndarray | None:
         return None
 
 
-#: Label values that usually mean "don't care / ignore" in segmentation datasets.
-DONT_CARE_LABELS = (255, -1)
+def __getattr__(name: str):
+    """Deprecated alias: `check_label_values` moved to `smis_layers.models.masks`."""
+    if name != "check_label_values":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
 
+    from smis_layers.models import masks
 
-def check_label_values(name: str, labels: np.ndarray, num_classes: int) -> None:
-    """Label maps must hold integers in [0, num_classes); a ValueError names the bad values."""
-    labels = np.asarray(labels)
-    integral = np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_
-    if not integral and np.any(labels != np.round(labels)):
-        raise ValueError(
-            f"`{name}` label maps must hold integer class indices; received non-integer "
-            f"values of dtype {labels.dtype}"
-        )
-    if labels.size == 0:
-        return
-    low, high = labels.min(), labels.max()
-    if low >= 0 and high < num_classes:
-        return
-    values = labels.astype("int64")
-    bad = np.unique(values[(values < 0) | (values >= num_classes)])
-    hint = ""
-    if any(v in DONT_CARE_LABELS for v in bad.tolist()):
-        hint = (
-            " A don't-care/ignore label (255 or -1) has no code in GroupDNet: map it to one of "
-            "the classes first (the dataset loaders do: ADE20K's 'other' becomes the last class)."
-        )
-    shown = bad.tolist()[:10]
-    raise ValueError(
-        f"`{name}` label values must lie in [0, {num_classes}) for this {num_classes}-class "
-        f"model; received values in [{values.min()}, {values.max()}] (outside the range: "
-        f"{shown}{' ...' if len(bad) > 10 else ''}).{hint}"
+    warnings.warn(
+        "`smis_layers.models.groupdnet.groupdnet.check_label_values` moved to "
+        "`smis_layers.models.masks.check_label_values`; the old name will be removed in the "
+        "next release",
+        DeprecationWarning,
+        stacklevel=2,
     )
+    return masks.check_label_values
