@@ -9,6 +9,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
+from smis_layers.data.datasets import DATASETS
 from smis_layers.version import __version__
 
 
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     architecture = convert_parser.add_mutually_exclusive_group(required=True)
     architecture.add_argument(
         "--config",
-        choices=("deepfashion", "cityscapes", "ade20k"),
+        choices=tuple(DATASETS),
         help="the official architecture the checkpoints were trained with",
     )
     # Advanced: a GroupDNet config JSON (get_config() or a preset's config.json) for
@@ -254,14 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument(
         "--data",
         default="synthetic",
-        choices=("synthetic", "deepfashion", "cityscapes", "ade20k"),
+        choices=("synthetic", *DATASETS),
         help="the synthetic benchmark, or a real dataset read from --data-dir",
     )
     train_parser.add_argument(
         "--data-dir",
         default=None,
-        help="the dataset's root folder for --data deepfashion|cityscapes|ade20k, in its "
-        "standard layout (see smis_layers.data.folders)",
+        help=f"the dataset's root folder for --data {'|'.join(DATASETS)}, in its standard "
+        "layout (see smis_layers.data.datasets)",
     )
     train_parser.add_argument("--steps", type=int, required=True)
     train_parser.add_argument("--batch-size", type=int, default=16)

@@ -46,6 +46,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
+from smis_layers.data.datasets import DATASETS, dataset_facts, datasets_with_instances
 from smis_layers.data.folders import DATASET_CLASSES
 from smis_layers.data.labels import data_label_convention
 from smis_layers.models.architectures import SHAPES64_CLASSES, complete_architecture_name
@@ -346,20 +347,18 @@ def _run_folder_dataset(run: dict, batch_size: int, **kwargs):
         facts.image_size,
         batch_size,
         seed=run["seed"],
-        instances=facts.use_instance_edges if run["data"] == "cityscapes" else None,
+        instances=facts.use_instance_edges if dataset_facts(run["data"]).instance_edges else None,
         **kwargs,
     )
 
 
 def _checked_data_dir(data: str, data_dir: str | Path | None, model: str, probe) -> str | None:
     """The absolute dataset folder for run.json, after checking it fits `data` and the model."""
-    from smis_layers.data.folders import DATASET_CLASSES
-
     if data == "synthetic":
         if data_dir is not None:
             raise ValueError(
-                "--data-dir is read only with --data deepfashion, cityscapes or ade20k; the "
-                "synthetic benchmark is generated"
+                f"--data-dir is read only with --data {' or '.join(DATASETS)}; the synthetic "
+                "benchmark is generated"
             )
         return None
     if data not in DATASET_CLASSES:
@@ -374,10 +373,10 @@ def _checked_data_dir(data: str, data_dir: str | Path | None, model: str, probe)
             f"Model {model!r} has {probe.num_classes} classes but {data} label maps have "
             f"{classes}; choose a model built for {classes} classes"
         )
-    if probe.use_instance_edges and data != "cityscapes":
+    if probe.use_instance_edges and not dataset_facts(data).instance_edges:
         raise ValueError(
             f"Model {model!r} conditions on instance edges, but {data} has no instance maps "
-            "(only cityscapes does)"
+            f"(only {', '.join(datasets_with_instances())} has them)"
         )
     path = Path(data_dir).expanduser().resolve()
     if not path.is_dir():
