@@ -333,9 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="STEP",
-        help="stop after this step (a multiple of --checkpoint-every) with a checkpoint, keeping "
-        "the learning-rate schedule of --steps; rerun to continue, e.g. with --extend and a new "
-        "loss weight for the rest of the schedule",
+        help="stop after this step with a checkpoint, keeping the learning-rate schedule of "
+        "--steps; rerun to continue, e.g. with --extend and a new loss weight for the rest of "
+        "the schedule",
     )
     train_parser.add_argument(
         "--resume-from",

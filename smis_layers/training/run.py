@@ -126,8 +126,9 @@ def _sha256(path: Path) -> str:
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """Saves the trainer atomically every `steps_per_epoch` steps (at each epoch end), at the
-    current step when an interrupt is requested (`request_interrupt`, set by the SIGINT /
+    """Saves the trainer atomically every `steps_per_epoch` steps (at each epoch end), at
+    `final_step` (the run's last step, also when it is not a multiple of `steps_per_epoch`), at
+    the current step when an interrupt is requested (`request_interrupt`, set by the SIGINT /
     SIGTERM handler of `train_run`), and stops on NaN/Inf losses or weights without saving, so the
     last checkpoint on disk is always a good one to resume from.
 
@@ -142,8 +143,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         keep: int = 2,
         wall_time_before: float = 0.0,
         initial_step: int = 0,
+        final_step: int | None = None,
     ):
         super().__init__()
+        self.final_step = final_step
         self.directory = Path(directory)
         self.steps_per_epoch = steps_per_epoch
         self.keep = keep
@@ -178,7 +181,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.bad_loss is not None or self.interrupted is not None:
             return
-        if self.step % self.steps_per_epoch == 0:
+        if self.step % self.steps_per_epoch == 0 or self.step == self.final_step:
             self.save(logs)
 
     def save(self, logs=None) -> Path | None:
@@ -212,6 +215,30 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             old.unlink(missing_ok=True)
             (self.directory / checkpoint_state_name(_checkpoint_step(old))).unlink(missing_ok=True)
         return path
+
+
+def fit_parts(completed: int, stop: int, every: int) -> list[tuple[int, int, int]]:
+    """The `fit` calls that take a run from step `completed` to step `stop`, checkpointing
+    every `every` steps and at `stop`: `(first step, epochs, steps per epoch)` for the rest of
+    the current period, the whole periods, and the last, shorter period.
+
+    Example:
+
+    >>> fit_parts(3, 14, 4)  # steps 3, then 4..11 in two periods, then 12..13
+    [(3, 1, 1), (4, 2, 4), (12, 1, 2)]
+    """
+    parts = []
+    if completed < stop and completed % every:
+        count = min(every - completed % every, stop - completed)
+        parts.append((completed, 1, count))
+        completed += count
+    periods = (stop - completed) // every
+    if periods:
+        parts.append((completed, periods, every))
+        completed += periods * every
+    if completed < stop:
+        parts.append((completed, 1, stop - completed))
+    return parts
 
 
 def _first_non_finite_variable(trainer) -> str | None:
@@ -438,10 +465,10 @@ def train_run(
             seed and discriminator must match. The previous settings and the step at which
             they ended are kept in run.json's "phases". The learning-rate schedule is that of
             the new `steps` (constant for the first half, then linear decay to 0).
-        stop_at: stop after this step (a multiple of `checkpoint_every`, at most `steps`)
-            with its checkpoint, without exporting the preset: the run keeps its `steps` and
-            learning-rate schedule, and rerunning (or `extend` with new settings) continues it
-            exactly. For changing a setting part-way through a schedule.
+        stop_at: stop after this step (at most `steps`) with its checkpoint, without
+            exporting the preset: the run keeps its `steps` and learning-rate schedule, and
+            rerunning (or `extend` with new settings) continues it exactly. For changing a
+            setting part-way through a schedule.
         dtype_policy: the Keras dtype policy of the training step: "float32", or
             "mixed_bfloat16" / "mixed_float16" (float32 weights, computations in 16 bits; on
             CPUs with AMX, oneDNN runs bfloat16 convolutions several times faster). Fixed for
@@ -470,19 +497,11 @@ def train_run(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}")
-    if steps % checkpoint_every:
-        raise ValueError(
-            f"`steps` ({steps}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
-        )
     code_prior_samples = require_non_negative_int("code_prior_samples", code_prior_samples)
     stop = steps if stop_at is None else stop_at
     if isinstance(stop, bool) or not isinstance(stop, int) or not 0 < stop <= steps:
         raise ValueError(
             f"`stop_at` must be an integer in [1, steps={steps}]; received {stop_at!r}"
-        )
-    if stop % checkpoint_every:
-        raise ValueError(
-            f"`stop_at` ({stop}) must be a multiple of `checkpoint_every` ({checkpoint_every})"
         )
     if dtype_policy not in DTYPE_POLICIES:
         raise ValueError(
@@ -586,30 +605,23 @@ def train_run(
             checkpoint_every,
             wall_time_before=(state or {}).get("wall_time_s", 0.0),
             initial_step=completed,
+            final_step=stop,
         )
         callbacks = [checkpoint, *_tensorboard_logger(run, out / "logs", log_every, verbose)]
         start = time.time()
         with _signals_save(checkpoint, verbose) if handle_sigint else contextlib.nullcontext():
-            # A run interrupted inside a period first completes that period, so that it then saves
-            # at the same steps as an uninterrupted run; each part reads the data stream from its
-            # own first unseen sample.
-            remainder = completed % checkpoint_every
-            if completed < stop and remainder:
+            # Each part reads the data stream from its own first unseen sample; a run resumed
+            # inside a period first completes that period, so that it then saves at the same
+            # steps as an uninterrupted run.
+            for first, epochs, steps_per_epoch in fit_parts(completed, stop, checkpoint_every):
+                if checkpoint.bad_loss is not None or checkpoint.interrupted is not None:
+                    break
+                initial = first // checkpoint_every if steps_per_epoch == checkpoint_every else 0
                 trainer.fit(
-                    _dataset(run, completed * batch_size),
-                    epochs=1,
-                    steps_per_epoch=checkpoint_every - remainder,
-                    callbacks=callbacks,
-                    shuffle=False,
-                    verbose=verbose,
-                )
-                completed = checkpoint.step
-            if completed < stop and checkpoint.bad_loss is None and checkpoint.interrupted is None:
-                trainer.fit(
-                    _dataset(run, completed * batch_size),
-                    epochs=stop // checkpoint_every,
-                    initial_epoch=completed // checkpoint_every,
-                    steps_per_epoch=checkpoint_every,
+                    _dataset(run, first * batch_size),
+                    epochs=initial + epochs,
+                    initial_epoch=initial,
+                    steps_per_epoch=steps_per_epoch,
                     callbacks=callbacks,
                     shuffle=False,
                     verbose=verbose,
@@ -756,11 +768,6 @@ def _extended_run(out: Path, previous: dict, run: dict, changed: dict, command) 
         raise ValueError(
             f"--extend: `steps` must be at least the {completed} steps the run in {out} has "
             f"completed; received steps={run['steps']}"
-        )
-    if completed % run["checkpoint_every"]:
-        raise ValueError(
-            f"--extend: the run in {out} stopped at step {completed}, not a multiple of "
-            f"`checkpoint_every` ({run['checkpoint_every']}); resume it first"
         )
     phases = list(previous.get("phases", []))
     started = phases[-1]["ended_at_step"] if phases else 0
