@@ -7,8 +7,9 @@ standard library only) from a layer or the CLI does not import the loaders.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from smis_layers.utils.lazy import lazy_exports
 
 _LAZY_EXPORTS = {
     "DATASETS": "smis_layers.data.datasets",
@@ -69,13 +70,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str):
-    if name in _LAZY_EXPORTS:
-        value = getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'smis_layers.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY_EXPORTS)
