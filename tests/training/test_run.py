@@ -9,6 +9,7 @@ import pytest
 from smis_layers.models import GroupDNet
 from smis_layers.presets import write_model_card
 from smis_layers.training import run as run_module
+from smis_layers.training import run_folder
 from smis_layers.training.run import (
     ResumableCheckpoint,
     load_run_models,
@@ -39,14 +40,14 @@ ARGS = {
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     states = {}
-    write = run_module.atomic_write_bytes
+    write = run_folder.atomic_write_bytes
 
     def spy(path, data):
         if path.name == "state.json":
             states.setdefault(json.loads(data)["completed_steps"], data)
         write(path, data)
 
-    monkeypatch.setattr(run_module, "atomic_write_bytes", spy)
+    monkeypatch.setattr(run_folder, "atomic_write_bytes", spy)
     full = tmp_path / "full"
     args = {**ARGS, "prior_gan_weight": 1.0}  # its random codes are drawn as a resume redraws
     preset = train_run(out=full, **args)
