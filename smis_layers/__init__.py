@@ -9,9 +9,9 @@ does not start TensorFlow until a layer is needed.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from smis_layers.utils.lazy import lazy_exports
 from smis_layers.version import __version__
 
 _LAZY_EXPORTS = {
@@ -47,13 +47,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str):
-    if name in _LAZY_EXPORTS:
-        value = getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'smis_layers' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY_EXPORTS)

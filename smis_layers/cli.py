@@ -8,6 +8,8 @@ import platform
 import sys
 from collections.abc import Sequence
 
+from smis_layers.data.datasets import DATASETS
+from smis_layers.training.config import add_train_arguments, run_arguments
 from smis_layers.utils.logs import quiet_tensorflow
 from smis_layers.version import __version__
 
@@ -110,39 +112,9 @@ def train(args: argparse.Namespace) -> int:
         train_run,
     )
 
-    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     command = "smis " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     try:
-        preset = train_run(
-            args.model,
-            args.out,
-            args.steps,
-            batch_size=args.batch_size,
-            data=args.data,
-            data_dir=args.data_dir,
-            checkpoint_every=args.checkpoint_every,
-            seed=args.seed,
-            lr_g=args.lr_g,
-            lr_d=args.lr_d,
-            d_scales=args.d_scales,
-            d_layers=args.d_layers,
-            d_filters=args.d_filters,
-            reconstruction_weight=args.reconstruction_weight,
-            kl_weight=args.kl_weight,
-            prior_gan_weight=args.prior_gan_weight,
-            code_prior_samples=args.code_prior_samples,
-            jit_compile=jit,
-            vgg_weights=args.vgg_weights,
-            command=command,
-            verbose=args.verbose,
-            log_every=args.log_every,
-            overwrite=args.overwrite,
-            resume_from=args.resume_from,
-            extend=args.extend,
-            stop_at=args.stop_at,
-            dtype_policy=args.dtype_policy,
-            verify_data=not args.no_verify,
-        )
+        preset = train_run(args.model, args.out, args.steps, command=command, **run_arguments(args))
     except TrainingInterrupted as interrupted:
         print(
             f"smis train: interrupted at step {interrupted.step}; saved checkpoint "
@@ -221,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     architecture = convert_parser.add_mutually_exclusive_group(required=True)
     architecture.add_argument(
         "--config",
-        choices=("deepfashion", "cityscapes", "ade20k"),
+        choices=tuple(DATASETS),
         help="the official architecture the checkpoints were trained with",
     )
     # Advanced: a GroupDNet config JSON (get_config() or a preset's config.json) for
@@ -239,111 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser = commands.add_parser(
         "train", help="train a model (rerunning the same command resumes)"
     )
-    train_parser.add_argument(
-        "--model",
-        required=True,
-        help="architecture name, e.g. groupdnet_shapes64, or a small model for any dataset: "
-        "FAMILY:size=S,width=W (FAMILY groupdnet, groupnet, mulnet, groupenc or vspade; the "
-        "class count comes from --data; docs/training.md)",
-    )
-    train_parser.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="skip the scan of every pair of a dataset folder before training",
-    )
-    train_parser.add_argument(
-        "--data",
-        default="synthetic",
-        choices=("synthetic", "deepfashion", "cityscapes", "ade20k"),
-        help="the synthetic benchmark, or a real dataset read from --data-dir",
-    )
-    train_parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="the dataset's root folder for --data deepfashion|cityscapes|ade20k, in its "
-        "standard layout (see smis_layers.data.folders)",
-    )
-    train_parser.add_argument("--steps", type=int, required=True)
-    train_parser.add_argument("--batch-size", type=int, default=16)
-    train_parser.add_argument("--out", required=True, help="run folder (checkpoints, preset)")
-    train_parser.add_argument("--checkpoint-every", type=int, default=100)
-    train_parser.add_argument("--seed", type=int, default=0)
-    train_parser.add_argument("--lr-g", type=float, default=1e-4)
-    train_parser.add_argument("--lr-d", type=float, default=4e-4)
-    train_parser.add_argument("--d-scales", type=int, default=2)
-    train_parser.add_argument("--d-layers", type=int, default=4)
-    train_parser.add_argument("--d-filters", type=int, default=32)
-    train_parser.add_argument(
-        "--reconstruction-weight",
-        type=float,
-        default=0.0,
-        help="weight of a pixel L1 reconstruction loss (0, the official recipe; the zoo uses it "
-        "in place of the VGG19 perceptual loss)",
-    )
-    train_parser.add_argument("--kl-weight", type=float, default=0.05)
-    train_parser.add_argument(
-        "--prior-gan-weight",
-        type=float,
-        default=0.0,
-        help="weight of a GAN term on images generated from random codes, which the "
-        "discriminator also sees as fakes (0, the official recipe; docs/training.md)",
-    )
-    train_parser.add_argument(
-        "--code-prior-samples",
-        type=int,
-        default=2048,
-        metavar="N",
-        help="fit the exported preset's code prior to the codes of N training samples, so "
-        "random codes look like the data's (0: none, random codes from N(0, 1); docs/zoo.md)",
-    )
-    train_parser.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
-    train_parser.add_argument(
-        "--dtype-policy",
-        default="float32",
-        choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        help="Keras dtype policy of the training step (fixed for a run; the exported preset is "
-        "float32). mixed_bfloat16 is 1.5-3x faster on CPUs with AMX (docs/benchmarks.md)",
-    )
-    train_parser.add_argument(
-        "--vgg-weights", default=None, help="local VGG19 notop weights file for the perceptual loss"
-    )
-    train_parser.add_argument(
-        "--log-every",
-        type=int,
-        default=100,
-        help="TensorBoard scalars and image grids every N steps in OUT/logs (0: off)",
-    )
-    train_parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="write the run into an existing --out folder that is not a run folder, or restart "
-        "a run folder that holds a run with other arguments (a run with the same arguments is "
-        "always resumed)",
-    )
-    train_parser.add_argument(
-        "--extend",
-        action="store_true",
-        help="continue the run in --out from its last checkpoint with more --steps or other "
-        "learning rates / loss weights (model, data, batch, seed and discriminator must match; "
-        "the previous settings stay in run.json's phases)",
-    )
-    train_parser.add_argument(
-        "--stop-at",
-        type=int,
-        default=None,
-        metavar="STEP",
-        help="stop after this step (a multiple of --checkpoint-every) with a checkpoint, keeping "
-        "the learning-rate schedule of --steps; rerun to continue, e.g. with --extend and a new "
-        "loss weight for the rest of the schedule",
-    )
-    train_parser.add_argument(
-        "--resume-from",
-        default=None,
-        metavar="CHECKPOINT",
-        help="resume from this checkpoint-<step>.weights.h5 of --out instead of the last one "
-        "(after a corrupted checkpoint)",
-    )
-    train_parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    add_train_arguments(train_parser)  # the fields of RunConfig and RunOptions
     train_parser.set_defaults(handler=train)
 
     from smis_layers.cli_applications import add_parsers

@@ -604,16 +604,46 @@ def _zoo_page(table: str, command: str, findings: str = "") -> str:
     )
 
 
+def benchmark_suite(source: str | Path | None = None):
+    """The `main` function of the benchmark suite (`python -m benchmarks`), which lives in a
+    source checkout's `benchmarks/` folder and is not part of the wheel.
+
+    The suite is looked up where Python finds it (a checkout on `sys.path`), then in `source`,
+    else in the current folder and its parents: the first folder holding both
+    `benchmarks/__main__.py` and `smis_layers/` is put first on `sys.path`.
+
+    Raises:
+        CommandError: no checkout was found; the message says where it looked and what to do.
+    """
+    import importlib
+
+    if source is None:
+        try:
+            return importlib.import_module("benchmarks.__main__").main
+        except ImportError:
+            pass
+        folders = [Path.cwd(), *Path.cwd().parents]
+    else:
+        folders = [Path(source).expanduser().resolve()]
+    for folder in folders:
+        if (folder / "benchmarks" / "__main__.py").is_file() and (folder / "smis_layers").is_dir():
+            sys.path.insert(0, str(folder))
+            for name in [
+                m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")
+            ]:
+                del sys.modules[name]  # another `benchmarks` package found before
+            return importlib.import_module("benchmarks.__main__").main
+    where = f"--source {source}" if source is not None else f"{Path.cwd()} or its parents"
+    raise CommandError(
+        "smis bench runs the benchmark suite of a source checkout of smis-layers (its "
+        f"benchmarks/ folder, which the installed package does not ship); none found in {where}. "
+        "Clone the repository and run `smis bench` inside it, or pass --source CHECKOUT"
+    )
+
+
 def bench_command(args: argparse.Namespace) -> None:
     """Runs the benchmark suite of a source checkout (`python -m benchmarks`)."""
-    try:
-        from benchmarks.__main__ import main as bench_main
-    except ImportError:
-        raise CommandError(
-            "the benchmark suite lives in the source repository's benchmarks/ folder; run "
-            "`smis bench` from a checkout of smis-layers"
-        ) from None
-    status = bench_main(args.bench_args)
+    status = benchmark_suite(args.source)(args.bench_args)
     if status:
         raise CommandError(f"the benchmark suite ended with status {status}")
 
@@ -749,7 +779,16 @@ def add_parsers(commands) -> None:
     # Recording was the default before; the flag that turned it off is now a no-op.
     evaluate.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)
     evaluate.set_defaults(handler=_runner("evaluate", evaluate_command))
-    bench = commands.add_parser("bench", help="the benchmark suite (python -m benchmarks)")
+    bench = commands.add_parser(
+        "bench", help="the benchmark suite of a source checkout (python -m benchmarks)"
+    )
+    bench.add_argument(
+        "--source",
+        default=None,
+        metavar="CHECKOUT",
+        help="the smis-layers checkout whose benchmarks/ to run (default: the one Python finds, "
+        "else the current folder or a parent)",
+    )
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the suite")
     bench.set_defaults(handler=_runner("bench", bench_command))
 

@@ -29,6 +29,7 @@ import pytest
 from smis_layers import CGNorm, ClassMaskSplit, GroupConv2D, GroupDecreasingSchedule
 from smis_layers.models import GroupDNet
 from smis_layers.training import run as run_module
+from smis_layers.training import run_folder
 from smis_layers.training.run import (
     CheckpointError,
     NonFiniteLossError,
@@ -281,7 +282,7 @@ def _run_folder_with_checkpoints(tmp_path: Path, args: dict, steps=(2, 4)) -> Pa
         state = {
             "completed_steps": step,
             "checkpoint": weights.name,
-            "sha256": run_module._sha256(weights),
+            "sha256": run_folder._sha256(weights),
             "seed_state": [0, 0],
         }
         text = json.dumps(state)
@@ -347,7 +348,7 @@ def test_train_out_is_never_a_foreign_folder_without_overwrite(tmp_path, tiny_ru
 
 @needs_tensorflow
 def test_memory_warning_before_a_run_that_does_not_fit(tmp_path, tiny_runs, monkeypatch, capsys):
-    monkeypatch.setattr(run_module, "_resume_state", _raise_stop)
+    monkeypatch.setattr(run_module, "restore", _raise_stop)
     monkeypatch.setenv("SMIS_MEMORY_LIMIT_BYTES", str(1 << 20))  # a 1 MiB machine
     with pytest.raises(StopRunError):
         train_run(out=tmp_path / "run", steps=2, checkpoint_every=2, **TINY_ARGS)
@@ -384,7 +385,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny
     assert "became nan at step 3" in message and "checkpoint-2.weights.h5 (step 2)" in message
     state = read_state(out)
     assert state["completed_steps"] == 2
-    assert run_module._sha256(out / state["checkpoint"]) == state["sha256"]
+    assert run_folder._sha256(out / state["checkpoint"]) == state["sha256"]
     assert not (out / "checkpoint-3.weights.h5").exists() and not (out / "preset").exists()
 
 
@@ -460,7 +461,7 @@ def test_signal_on_the_command_line_saves_and_exits_128_plus_its_number(tmp_path
     assert 3 <= step <= 9 and checkpoint == out / f"checkpoint-{step}.weights.h5"
     state = read_state(out)
     assert state["completed_steps"] == step and state["checkpoint"] == checkpoint.name
-    assert run_module._sha256(checkpoint) == state["sha256"]
+    assert run_folder._sha256(checkpoint) == state["sha256"]
     assert not (out / "preset").exists()
 
 

@@ -74,8 +74,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from smis_layers.data.datasets import (
+    DATASETS,
+    FolderLayout,
+    dataset_facts,
+    datasets_with_instances,
+)
 from smis_layers.data.labels import (
-    LABEL_CONVENTIONS,
     label_convention,
     out_of_range,
     resize_image,
@@ -84,11 +89,9 @@ from smis_layers.data.labels import (
 )
 from smis_layers.ops.checks import require_int_pair, require_positive_int
 
-DATASET_CLASSES = {
-    name: LABEL_CONVENTIONS[name].classes for name in ("deepfashion", "cityscapes", "ade20k")
-}
+#: Class count by dataset name (read from the table, `smis_layers.data.datasets`).
+DATASET_CLASSES = {name: facts.num_classes for name, facts in DATASETS.items()}
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 _LABEL_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N")
 _MAX_LISTED = 20
 
@@ -106,43 +109,8 @@ class SamplePaths:
     instances: Path | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class _Layout:
-    splits: dict[str, str]  # accepted split name -> folder name
-    description: str
-
-
-_LAYOUTS = {
-    "deepfashion": _Layout(
-        splits={"train": "train", "test": "test"},
-        description="ROOT/{train,test}/*.jpg and ROOT/cihp_{train,test}_mask/*.png",
-    ),
-    "cityscapes": _Layout(
-        splits={"train": "train", "val": "val"},
-        description=(
-            "ROOT/leftImg8bit/{train,val}/CITY/*_leftImg8bit.png and "
-            "ROOT/gtFine/{train,val}/CITY/*_gtFine_labelIds.png, *_gtFine_instanceIds.png"
-        ),
-    ),
-    "ade20k": _Layout(
-        splits={
-            "training": "training",
-            "train": "training",
-            "validation": "validation",
-            "val": "validation",
-        },
-        description=(
-            "ROOT/images/{training,validation}/*.jpg and "
-            "ROOT/annotations/{training,validation}/*.png"
-        ),
-    ),
-}
-
-
-def _layout(name: str) -> _Layout:
-    if name not in _LAYOUTS:
-        raise ValueError(f"Unknown dataset {name!r}; available: {sorted(_LAYOUTS)}")
-    return _LAYOUTS[name]
+def _layout(name: str) -> FolderLayout:
+    return dataset_facts(name).layout
 
 
 def _split_folder(name: str, split: str) -> str:
@@ -208,9 +176,8 @@ def _pair(
     ]
 
 
-def _files(folder: Path, suffixes: Sequence[str], recursive: bool = False) -> list[Path]:
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in suffixes)
+def _files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def list_samples(
@@ -234,58 +201,45 @@ def list_samples(
             unpaired files are listed).
     """
     root = Path(root)
+    layout = _layout(name)
     folder = _split_folder(name, split)
+    with_instances = layout.instance_suffix is not None
     if instances is None:
-        instances = name == "cityscapes"
-    if instances and name != "cityscapes":
-        raise ValueError(f"{name} has no instance maps; only cityscapes does")
+        instances = with_instances
+    if instances and not with_instances:
+        raise ValueError(
+            f"{name} has no instance maps; only {', '.join(datasets_with_instances())} "
+            f"{'does' if len(datasets_with_instances()) == 1 else 'do'}"
+        )
     _require_dir(root, name)
-    if name == "deepfashion":
-        image_dir, mask_dir = root / folder, root / f"cihp_{folder}_mask"
-        for path in (image_dir, mask_dir):
-            _require_dir(path, name)
-        groups = {
-            "image": (
-                _by_key(_files(image_dir, IMAGE_SUFFIXES), lambda p: p.stem, "images"),
-                f"{image_dir / 'KEY'}.jpg or another image suffix",
-            ),
-            "label map": (
-                _by_key(_files(mask_dir, (".png",)), lambda p: p.stem, "label maps"),
-                f"{mask_dir / 'KEY'}.png",
-            ),
-        }
-    elif name == "ade20k":
-        image_dir, mask_dir = root / "images" / folder, root / "annotations" / folder
-        for path in (image_dir, mask_dir):
-            _require_dir(path, name)
-        groups = {
-            "image": (
-                _by_key(_files(image_dir, (".jpg", ".jpeg")), lambda p: p.stem, "images"),
-                f"{image_dir / 'KEY'}.jpg",
-            ),
-            "label map": (
-                _by_key(_files(mask_dir, (".png",)), lambda p: p.stem, "label maps"),
-                f"{mask_dir / 'KEY'}.png",
-            ),
-        }
-    else:
-        image_dir, label_dir = root / "leftImg8bit" / folder, root / "gtFine" / folder
-        for path in (image_dir, label_dir):
-            _require_dir(path, name)
+    image_dir = root / layout.image_dir.format(split=folder)
+    label_dir = root / layout.label_dir.format(split=folder)
+    for path in (image_dir, label_dir):
+        _require_dir(path, name)
 
-        def key(path: Path, base: Path, suffix: str) -> str:
-            return str(path.relative_to(base)).removesuffix(suffix)
+    def collect(base: Path, suffixes: Sequence[str], what: str) -> tuple[dict[str, Path], str]:
+        """`base`'s files of one kind by pairing key, and the path pattern of a file."""
+        pattern = f"{base / 'KEY'}{suffixes[0]}"
+        if not layout.recursive:  # pair by file stem
+            found = _by_key(_files(base, suffixes), lambda p: p.stem, what)
+            return found, pattern + (" or another image suffix" if len(suffixes) > 2 else "")
+        ending = {}  # pair by the path under `base` minus the ending
+        for path in sorted(base.rglob("*")):
+            match = next((e for e in suffixes if path.name.endswith(e)), None)
+            if match is not None and path.is_file():
+                ending[path] = match
 
-        def collect(base: Path, suffix: str, what: str) -> tuple[dict[str, Path], str]:
-            files = [p for p in _files(base, (".png",), recursive=True) if p.name.endswith(suffix)]
-            return _by_key(files, lambda p: key(p, base, suffix), what), f"{base / 'KEY'}{suffix}"
+        def key(path: Path) -> str:
+            return str(path.relative_to(base)).removesuffix(ending[path])
 
-        groups = {
-            "image": collect(image_dir, "_leftImg8bit.png", "images"),
-            "label map": collect(label_dir, "_gtFine_labelIds.png", "label maps"),
-        }
-        if instances:
-            groups["instance map"] = collect(label_dir, "_gtFine_instanceIds.png", "instance maps")
+        return _by_key(list(ending), key, what), pattern
+
+    groups = {
+        "image": collect(image_dir, layout.image_suffixes, "images"),
+        "label map": collect(label_dir, (layout.label_suffix,), "label maps"),
+    }
+    if instances:
+        groups["instance map"] = collect(label_dir, (layout.instance_suffix,), "instance maps")
     return _pair(groups, name, root, split)
 
 

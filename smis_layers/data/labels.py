@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from smis_layers.data.datasets import DATASETS
+
 
 @dataclasses.dataclass(frozen=True)
 class LabelConvention:
@@ -41,21 +43,16 @@ class LabelConvention:
     note: str
 
 
+#: The conventions by name: identity, and one per dataset of the table
+#: (`smis_layers.data.datasets`), whose annotation values are 0..C-1 before any shift.
 LABEL_CONVENTIONS = {
     "identity": LabelConvention(None, None, False, "label values are the model's classes"),
-    "deepfashion": LabelConvention(
-        8, 7, False, "the official DeepFashion masks hold the 8 classes 0..7"
-    ),
-    "cityscapes": LabelConvention(
-        35,
-        34,
-        False,
-        "expected *_gtFine_labelIds.png ids 0..33 (label_nc=35); 255 suggests a trainIds or "
-        "colour file",
-    ),
-    "ade20k": LabelConvention(
-        151, 150, True, "ADEChallengeData2016 annotations hold 0 (other) and the classes 1..150"
-    ),
+    **{
+        name: LabelConvention(
+            facts.num_classes, facts.num_classes - 1, facts.shift_other, facts.label_note
+        )
+        for name, facts in DATASETS.items()
+    },
 }
 DEFAULT_LABEL_CONVENTION = "identity"
 
@@ -129,7 +126,7 @@ def resize_label_image(image, size: Sequence[int]):
 
 
 def data_label_convention(data: str) -> str:
-    """The label convention of a training data source: the dataset's own for "deepfashion",
-    "cityscapes" and "ade20k", identity for the synthetic benchmark (and anything else whose
-    labels are already the model's classes)."""
+    """The label convention of a training data source: the dataset's own for a dataset of the
+    table (`smis_layers.data.datasets`), identity for the synthetic benchmark (and anything
+    else whose labels are already the model's classes)."""
     return data if data in LABEL_CONVENTIONS else DEFAULT_LABEL_CONVENTION

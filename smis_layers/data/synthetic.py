@@ -394,11 +394,16 @@ def export_deepfashion_layout(
 
     from PIL import Image
 
+    from smis_layers.data.datasets import dataset_facts
+
     root = Path(directory)
+    layout = dataset_facts("deepfashion").layout
     for phase, start, count in (("train", 0, num_train), ("test", num_train, num_test)):
         if count == 0:
             continue
-        image_dir, mask_dir = root / phase, root / f"cihp_{phase}_mask"
+        folder = layout.splits[phase]
+        image_dir = root / layout.image_dir.format(split=folder)
+        mask_dir = root / layout.label_dir.format(split=folder)
         for folder in (image_dir, mask_dir):
             if folder.exists() and any(folder.iterdir()) and not overwrite:
                 raise FileExistsError(f"{folder} is not empty; pass overwrite=True to replace")

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 import keras
 
+from smis_layers.data.datasets import DATASETS, OFFICIAL_BLOCK_NAMES
 from smis_layers.ops.checks import require_choice, require_int_pair, require_positive_int
 
-OFFICIAL_DATASETS = ("deepfashion", "cityscapes", "ade20k")
-OFFICIAL_NUM_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
-OFFICIAL_NGF = {"deepfashion": 160, "cityscapes": 280, "ade20k": 64}
-OFFICIAL_LATENT_SIZE = {"deepfashion": (4, 4), "cityscapes": (4, 8), "ade20k": (4, 4)}
-OFFICIAL_BLOCK_NAMES = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3")
+# Read from the dataset table (smis_layers.data.datasets); kept as names of this module.
+OFFICIAL_DATASETS = tuple(DATASETS)
+OFFICIAL_NUM_CLASSES = {name: facts.num_classes for name, facts in DATASETS.items()}
+OFFICIAL_NGF = {name: facts.ngf for name, facts in DATASETS.items()}
+OFFICIAL_LATENT_SIZE = {name: facts.latent_size for name, facts in DATASETS.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,40 +105,37 @@ class GroupDecreasingSchedule:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def official(cls, dataset: str, ngf: int | None = None) -> GroupDecreasingSchedule:
-        """The decoder of the official GroupDNet code for "deepfashion", "cityscapes", "ade20k".
+        """The decoder of the official GroupDNet code for a dataset of the table.
+
+        The blocks' widths, groups and CGNorm widths are the row's `decoder`
+        (`smis_layers.data.datasets.DATASETS[dataset].decoder`).
 
         Args:
             dataset: one of "deepfashion" (C=8), "cityscapes" (C=35), "ade20k" (C=151).
             ngf: base width (official: 160, 280, 64).
         """
         require_choice("dataset", dataset, OFFICIAL_DATASETS)
-        ngf = OFFICIAL_NGF[dataset] if ngf is None else require_positive_int("ngf", ngf)
-        c = OFFICIAL_NUM_CLASSES[dataset]
-        if dataset == "ade20k":
-            widths = (16 * c, 32 * ngf, 16 * ngf, 16 * ngf, 8 * ngf, 4 * ngf, 2 * ngf)
-            groups = (c, 16, 16, 8, 4, 2, 1)
-            input_groups, input_filters = c, 16 * c
-        else:
-            widths = tuple(m * ngf for m in (16, 16, 16, 8, 4, 2, 1))
-            if dataset == "deepfashion":
-                groups = (c, c, c // 2, c // 2, c // 4, c // 4, c // 8)
-                input_groups = 8
-            else:
-                groups = (c, c, 20, 14, 10, 4, 1)
-                input_groups = c
-            input_filters = 16 * ngf
-        blocks = []
-        for i, (name, filters, g) in enumerate(
-            zip(OFFICIAL_BLOCK_NAMES, widths, groups, strict=True)
-        ):
-            if dataset == "deepfashion":
-                hidden, shared, norm_groups = 128, g, g
-            elif dataset == "cityscapes":
-                hidden, shared, norm_groups = c * g, c, c
-            else:
-                hidden, shared, norm_groups = (2 * c if c % g == 0 else c * g), c, g
-            blocks.append(DecoderBlockSpec(name, filters, g, hidden, shared, norm_groups, i > 0))
-        return cls(c, OFFICIAL_LATENT_SIZE[dataset], 8, input_filters, input_groups, blocks)
+        facts = DATASETS[dataset]
+        ngf = facts.ngf if ngf is None else require_positive_int("ngf", ngf)
+        c, recipe = facts.num_classes, facts.decoder
+        widths = [m * ngf for m in recipe.widths]
+        if recipe.class_width is not None:
+            widths[0] = recipe.class_width * c
+        blocks = [
+            DecoderBlockSpec(name, filters, *norm, upsample=i > 0)
+            for i, (name, filters, *norm) in enumerate(
+                zip(
+                    OFFICIAL_BLOCK_NAMES,
+                    widths,
+                    recipe.groups,
+                    recipe.norm_hidden,
+                    recipe.norm_shared_groups,
+                    recipe.norm_groups,
+                    strict=True,
+                )
+            )
+        ]
+        return cls(c, facts.latent_size, 8, widths[0], recipe.input_groups, blocks)
 
     @classmethod
     def decreasing(

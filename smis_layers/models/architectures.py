@@ -8,6 +8,7 @@ parameters (widths chosen per model to match it; the table is in docs/models.md)
 
 from __future__ import annotations
 
+from smis_layers.data.datasets import DATASETS
 from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
 from smis_layers.models.groupdnet.groupdnet import GroupDNet
@@ -81,7 +82,7 @@ ARCHITECTURES = {
     "groupenc_shapes64": _shapes64(GroupEnc, 6, 1, 16, hidden=16),
     "vspade_shapes64": _shapes64(VSPADE, 6, 1, 8, hidden=16),
 }
-OFFICIAL = ("deepfashion", "cityscapes", "ade20k")
+OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the table
 
 
 #: Small models for any dataset, by family: `FAMILY:classes=C,size=S,width=W[,encoder=E]`

@@ -8,6 +8,10 @@ from keras import ops
 from smis_layers.models.discriminator import MultiScaleDiscriminator
 from smis_layers.ops.checks import require_loss_weight
 from smis_layers.training import losses
+from smis_layers.training.config import RunConfig, defaults
+
+#: The loss weights and learning rates of a run (`RunConfig`), the defaults of `compile`.
+_RUN = defaults(RunConfig)
 
 #: Loss terms that are sums over the batch's elements (the official KL term); every other term
 #: is a mean over the batch. Under a `tf.distribute` strategy each replica contributes
@@ -143,15 +147,17 @@ class SMISTrainer(keras.Model):
         gan_weight: float = 1.0,
         feature_matching_weight: float = 10.0,
         perceptual_weight: float = 10.0,
-        kl_weight: float = 0.05,
-        reconstruction_weight: float = 0.0,
-        prior_gan_weight: float = 0.0,
-        latent_weight: float = 0.0,
+        kl_weight: float = _RUN["kl_weight"],
+        reconstruction_weight: float = _RUN["reconstruction_weight"],
+        prior_gan_weight: float = _RUN["prior_gan_weight"],
+        latent_weight: float = _RUN["latent_weight"],
         jit_compile="auto",
         **kwargs,
     ):
         """Args: the two optimizers (default TTUR: Adam(1e-4) for G, Adam(4e-4) for D, both with
         beta_1=0, beta_2=0.9), the loss weights, and `jit_compile` ("auto": XLA on GPU only).
+        The defaults of the learning rates and of the KL, reconstruction and prior-GAN weights
+        are those of a run (`smis_layers.training.config.RunConfig`).
 
         `reconstruction_weight` (0 in the official recipe) weights a pixel L1 between the real
         image and its reconstruction from its own codes; the zoo uses it in place of the VGG19
@@ -182,8 +188,8 @@ class SMISTrainer(keras.Model):
                 f"{keras.backend.backend()})"
             )
         super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
-        self.g_optimizer = g_optimizer or ttur_optimizer(1e-4)
-        self.d_optimizer = d_optimizer or ttur_optimizer(4e-4)
+        self.g_optimizer = g_optimizer or ttur_optimizer(_RUN["lr_g"])
+        self.d_optimizer = d_optimizer or ttur_optimizer(_RUN["lr_d"])
         if keras.mixed_precision.global_policy().name == "mixed_float16":
             self.g_optimizer = _loss_scaled(self.g_optimizer)
             self.d_optimizer = _loss_scaled(self.d_optimizer)

@@ -9,6 +9,7 @@ import pytest
 from smis_layers.model_card import write_model_card
 from smis_layers.models import GroupDNet
 from smis_layers.training import run as run_module
+from smis_layers.training import run_folder
 from smis_layers.training.run import (
     ResumableCheckpoint,
     load_run_models,
@@ -39,14 +40,14 @@ ARGS = {
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     states = {}
-    write = run_module.atomic_write_bytes
+    write = run_folder.atomic_write_bytes
 
     def spy(path, data):
         if path.name == "state.json":
             states.setdefault(json.loads(data)["completed_steps"], data)
         write(path, data)
 
-    monkeypatch.setattr(run_module, "atomic_write_bytes", spy)
+    monkeypatch.setattr(run_folder, "atomic_write_bytes", spy)
     full = tmp_path / "full"
     args = {**ARGS, "prior_gan_weight": 1.0}  # its random codes are drawn as a resume redraws
     preset = train_run(out=full, **args)
@@ -79,7 +80,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     c = GroupDNet.from_preset(stopped / "preset")
     for x, y in zip(a.weights, c.weights, strict=True):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
-    for bad in (3, 6, 0):
+    for bad in (6, 0):
         with pytest.raises(ValueError, match="`stop_at`"):
             train_run(out=tmp_path / "bad", stop_at=bad, **args)
     with pytest.raises(ValueError, match=r"`stop_at` \(2\) is before step 4"):
@@ -90,8 +91,35 @@ def test_other_arguments_for_an_existing_run_are_refused(tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({**ARGS, "steps": 8}))
     with pytest.raises(ValueError, match="holds a run with other arguments"):
         train_run(out=tmp_path, **ARGS)
-    with pytest.raises(ValueError, match="must be a multiple of `checkpoint_every`"):
-        train_run(out=tmp_path / "x", **{**ARGS, "steps": 5})
+
+
+def test_fit_parts_checkpoint_every_period_and_at_the_last_step():
+    assert run_module.fit_parts(0, 8, 4) == [(0, 2, 4)]
+    assert run_module.fit_parts(0, 4, 100) == [(0, 1, 4)]  # `smis train --steps 4`
+    assert run_module.fit_parts(3, 14, 4) == [(3, 1, 1), (4, 2, 4), (12, 1, 2)]
+    assert run_module.fit_parts(5, 7, 4) == [(5, 1, 2)]
+    assert run_module.fit_parts(7, 7, 4) == []
+
+
+def test_a_run_of_steps_not_a_multiple_of_the_period_checkpoints_at_its_end(tmp_path):
+    args = {**ARGS, "steps": 3, "log_every": 0, "code_prior_samples": 0}
+    full = tmp_path / "full"
+    preset = train_run(out=full, **args)
+    assert read_state(full)["completed_steps"] == 3 and preset.is_dir()
+    assert sorted(p.name for p in full.glob("checkpoint-*.weights.h5")) == [
+        "checkpoint-2.weights.h5",
+        "checkpoint-3.weights.h5",
+    ]
+    # A run killed after checkpoint-2 resumes the last, shorter period to the same weights.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    for name in ("run.json", "checkpoint-2.weights.h5", "checkpoint-2.state.json"):
+        shutil.copy(full / name, resumed)
+    shutil.copy(full / "checkpoint-2.state.json", resumed / "state.json")
+    train_run(out=resumed, **args)
+    a, b = GroupDNet.from_preset(preset), GroupDNet.from_preset(resumed / "preset")
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
 
 
 def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):

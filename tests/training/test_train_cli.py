@@ -82,14 +82,14 @@ def test_sigkill_then_same_command_resumes_to_the_same_weights(tmp_path):
     assert metadata["training"]["completed_steps"] == 6
 
 
-def test_stop_at_that_is_not_a_checkpoint_step_is_refused(tmp_path):
+def test_stop_at_past_the_steps_is_refused(tmp_path):
     result = subprocess.run(
-        [*_command(tmp_path / "run"), "--stop-at", "3"],
+        [*_command(tmp_path / "run"), "--stop-at", "7"],
         env=_environment(),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 1
-    assert "`stop_at` (3) must be a multiple of `checkpoint_every` (2)" in result.stderr
+    assert "`stop_at` must be an integer in [1, steps=6]; received 7" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from smis_layers.data.datasets import dataset_facts
 from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 
 
@@ -15,17 +16,16 @@ def official_config(dataset: str) -> dict:
     batch norm, which equals "batch" on one device (use norm="sync_batch" for multi-device).
     """
     schedule = GroupDecreasingSchedule.official(dataset)
-    image_size = {"deepfashion": (256, 256), "cityscapes": (256, 512), "ade20k": (256, 256)}
-    encoder_channels = {"deepfashion": 256, "cityscapes": 350, "ade20k": 604}
+    facts = dataset_facts(dataset)  # the table of smis_layers.data.datasets
     return {
         "num_classes": schedule.num_classes,
-        "image_size": image_size[dataset],
+        "image_size": facts.image_size,
         "schedule": schedule.get_config(),
-        "encoder_channels": encoder_channels[dataset],
+        "encoder_channels": facts.encoder_channels,
         "encoder_layers": 6,
         "split_mode": "crop_resize",
         "norm": "batch",
         "encoder_norm": "instance",
         "spectral_norm": True,
-        "use_instance_edges": dataset == "cityscapes",
+        "use_instance_edges": facts.instance_edges,
     }
