@@ -117,8 +117,10 @@ def estimate_training_memory(trainer, batch_size: int) -> MemoryEstimate:
         per_sample = _forward_output_bytes(trainer)
     except Exception:  # an architecture the symbolic probe cannot run: count nothing
         per_sample = 0
-    if getattr(trainer, "loss_weights", {}).get("prior_gan", 0) > 0:
-        per_sample *= 2  # a second decoder and discriminator pass (an upper bound)
+    weights_of = getattr(trainer, "loss_weights", {})
+    # Upper bounds: the prior GAN term adds a decoder and a discriminator pass, the latent
+    # regression a decoder and an encoder pass; each at most one more forward pass.
+    per_sample *= 1 + sum(weights_of.get(term, 0) > 0 for term in ("prior_gan", "latent"))
     activations = int(per_sample * batch_size * ACTIVATION_FACTOR)
     return MemoryEstimate(weights, trainable, 2 * trainable, activations, batch_size)
 

@@ -40,8 +40,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.utils.io import atomic_save_weights, atomic_write_bytes
 from smis_layers.training.config import EXTENDABLE, RunConfig, defaults
+from smis_layers.utils.io import atomic_save_weights, atomic_write_bytes
 
 STATE_FILE = "state.json"
 RUN_FILE = "run.json"

@@ -178,9 +178,12 @@ class SMISTrainer(keras.Model):
         in each mask (a class absent from a mask has no pixels to read its code from). Since the
         encoder sees class c's region alone, the term asks the decoder to put class c's code
         into class c's pixels, and nowhere else: the remedy for a decoder that ignores a class's
-        code (docs/zoo.md). Unlike BicycleGAN, the term trains the encoder too (one gradient
-        for the whole generator). It costs a decoder and an encoder pass in the generator's
-        step (the decoder pass is shared with `prior_gan_weight`)."""
+        code (docs/zoo.md). Its codes are one N(0, 1) draw per class repeated over the latent
+        grid: the encoder reads class c's code from the crop of c's bounding box, which does
+        not line up with the grid positions the decoder reads it at, so only a code that is
+        the same everywhere can be read back. Unlike BicycleGAN, the term trains the encoder
+        too (one gradient for the whole generator). It costs a decoder and an encoder pass in
+        the generator's step."""
         if keras.backend.backend() not in TRAINING_BACKENDS:
             raise NotImplementedError(
                 "SMISTrainer's train_step is written for the backends "
@@ -247,22 +250,15 @@ class SMISTrainer(keras.Model):
             "g_latent": ops.convert_to_tensor(0.0),
         }
         prior_fake = None
-        if w["prior_gan"] > 0 or w["latent"] > 0:
-            prior_z = self.generator.training_prior_z(out["mu"])
-            prior_fake = self.generator.decode(prior_z, condition, training)
         if w["prior_gan"] > 0:
+            prior_fake = self._prior_fake(out["mu"], condition, training)
             terms["g_prior_gan"] = w["prior_gan"] * losses.hinge_generator_loss(
                 self._discriminate(condition, prior_fake, training)
             )
         if w["latent"] > 0:
-            segmap = self.generator.segmap(data["masks"])
-            mu, _ = self.generator.encode_segmap(prior_fake, segmap, training)
-            owned = self.generator.class_owned_codes
-            terms["g_latent"] = w["latent"] * losses.latent_regression_loss(
-                prior_z, mu, segmap, self.generator.schedule.latent_channels if owned else None
+            terms["g_latent"] = w["latent"] * self._latent_regression(
+                data, out["mu"], condition, training
             )
-        if w["prior_gan"] == 0:
-            prior_fake = None
         if self.feature_extractor is not None and w["perceptual"] > 0:
             terms["g_perceptual"] = w["perceptual"] * losses.perceptual_loss(
                 self.feature_extractor(real), self.feature_extractor(fake)
@@ -270,6 +266,20 @@ class SMISTrainer(keras.Model):
         terms = {k: ops.cast(v, "float32") for k, v in terms.items()}
         terms["g_loss"] = sum(terms.values())
         return terms, (fake, prior_fake)
+
+    def _latent_regression(self, data, like, condition, training):
+        """The unweighted latent-regression loss (`latent_weight`): codes drawn from N(0, 1),
+        one per class repeated over the latent grid, decoded and encoded again. The encoder
+        reads class c's code from the crop of class c's bounding box, so only a code that is
+        the same at every grid position can be read back wherever the class lies."""
+        z = self.generator.training_prior_z(like, spatially_shared=True)
+        images = self.generator.decode(z, condition, training)
+        segmap = self.generator.segmap(data["masks"])
+        mu, _ = self.generator.encode_segmap(images, segmap, training)
+        owned = self.generator.class_owned_codes
+        return losses.latent_regression_loss(
+            z, mu, segmap, self.generator.schedule.latent_channels if owned else None
+        )
 
     def _prior_fake(self, like, condition, training):
         """Images decoded from codes drawn from N(0, 1) (`prior_gan_weight`)."""

@@ -40,7 +40,9 @@ def fixed_noise(generator) -> None:
         return mu + keras.ops.convert_to_tensor(eps) * keras.ops.exp(0.5 * logvar)
 
     generator._sample_training_z = sample
-    generator.training_prior_z = lambda like: keras.ops.cast(prior, like.dtype)
+    generator.training_prior_z = lambda like, spatially_shared=False: keras.ops.cast(
+        prior, like.dtype
+    )
 
 
 def feature_extractor():

@@ -152,9 +152,14 @@ def test_latent_regression_asks_the_decoder_for_the_codes_back():
     generator = trainer.generator
     data = next(iter(_data()))
     codes = {}
-    generator.training_prior_z = lambda like: codes.setdefault(
-        "z", keras.random.normal(ops.shape(like), seed=3)
-    )
+
+    def shared_codes(like, spatially_shared=False):
+        assert spatially_shared  # one code per class, the same over the grid
+        b, h, w, k = ops.shape(like)
+        draw = keras.random.normal((b, 1, 1, k), seed=3)
+        return codes.setdefault("z", ops.broadcast_to(draw, (b, h, w, k)))
+
+    generator.training_prior_z = shared_codes
     terms, (_, prior_fake) = trainer.generator_losses(data, training=False)
     assert prior_fake is None  # the discriminator does not see these images
     segmap = generator.segmap(data["masks"])

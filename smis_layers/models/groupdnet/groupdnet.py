@@ -382,18 +382,23 @@ class GroupDNet(keras.Model):
         images = self.decode(z, decoder_segmap, training=training)
         return {"images": images, "mu": mu, "logvar": logvar, "z": z}
 
-    def training_prior_z(self, like):
+    def training_prior_z(self, like, spatially_shared: bool = False):
         """Codes drawn from N(0, 1) in a training step, shaped like `like` (a batch of codes):
         the official sampling, from the model's seed generator (so a resumed run draws what an
         uninterrupted one draws), replica-aware like the posterior codes of `call`. Used by
-        `SMISTrainer`'s `prior_gan_weight` term.
+        `SMISTrainer`'s `prior_gan_weight` and `latent_weight` terms.
+
+        Args:
+            like: a batch of codes (B, h, w, K) whose shape and dtype the draw takes.
+            spatially_shared: draw one code per sample and repeat it over the h x w grid
+                (False: every grid position draws its own, the official sampling).
 
         Examples:
             >>> out = model({"images": images, "masks": masks}, training=True)
             >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
         """
-        zeros = ops.zeros_like(like)
-        return self._sample_training_z(zeros, zeros)
+        zeros = ops.zeros_like(like[:, :1, :1, :] if spatially_shared else like)
+        return ops.broadcast_to(self._sample_training_z(zeros, zeros), ops.shape(like))
 
     def _sample_training_z(self, mu, logvar):
         """z = mu + eps * exp(logvar / 2). Under a tf.distribute strategy every replica holds the
