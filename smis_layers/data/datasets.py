@@ -17,11 +17,10 @@ official code's per-dataset options), which the converter's parity tests check.
 
 This module imports nothing but the standard library, so a layer file may import it.
 
-Example:
-
->>> from smis_layers.data.datasets import dataset_facts
->>> dataset_facts("cityscapes").num_classes, dataset_facts("cityscapes").image_size
-(35, (256, 512))
+Examples:
+    >>> from smis_layers.data.datasets import dataset_facts
+    >>> dataset_facts("cityscapes").num_classes, dataset_facts("cityscapes").image_size
+    (35, (256, 512))
 """
 
 from __future__ import annotations

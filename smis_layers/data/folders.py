@@ -54,13 +54,12 @@ and its maps of different sizes, and label values outside the dataset's range. I
 `tf.data` such an error surfaces as a `tf.errors.InvalidArgumentError` whose message holds the
 `FolderDatasetError` text.
 
-Example:
-
->>> dataset = folder_dataset("deepfashion", "data/deepfashion", "train", 256, batch_size=8,
-...                          flip=True)
->>> batch = next(iter(dataset))
->>> batch["images"].shape, batch["masks"].shape
-(TensorShape([8, 256, 256, 3]), TensorShape([8, 256, 256]))
+Examples:
+    >>> dataset = folder_dataset("deepfashion", "data/deepfashion", "train", 256, batch_size=8,
+    ...                          flip=True)
+    >>> batch = next(iter(dataset))
+    >>> batch["images"].shape, batch["masks"].shape
+    (TensorShape([8, 256, 256, 3]), TensorShape([8, 256, 256]))
 """
 
 from __future__ import annotations

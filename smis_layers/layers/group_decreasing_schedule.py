@@ -63,14 +63,13 @@ class GroupDecreasingSchedule:
         blocks: the decoder blocks, in order.
         require_decreasing: reject schedules whose groups ever increase.
 
-    Example:
-
-    >>> schedule = GroupDecreasingSchedule.official("deepfashion")
-    >>> [block.groups for block in schedule.blocks]
-    [8, 8, 4, 4, 2, 2, 1]
-    >>> rule = GroupDecreasingSchedule.decreasing(num_classes=6, base_filters=12, image_size=64)
-    >>> rule.output_size
-    (64, 64)
+    Examples:
+        >>> schedule = GroupDecreasingSchedule.official("deepfashion")
+        >>> [block.groups for block in schedule.blocks]
+        [8, 8, 4, 4, 2, 2, 1]
+        >>> rule = GroupDecreasingSchedule.decreasing(num_classes=6, base_filters=12, image_size=64)
+        >>> rule.output_size
+        (64, 64)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.3.

@@ -36,11 +36,11 @@ class ImageGridLogger(keras.callbacks.Callback):
         every_n_steps: logging period in training steps.
         resample_class: the class whose code is redrawn in the last row.
 
-    Example:
-
-    >>> batch = SyntheticShapes(64, seed=1).batch(np.arange(4))
-    >>> logger = ImageGridLogger("runs/x/logs", batch["images"], batch["masks"], every_n_steps=100)
-    >>> trainer.fit(dataset, epochs=1, steps_per_epoch=1000, callbacks=[logger])
+    Examples:
+        >>> batch = SyntheticShapes(64, seed=1).batch(np.arange(4))
+        >>> logger = ImageGridLogger("runs/x/logs", batch["images"], batch["masks"],
+        ...                          every_n_steps=100)
+        >>> trainer.fit(dataset, epochs=1, steps_per_epoch=1000, callbacks=[logger])
     """
 
     def __init__(self, log_dir, images, masks, every_n_steps: int = 100, resample_class: int = 1):

@@ -1,11 +1,10 @@
 """The export of a training run: its float32 networks, the code prior fitted to the codes of
 its training samples, and its sample sheet.
 
-Example:
-
->>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
->>> generator.code_prior = fit_code_prior(generator, run)
->>> write_sample_sheet(generator, run, Path("samples.png"))
+Examples:
+    >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
+    >>> generator.code_prior = fit_code_prior(generator, run)
+    >>> write_sample_sheet(generator, run, Path("samples.png"))
 """
 
 from __future__ import annotations
@@ -27,10 +26,9 @@ def global_dtype_policy(name: str) -> Iterator[None]:
     """Keras' global dtype policy set to `name` for the block (every layer built in it takes
     the policy), the previous one restored after.
 
-    Example:
-
-    >>> with global_dtype_policy("mixed_bfloat16"):
-    ...     generator = build_architecture("groupdnet_shapes64")
+    Examples:
+        >>> with global_dtype_policy("mixed_bfloat16"):
+        ...     generator = build_architecture("groupdnet_shapes64")
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
@@ -44,9 +42,8 @@ def float32_copy(model: keras.Model) -> keras.Model:
     """`model` itself when it is float32, else the same network rebuilt with the float32
     policy holding the same (float32) weights: what a preset ships.
 
-    Example:
-
-    >>> float32_copy(generator).save_to_preset("runs/g64/preset")
+    Examples:
+        >>> float32_copy(generator).save_to_preset("runs/g64/preset")
     """
     if model.dtype_policy.name == "float32":
         return model

@@ -1,9 +1,8 @@
 """The memory a training step needs, estimated before a run starts, and the memory the process
 can use: a run that will not fit gets a warning rather than being killed part-way through.
 
-Example:
-
->>> warning = memory_warning(estimate_training_memory(trainer, batch_size=16))
+Examples:
+    >>> warning = memory_warning(estimate_training_memory(trainer, batch_size=16))
 """
 
 from __future__ import annotations

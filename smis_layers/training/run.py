@@ -143,10 +143,9 @@ def load_run_models(out: str | Path) -> RunModels:
         FileNotFoundError: `out` is not a run folder.
         CheckpointError: the folder holds no checkpoint yet, or it is missing or corrupted.
 
-    Example:
-
-    >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
-    >>> state["completed_steps"], generator.generate(masks, seed=0).shape
+    Examples:
+        >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
+        >>> state["completed_steps"], generator.generate(masks, seed=0).shape
     """
     out = Path(out)
     if not (out / RUN_FILE).is_file():

@@ -40,8 +40,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.utils.io import atomic_save_weights, atomic_write_bytes
 from smis_layers.training.config import EXTENDABLE, RunConfig, defaults
+from smis_layers.utils.io import atomic_save_weights, atomic_write_bytes
 
 STATE_FILE = "state.json"
 RUN_FILE = "run.json"
@@ -194,10 +194,9 @@ def fit_parts(completed: int, stop: int, every: int) -> list[tuple[int, int, int
     every `every` steps and at `stop`: `(first step, epochs, steps per epoch)` for the rest of
     the current period, the whole periods, and the last, shorter period.
 
-    Example:
-
-    >>> fit_parts(3, 14, 4)  # steps 3, then 4..11 in two periods, then 12..13
-    [(3, 1, 1), (4, 2, 4), (12, 1, 2)]
+    Examples:
+        >>> fit_parts(3, 14, 4)  # steps 3, then 4..11 in two periods, then 12..13
+        [(3, 1, 1), (4, 2, 4), (12, 1, 2)]
     """
     parts = []
     if completed < stop and completed % every:

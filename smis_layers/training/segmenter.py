@@ -133,10 +133,9 @@ def train_segmenter(
         (segmenter, metadata) where metadata holds the training call, wall time and the
         validation scores (also written to the preset's metadata.json).
 
-    Example:
-
-    >>> segmenter, info = train_segmenter("zoo/segmenter_shapes64", steps=1500)
-    >>> info["validation"]["miou"]
+    Examples:
+        >>> segmenter, info = train_segmenter("zoo/segmenter_shapes64", steps=1500)
+        >>> info["validation"]["miou"]
     """
     require_positive_int("steps", steps)
     require_positive_int("batch_size", batch_size)

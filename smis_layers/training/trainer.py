@@ -26,9 +26,8 @@ def ttur_optimizer(
     """Adam(beta_1=0, beta_2=0.9), the official optimizer of both networks (TTUR: 1e-4 for the
     generator, 4e-4 for the discriminator). `learning_rate` may be a schedule.
 
-    Example:
-
-    >>> trainer.compile(g_optimizer=ttur_optimizer(4e-4), d_optimizer=ttur_optimizer(1e-4))
+    Examples:
+        >>> trainer.compile(g_optimizer=ttur_optimizer(4e-4), d_optimizer=ttur_optimizer(1e-4))
     """
     return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
 
@@ -104,11 +103,10 @@ class SMISTrainer(keras.Model):
     equal size (global batch divisible by the number of replicas). Use `norm="sync_batch"` in
     the generator for the official synchronized batch norm. See docs/training_distributed.md.
 
-    Example:
-
-    >>> trainer = SMISTrainer(generator, MultiScaleDiscriminator(num_layers=3, base_filters=16))
-    >>> trainer.compile()
-    >>> trainer.fit(dataset, epochs=1, steps_per_epoch=10)
+    Examples:
+        >>> trainer = SMISTrainer(generator, MultiScaleDiscriminator(num_layers=3, base_filters=16))
+        >>> trainer.compile()
+        >>> trainer.fit(dataset, epochs=1, steps_per_epoch=10)
     """
 
     def __init__(self, generator, discriminator=None, feature_extractor=None, **kwargs):
