@@ -17,8 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.ops.checks import require_positive_int
 from smis_layers.training.run_data import first_folder_samples, sample_batch
+from smis_layers.utils.validation import require_positive_int
 
 
 @contextlib.contextmanager
@@ -96,7 +96,7 @@ def fit_code_prior(generator, run: dict, count: int = 2048):
 
 
 def write_sample_sheet(generator, run: dict, path: Path, count: int = 6) -> Path:
-    """mask | real | generated from the real image's code | two random codes."""
+    """labels | real | generated from the real image's code | two random codes."""
     from smis_layers.utils.images import colourize, image_grid, save_png, to_uint8
 
     batch = sample_batch(run, count)

@@ -80,8 +80,8 @@ def _forward_output_bytes(trainer) -> int:
         spec(height, width, 3),
         spec(height, width, generator.num_classes),
         spec(*generator.latent_shape),
-        spec(height, width, generator.mask_channels),
-        spec(height, width, generator.mask_channels + 3),
+        spec(height, width, generator.condition_channels),
+        spec(height, width, generator.condition_channels + 3),
     )
     keras.layers.Layer.__call__ = recording_call
     try:

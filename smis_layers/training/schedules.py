@@ -3,7 +3,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")

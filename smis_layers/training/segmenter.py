@@ -14,7 +14,7 @@ import numpy as np
 from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes, synthetic_tf_dataset
 from smis_layers.metrics.segmentation import SegmentationScores
 from smis_layers.models.segmenter import ShapesSegmenter
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 def evaluate_segmenter(
