@@ -1,10 +1,10 @@
 """Sampling from a zoo preset.
 
 Loads the pretrained preset `groupdnet_shapes64` (shipped with the library; its files' sha256
-are verified on loading), takes built-in example masks (held-out scenes of the synthetic
-benchmark) and draws several images per mask, each from fresh per-class codes. Writes a grid
-(one row per mask: the mask, then the samples) and the masks as .npy files that the command
-line takes too: `smis sample --mask DIR/mask_0.npy --n 8 --out sample.png`.
+are verified on loading), takes built-in example label maps (held-out scenes of the synthetic
+benchmark) and draws several images per label map, each from fresh per-class codes. Writes a
+grid (one row per label map: the label map, then the samples) and the label maps as .npy files
+that the command line takes too: `smis sample --labels DIR/labels_0.npy --n 8 --out sample.png`.
 
     python examples/02_sample_from_zoo.py [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
 
@@ -34,23 +34,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/examples/02"))
     parser.add_argument("--smoke", action="store_true", help="tiny and fast (used by the tests)")
     args = parser.parse_args(argv)
-    num_masks, per_mask = (1, 2) if args.smoke else (4, 6)
+    num_maps, per_map = (1, 2) if args.smoke else (4, 6)
 
     model = from_preset(args.preset)
     meta = preset_metadata(args.preset)
     print(f"{args.preset}: {meta['class_name']}, {meta['parameters']:,} parameters,")
     print(f"  {model.num_classes} classes, {model.image_size} images, codes {model.latent_shape}")
 
-    masks = apps.example_masks(model, num_masks)  # (num_masks, H, W) integer label maps
+    label_maps = apps.example_labels(model, num_maps)  # (num_maps, H, W) integer label maps
     rows = []
-    for i, mask in enumerate(masks):
-        images = apps.sample(model, mask, n=per_mask, seed=i)  # (n, H, W, 3) in [-1, 1]
-        rows.append(np.concatenate([colourize(mask)[None], to_uint8(images)]))
+    for i, labels in enumerate(label_maps):
+        images = apps.sample(model, labels, n=per_map, seed=i)  # (n, H, W, 3) in [-1, 1]
+        rows.append(np.concatenate([colourize(labels)[None], to_uint8(images)]))
     args.out.mkdir(parents=True, exist_ok=True)
-    for i, mask in enumerate(masks):
-        np.save(args.out / f"mask_{i}.npy", mask)
+    for i, labels in enumerate(label_maps):
+        np.save(args.out / f"labels_{i}.npy", labels)
     path = save_png(image_grid(rows), args.out / "samples.png", scale=2)
-    print(f"wrote {path} and {len(masks)} mask(s) as .npy")
+    print(f"wrote {path} and {len(label_maps)} label map(s) as .npy")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Per-class resampling: redraw one class's code, keep all the others.
 
 GroupDNet's central demonstration (the official code's `--test_mask` mode): for each class of a
-mask, several images in which only that class's code is redrawn from the prior while every
+label map, several images in which only that class's code is redrawn from the prior while every
 other class keeps one fixed code. The script also measures how well the change stays in the
 class's region on this preset: the mean absolute pixel change between draws inside the region
 and outside it (a perfectly disentangled model has nothing outside).
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     draws = 2 if args.smoke else 6
 
     model = from_preset(args.preset)
-    mask = apps.example_masks(model, 1)[0]
-    classes = [int(c) for c in np.unique(mask)]  # the classes present in the mask
+    labels = apps.example_labels(model, 1)[0]
+    classes = [int(c) for c in np.unique(labels)]  # the classes present in the label map
     if args.smoke:
         classes = classes[:1]
     base = np.asarray(model.sample_z(1, seed=0))[0]  # the codes every other class keeps
@@ -45,14 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     print("class  pixels  change inside  change outside  outside / inside")
     for c in classes:
-        images = apps.resample_class(model, mask, c, n=draws, seed=10 + c, z=base)
+        images = apps.resample_class(model, labels, c, n=draws, seed=10 + c, z=base)
         # Mean absolute difference of each draw from the draws' mean, per pixel.
         change = np.abs(images - images.mean(axis=0)).mean(axis=(0, -1))
-        inside, outside = change[mask == c].mean(), change[mask != c].mean()
+        inside, outside = change[labels == c].mean(), change[labels != c].mean()
         ratio = outside / inside
-        print(f"{c:5d}  {np.sum(mask == c):6d}  {inside:13.4f}  {outside:14.4f}  {ratio:16.2f}")
-        # The row starts with the mask, every class but c faded to white.
-        region = np.where((mask == c)[..., None], colourize(mask), 230).astype("uint8")
+        print(f"{c:5d}  {np.sum(labels == c):6d}  {inside:13.4f}  {outside:14.4f}  {ratio:16.2f}")
+        # The row starts with the label map, every class but c faded to white.
+        region = np.where((labels == c)[..., None], colourize(labels), 230).astype("uint8")
         rows.append(np.concatenate([region[None], to_uint8(images)]))
     path = save_png(image_grid(rows), args.out / "per_class_resampling.png", scale=2)
     print(f"wrote {path} (each row: the class's region, then its draws)")

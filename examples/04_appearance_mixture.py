@@ -1,10 +1,10 @@
 """Appearance mixture: each class's look taken from a different source.
 
-One mask is drawn with the background's code encoded from a first reference image, one shape
+One label map is drawn with the background's code encoded from a first reference image, one shape
 class's code from a second reference, another class's code drawn from the prior with a seed,
 and the remaining classes from a shared random draw (`applications.mix_appearance`). The
-references are real images of the synthetic benchmark encoded with their own masks. Writes the
-mixed image next to its mask and the references.
+references are real images of the synthetic benchmark encoded with their own label maps. Writes the
+mixed image next to its label map and the references.
 
     python examples/04_appearance_mixture.py [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
 
@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)  # the example is already small: --smoke changes nothing
 
     model = from_preset(args.preset)
-    scenes = apps.example_data(model, 3)  # held-out images, masks and appearance factors
-    mask = scenes["masks"][0]
-    shapes = [int(c) for c in np.unique(mask) if c != 0]
+    scenes = apps.example_data(model, 3)  # held-out images, label maps and appearance factors
+    labels = scenes["masks"][0]
+    shapes = [int(c) for c in np.unique(labels) if c != 0]
     donors = {
         0: (scenes["images"][1], scenes["masks"][1]),  # background from reference 1
         shapes[0]: (scenes["images"][2], scenes["masks"][2]),  # first shape class: reference 2
@@ -48,14 +48,14 @@ def main(argv: list[str] | None = None) -> None:
         source = f"seed {donor}" if isinstance(donor, int) else "a reference image"
         print(f"class {c}: code from {source}")
 
-    mixed, z = apps.mix_appearance(model, mask, donors, seed=0)  # image (H, W, 3), codes
+    mixed, z = apps.mix_appearance(model, labels, donors, seed=0)  # image (H, W, 3), codes
     print(f"codes {z.shape}: class c in channels 8c..8c+7")
     rows = [
-        np.stack([colourize(mask), to_uint8(mixed)]),
+        np.stack([colourize(labels), to_uint8(mixed)]),
         np.concatenate([colourize(scenes["masks"][1:3]), to_uint8(scenes["images"][1:3])]),
     ]
     path = save_png(image_grid(rows), args.out / "mixture.png", scale=2)
-    print(f"wrote {path} (top: mask, mixture; bottom: reference masks, reference images)")
+    print(f"wrote {path} (top: label map, mixture; bottom: reference label maps, reference images)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Semantic manipulation: edit the mask, keep every class's appearance.
+"""Semantic manipulation: edit the label map, keep every class's appearance.
 
-A real image is encoded with its mask into per-class codes; then the mask is edited (one class
-relabelled as another with `replace_class`, another scene's objects pasted in with
-`paste_mask`) and drawn with the same codes (`applications.manipulate`), so the classes keep
+A real image is encoded with its label map into per-class codes; then the label map is edited
+(one class relabelled as another with `replace_class`, another scene's objects pasted in with
+`paste_labels`) and drawn with the same codes (`applications.manipulate`), so the classes keep
 their look where they move or grow. Classes the image did not contain get prior codes.
 
     python examples/05_semantic_manipulation.py [--preset NAME_OR_FOLDER] [--out DIR] [--smoke]
@@ -35,25 +35,29 @@ def main(argv: list[str] | None = None) -> None:
 
     model = from_preset(args.preset)
     scenes = apps.example_data(model, 4)
-    image, mask = scenes["images"][0], scenes["masks"][0]
-    # The shape classes of the mask, largest first.
-    shapes = sorted((int(c) for c in np.unique(mask) if c != 0), key=lambda c: -np.sum(mask == c))
+    image, labels = scenes["images"][0], scenes["masks"][0]
+    # The shape classes of the label map, largest first.
+    shapes = sorted(
+        (int(c) for c in np.unique(labels) if c != 0), key=lambda c: -np.sum(labels == c)
+    )
 
     # Edit 1: relabel the largest shape class as the second largest (or as background).
     old, new = shapes[0], shapes[1] if len(shapes) > 1 else 0
-    edits = {f"class {old} -> {new}": apps.replace_class(mask, old, new)}
+    edits = {f"class {old} -> {new}": apps.replace_class(labels, old, new)}
     if not args.smoke:
-        # Edit 2: paste another scene's objects (its non-background pixels) over the mask.
-        edits["objects of scene 3 pasted"] = apps.paste_mask(mask, scenes["masks"][3])
+        # Edit 2: paste another scene's objects (its non-background pixels) over the label map.
+        edits["objects of scene 3 pasted"] = apps.paste_labels(labels, scenes["masks"][3])
 
     rows = []
     for name, edited in edits.items():
-        reconstruction, result = apps.manipulate(model, image, mask, edited, seed=0)
-        print(f"{name}: {np.sum(edited != mask)} pixels relabelled")
-        before = [colourize(mask), to_uint8(image), to_uint8(reconstruction)]
+        reconstruction, result = apps.manipulate(model, image, labels, edited, seed=0)
+        print(f"{name}: {np.sum(edited != labels)} pixels relabelled")
+        before = [colourize(labels), to_uint8(image), to_uint8(reconstruction)]
         rows.append(np.stack([*before, colourize(edited), to_uint8(result)]))
     path = save_png(image_grid(rows), args.out / "manipulation.png", scale=2)
-    print(f"wrote {path} (per row: mask, image, reconstruction, edited mask, edited image)")
+    print(
+        f"wrote {path} (per row: label map, image, reconstruction, edited label map, edited image)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Style morphing: interpolate the codes of two real images.
 
-Two held-out images are encoded into per-class codes; the first one's mask is then drawn with
+Two held-out images are encoded into per-class codes; the first one's label map is then drawn with
 codes on the line between them (`applications.morph`), which gives a smooth change of
 appearance. A second strip morphs only one class (the other classes keep the first image's
 codes), which only per-class codes allow. Writes the two strips (PNG) and an animated GIF.
@@ -37,14 +37,14 @@ def main(argv: list[str] | None = None) -> None:
 
     model = from_preset(args.preset)
     scenes = apps.example_data(model, 2)
-    mask = scenes["masks"][0]
+    labels = scenes["masks"][0]
     z_a = apps.encode(model, scenes["images"][0], scenes["masks"][0])  # (h, w, 8C)
     z_b = apps.encode(model, scenes["images"][1], scenes["masks"][1])
 
-    whole = apps.morph(model, mask, z_a, z_b, steps=steps)  # every class morphs
+    whole = apps.morph(model, labels, z_a, z_b, steps=steps)  # every class morphs
     # Only the background (class 0) morphs: its code from z_b, the others' from z_a.
     z_b_background = model.with_class_code(z_a, 0, model.class_code(z_b, 0))
-    background = apps.morph(model, mask, z_a, z_b_background, steps=steps)
+    background = apps.morph(model, labels, z_a, z_b_background, steps=steps)
     strips = [to_uint8(whole), to_uint8(background)]
     path = save_png(image_grid(strips), args.out / "morph.png", scale=2)
 

@@ -78,15 +78,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"losses after {steps} steps: {losses}")
     assert all(np.isfinite(v) for v in losses.values())
 
-    # Export, reload (verifying the files' sha256) and sample from held-out masks.
+    # Export, reload (verifying the files' sha256) and sample from held-out label maps.
     preset = generator.save_to_preset(
         args.out / "preset", metadata={"trained_by": "examples/07", "steps": steps}, overwrite=True
     )
     model = from_preset(preset)
-    masks = apps.example_masks(model, 3)
+    label_maps = apps.example_labels(model, 3)
     rows = [
         np.concatenate([colourize(m)[None], to_uint8(apps.sample(model, m, n=4, seed=0))])
-        for m in masks
+        for m in label_maps
     ]
     path = save_png(image_grid(rows), args.out / "samples.png", scale=2)
     print(f"wrote the preset {preset} and {path}")

@@ -44,7 +44,7 @@ SEGMENTER = "segmenter_shapes64"
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", nargs="+", help="default: every generator of the zoo")
-    parser.add_argument("--n-images", type=int, default=16, help="held-out masks per preset")
+    parser.add_argument("--n-images", type=int, default=16, help="held-out label maps per preset")
     parser.add_argument("--out", type=Path, default=Path("runs/examples/10"))
     parser.add_argument("--smoke", action="store_true", help="tiny and fast (used by the tests)")
     args = parser.parse_args(argv)
@@ -54,14 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     presets = args.presets or (generators[:1] if args.smoke else generators)
     n_images, num_samples = (2, 2) if args.smoke else (args.n_images, 6)
 
-    # 1. The weight-free metrics of one preset, on held-out masks of the synthetic benchmark.
+    # 1. The weight-free metrics of one preset, on held-out label maps of the synthetic benchmark.
     model = from_preset(presets[0])
-    masks = SyntheticShapes(image_size=64, seed=1000).batch(np.arange(n_images))["masks"]
+    label_maps = SyntheticShapes(image_size=64, seed=1000).batch(np.arange(n_images))["masks"]
     scores = class_specific_diversity(
-        model, masks, masked_l1_distance(), num_samples=num_samples, seed=0
+        model, label_maps, masked_l1_distance(), num_samples=num_samples, seed=0
     )
-    diversity = overall_diversity(model, masks, masked_l1_distance(), num_samples=num_samples)
-    print(f"{presets[0]} on {n_images} held-out masks (masked L1):")
+    diversity = overall_diversity(model, label_maps, masked_l1_distance(), num_samples=num_samples)
+    print(f"{presets[0]} on {n_images} held-out label maps (masked L1):")
     print(f"  mCSD {scores['mcsd']:.4f} (higher is better), mOCD {scores['mocd']:.4f} (lower)")
     print(f"  per class CSD {np.round(scores['csd_per_class'], 3).tolist()}")
     print(f"  overall diversity {diversity['diversity']:.4f}")

@@ -13,7 +13,7 @@ random values (names and shapes come from the converter's own list of expected t
 needs PyTorch (`pip install "smis-layers[torch]"`); without it the script says so and stops.
 
     python examples/11_convert_official_checkpoint.py --generator latest_net_G.pth
-        --encoder latest_net_E.pth --config deepfashion [--mask LABEL_MAP.png] [--out DIR]
+        --encoder latest_net_E.pth --config deepfashion [--labels LABEL_MAP.png] [--out DIR]
     python examples/11_convert_official_checkpoint.py --smoke
 
 Takes about 30 s on a 2-core CPU for --smoke; with the official checkpoints, as long as
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", type=Path, help="official latest_net_G.pth")
     parser.add_argument("--encoder", type=Path, help="official latest_net_E.pth (optional)")
     parser.add_argument("--config", choices=("deepfashion", "cityscapes", "ade20k"))
-    parser.add_argument("--mask", type=Path, help="a label map (PNG or .npy) to draw")
+    parser.add_argument("--labels", type=Path, help="a label map (PNG or .npy) to draw")
     parser.add_argument("--out", type=Path, default=Path("runs/examples/11"))
     parser.add_argument("--smoke", action="store_true", help="a fake tiny checkpoint (tests)")
     args = parser.parse_args(argv)
@@ -114,16 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {preset}: {json.dumps(conversion['tensors'])} tensors converted")
 
     model = GroupDNet.from_preset(preset)
-    if args.mask is not None:  # e.g. a DeepFashion label map of cihp_test_mask/
-        masks = apps.load_mask(args.mask, model)[None]
+    if args.labels is not None:  # e.g. a DeepFashion label map of cihp_test_mask/
+        label_maps = apps.load_labels(args.labels, model)[None]
     elif model.num_classes <= 16 and model.image_size[0] == model.image_size[1]:
-        masks = apps.example_masks(model, 2)  # synthetic scenes: shapes, not people
+        label_maps = apps.example_labels(model, 2)  # synthetic scenes: shapes, not people
     else:
-        print("pass --mask with one of the dataset's label maps to draw images")
+        print("pass --labels with one of the dataset's label maps to draw images")
         return 0
     rows = [
         np.concatenate([colourize(m)[None], to_uint8(apps.sample(model, m, n=2, seed=0))])
-        for m in masks
+        for m in label_maps
     ]
     path = save_png(image_grid(rows), args.out / "samples.png")
     print(f"wrote {path}" + (" (random weights: noise is expected)" if args.smoke else ""))

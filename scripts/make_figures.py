@@ -169,7 +169,7 @@ def code_priors(preset: str, out: Path) -> Path:
     """Rows: one held-out mask; samples from each way of drawing random codes: N(0, 1)
     at every latent position (the paper's sampling), one N(0, 1) code per class shared over the
     latent grid, and the preset's fitted code prior (two samples each)."""
-    from smis_layers.applications import example_masks, sample
+    from smis_layers.applications import example_labels, sample
     from smis_layers.data.synthetic import HELD_OUT_SEED
     from smis_layers.models import from_preset
     from smis_layers.utils.images import colourize, to_uint8
@@ -181,7 +181,7 @@ def code_priors(preset: str, out: Path) -> Path:
         "fitted": {"prior": "fitted"},
     }
     rows, labels = [], []
-    for i, mask in enumerate(example_masks(model, 3, seed=HELD_OUT_SEED)):
+    for i, mask in enumerate(example_labels(model, 3, seed=HELD_OUT_SEED)):
         row = [colourize(mask)]
         for options in kinds.values():
             row += list(to_uint8(sample(model, mask, n=2, seed=i, **options)))

@@ -2,15 +2,15 @@
 semantic manipulation, style morphing and real-image encoding.
 
 Every function takes a model (a `GroupDNet`, a baseline, or any preset loaded with
-`smis_layers.models.from_preset`) and one label map `mask` (H, W) of integers in [0, C); images
+`smis_layers.models.from_preset`) and one label map `labels` (H, W) of integers in [0, C); images
 are (H, W, 3) floats in [-1, 1]; codes `z` are (h, w, 8C) arrays as `model.encode` returns them
 (one image's codes, no batch axis). Randomness comes only from `seed`, so every result is
 reproducible. The `smis` commands of the same names wrap these functions and write PNG grids.
 
 Examples:
     >>> model = from_preset("groupdnet_shapes64")
-    >>> mask = example_masks(model, 1)[0]
-    >>> images = resample_class(model, mask, class_index=2, n=4, seed=0)  # only class 2 changes
+    >>> labels = example_labels(model, 1)[0]
+    >>> images = resample_class(model, labels, class_index=2, n=4, seed=0)  # only class 2 changes
 """
 
 from __future__ import annotations
@@ -22,37 +22,39 @@ from pathlib import Path
 import numpy as np
 
 from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes
+from smis_layers.utils.deprecation import renamed_function, renamed_keywords
 
 DonorSpec = int | tuple[np.ndarray, np.ndarray]
 """A class's appearance source in `mix_appearance`: a seed (a code drawn from the prior) or a
-reference `(image, mask)` pair whose encoded code for that class is taken."""
+reference `(image, labels)` pair whose encoded code for that class is taken."""
 
 
 # ---------------------------------------------------------------------------- inputs
-def check_mask(model, mask, name: str = "mask") -> np.ndarray:
-    """`mask` as an int32 (H, W) label map of `model`, or a ValueError naming what is wrong."""
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
+@renamed_keywords(mask="labels")
+def check_labels(model, labels, name: str = "labels") -> np.ndarray:
+    """`labels` as an int32 (H, W) label map of `model`, or a ValueError naming what is wrong."""
+    labels = np.asarray(labels)
+    if labels.ndim == 3 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
     expected = tuple(model.image_size)
-    if mask.ndim != 2 or mask.shape != expected:
+    if labels.ndim != 2 or labels.shape != expected:
         raise ValueError(
             f"`{name}` must be a {expected[0]}x{expected[1]} label map for this model; "
-            f"received shape {mask.shape}"
+            f"received shape {labels.shape}"
         )
-    fractional = not np.issubdtype(mask.dtype, np.integer) and (
-        not np.all(np.isfinite(mask)) or np.any(mask != np.round(mask))
+    fractional = not np.issubdtype(labels.dtype, np.integer) and (
+        not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
     )
     if fractional:
-        raise ValueError(f"`{name}` must hold integer class labels; received {mask.dtype}")
-    mask = mask.astype("int64")
-    bad = np.unique(mask[(mask < 0) | (mask >= model.num_classes)])
+        raise ValueError(f"`{name}` must hold integer class labels; received {labels.dtype}")
+    labels = labels.astype("int64")
+    bad = np.unique(labels[(labels < 0) | (labels >= model.num_classes)])
     if bad.size:
         raise ValueError(
             f"`{name}` holds labels {bad.tolist()[:10]} outside [0, {model.num_classes}) of "
             f"this {model.num_classes}-class model"
         )
-    return mask.astype("int32")
+    return labels.astype("int32")
 
 
 def check_image(model, image, name: str = "image") -> np.ndarray:
@@ -92,7 +94,7 @@ def check_code(model, z, name: str = "z") -> np.ndarray:
     return z
 
 
-def load_mask(
+def load_labels(
     path: str | os.PathLike, model=None, label_convention: str | None = None
 ) -> np.ndarray:
     """Reads a label map from a PNG (grayscale or palette image whose pixel values are the
@@ -112,7 +114,7 @@ def load_mask(
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"mask file {path} does not exist")
+        raise FileNotFoundError(f"label file {path} does not exist")
     if label_convention is None and model is not None:
         label_convention = model_label_convention(model)
     if path.suffix.lower() == ".npy":
@@ -123,11 +125,11 @@ def load_mask(
         size = None if model is None else tuple(model.image_size)
         array, annotation = _read_label_png(path, size)
         if annotation:
-            array = to_model_labels(array, label_convention, source=f"mask file {path}")
+            array = to_model_labels(array, label_convention, source=f"label file {path}")
     if model is None:
         return np.asarray(array).astype("int32")
     try:
-        return check_mask(model, array, name=f"mask {path}")
+        return check_labels(model, array, name=f"label map {path}")
     except ValueError as error:
         raise ValueError(str(error).replace("`", "")) from None
 
@@ -145,7 +147,7 @@ def _read_label_png(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarra
         image = Image.open(path)
         image.load()
     except OSError as error:
-        raise ValueError(f"mask file {path} is not a readable image: {error}") from None
+        raise ValueError(f"label file {path} is not a readable image: {error}") from None
     if image.mode.startswith("I;16"):
         image = image.convert("I")
     if size is not None:
@@ -163,7 +165,7 @@ def _read_label_png(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarra
         labels[codes == code] = label
     if np.any(labels < 0):
         raise ValueError(
-            f"mask file {path} is an RGB image whose colours are not the class colours of "
+            f"label file {path} is an RGB image whose colours are not the class colours of "
             "smis_layers.utils.images.MASK_COLOURS; save label maps as grayscale PNGs "
             "(pixel value = class) or .npy"
         )
@@ -201,7 +203,7 @@ def load_image(path: str | os.PathLike, model=None) -> np.ndarray:
         raise ValueError(str(error).replace("`", "")) from None
 
 
-def example_masks(model, count: int = 4, seed: int = HELD_OUT_SEED) -> np.ndarray:
+def example_labels(model, count: int = 4, seed: int = HELD_OUT_SEED) -> np.ndarray:
     """Built-in example label maps for `model`: held-out scenes of the synthetic benchmark
     (its classes and size; any model with 2..16 classes and a 64/128/256 size)."""
     data = example_data(model, count, seed)
@@ -209,7 +211,8 @@ def example_masks(model, count: int = 4, seed: int = HELD_OUT_SEED) -> np.ndarra
 
 
 def example_data(model, count: int = 4, seed: int = HELD_OUT_SEED) -> dict[str, np.ndarray]:
-    """Held-out synthetic scenes (images, masks and appearance factors) for `model`."""
+    """Held-out synthetic scenes for `model`: a data batch ("images", "masks": the label maps,
+    and the appearance factors)."""
     height, width = model.image_size
     if height != width:
         raise ValueError(f"example data are square; the model's image size is {(height, width)}")
@@ -218,7 +221,8 @@ def example_data(model, count: int = 4, seed: int = HELD_OUT_SEED) -> dict[str, 
 
 
 # ---------------------------------------------------------------------------- codes
-def encode(model, image, mask) -> np.ndarray:
+@renamed_keywords(mask="labels")
+def encode(model, image, labels) -> np.ndarray:
     """The codes (h, w, 8C) of a real image: the encoder's means (its deterministic output).
     Warns when the model's preset says its encoder has random weights (converted without the
     official encoder checkpoint): such codes are meaningless."""
@@ -232,15 +236,16 @@ def encode(model, image, mask) -> np.ndarray:
             UserWarning,
             stacklevel=2,
         )
-    image, mask = check_image(model, image), check_mask(model, mask)
-    mu, _ = model.encode(image[None], mask[None])
+    image, labels = check_image(model, image), check_labels(model, labels)
+    mu, _ = model.encode(image[None], labels[None])
     return np.asarray(mu)[0]
 
 
-def decode(model, mask, z) -> np.ndarray:
-    """The image (H, W, 3) that codes `z` give for `mask`."""
-    mask, z = check_mask(model, mask), check_code(model, z)
-    return model.generate(mask[None], z=z[None])[0]
+@renamed_keywords(mask="labels")
+def decode(model, labels, z) -> np.ndarray:
+    """The image (H, W, 3) that codes `z` give for `labels`."""
+    labels, z = check_labels(model, labels), check_code(model, z)
+    return model.generate(labels[None], z=z[None])[0]
 
 
 def _prior_codes(
@@ -252,20 +257,22 @@ def _prior_codes(
 
 
 # ---------------------------------------------------------------------------- applications
+@renamed_keywords(mask="labels")
 def sample(
-    model, mask, n: int = 8, seed: int = 0, shared_codes: bool = False, prior: str = "auto"
+    model, labels, n: int = 8, seed: int = 0, shared_codes: bool = False, prior: str = "auto"
 ) -> np.ndarray:
-    """`n` images (n, H, W, 3) for one mask, every class's code drawn at random: from the
+    """`n` images (n, H, W, 3) for one label map, every class's code drawn at random: from the
     model's fitted code prior if it has one, else from N(0, 1) (`prior` and `shared_codes`
     are `sample_z`'s `prior` and `spatially_shared`)."""
-    mask = check_mask(model, mask)
+    labels = check_labels(model, labels)
     z = _prior_codes(model, n, seed, shared_codes, prior)
-    return model.generate(np.repeat(mask[None], len(z), axis=0), z=z)
+    return model.generate(np.repeat(labels[None], len(z), axis=0), z=z)
 
 
+@renamed_keywords(mask="labels")
 def resample_class(
     model,
-    mask,
+    labels,
     class_index: int,
     n: int = 8,
     seed: int = 0,
@@ -276,7 +283,7 @@ def resample_class(
     """`n` images in which only class `class_index`'s code changes (the paper's per-class
     control; the official `--test_mask`): the other classes keep the codes `z` (default: one
     random draw with `seed`). `shared_codes` and `prior` draw codes as in `sample`."""
-    mask, class_index = check_mask(model, mask), check_class(model, class_index)
+    labels, class_index = check_labels(model, labels), check_class(model, class_index)
     base = (
         _prior_codes(model, 1, seed, shared_codes, prior)[0] if z is None else check_code(model, z)
     )
@@ -284,18 +291,19 @@ def resample_class(
     codes = np.stack(
         [model.with_class_code(base, class_index, model.class_code(f, class_index)) for f in fresh]
     )
-    return model.generate(np.repeat(mask[None], n, axis=0), z=codes)
+    return model.generate(np.repeat(labels[None], n, axis=0), z=codes)
 
 
+@renamed_keywords(mask="labels")
 def mix_appearance(
-    model, mask, donors: Mapping[int, DonorSpec], seed: int = 0
+    model, labels, donors: Mapping[int, DonorSpec], seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Appearance mixture: each class's code taken from its own source.
 
     Args:
         model: the generator.
-        mask: the label map to draw.
-        donors: class index -> a seed (a code from the prior) or a reference (image, mask)
+        labels: the label map to draw.
+        donors: class index -> a seed (a code from the prior) or a reference (image, labels)
             (its encoded code for that class). Classes not named keep a prior code drawn with
             `seed`.
         seed: seed of the codes of the classes not in `donors`.
@@ -303,7 +311,7 @@ def mix_appearance(
     Returns:
         (image (H, W, 3), codes (h, w, 8C)).
     """
-    mask = check_mask(model, mask)
+    labels = check_labels(model, labels)
     z = _prior_codes(model, 1, seed)[0]
     encoded = {}  # one encoding per reference shared by several classes
     for class_index, donor in donors.items():
@@ -317,51 +325,57 @@ def mix_appearance(
             donor_z = _prior_codes(model, 1, int(donor))[0]
         else:
             raise TypeError(
-                f"`donors[{class_index}]` must be a seed (int) or an (image, mask) pair; "
+                f"`donors[{class_index}]` must be a seed (int) or an (image, labels) pair; "
                 f"received {type(donor).__name__}"
             )
         z = model.with_class_code(z, class_index, model.class_code(donor_z, class_index))
-    return decode(model, mask, z), z
+    return decode(model, labels, z), z
 
 
-def replace_class(mask, old: int, new: int) -> np.ndarray:
-    """A copy of `mask` in which class `old` is relabelled `new` (a semantic edit)."""
-    mask = np.array(mask, dtype="int32", copy=True)
-    mask[mask == old] = new
-    return mask
+@renamed_keywords(mask="labels")
+def replace_class(labels, old: int, new: int) -> np.ndarray:
+    """A copy of `labels` in which class `old` is relabelled `new` (a semantic edit)."""
+    labels = np.array(labels, dtype="int32", copy=True)
+    labels[labels == old] = new
+    return labels
 
 
-def paste_mask(mask, patch, transparent: int = 0) -> np.ndarray:
-    """A copy of `mask` with `patch`'s pixels pasted over it, except where `patch` is
+@renamed_keywords(mask="labels")
+def paste_labels(labels, patch, transparent: int = 0) -> np.ndarray:
+    """A copy of `labels` with `patch`'s pixels pasted over it, except where `patch` is
     `transparent` (by default the background class 0): inserts the patch's objects."""
-    mask, patch = np.asarray(mask, dtype="int32"), np.asarray(patch, dtype="int32")
-    if mask.shape != patch.shape:
-        raise ValueError(f"`patch` must have the mask's shape {mask.shape}; received {patch.shape}")
-    return np.where(patch == transparent, mask, patch).astype("int32")
+    labels, patch = np.asarray(labels, dtype="int32"), np.asarray(patch, dtype="int32")
+    if labels.shape != patch.shape:
+        raise ValueError(
+            f"`patch` must have the label map's shape {labels.shape}; received {patch.shape}"
+        )
+    return np.where(patch == transparent, labels, patch).astype("int32")
 
 
-def manipulate(model, image, mask, edited_mask, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Semantic manipulation: encode `image` with `mask`, then draw `edited_mask` with the same
-    codes, so every class keeps its appearance. Classes absent from `mask` have no code in the
+@renamed_keywords(mask="labels", edited_mask="edited_labels")
+def manipulate(model, image, labels, edited_labels, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Semantic manipulation: encode `image` with `labels`, then draw `edited_labels` with the same
+    codes, so every class keeps its appearance. Classes absent from `labels` have no code in the
     image; they get prior codes drawn with `seed`.
 
     Returns:
-        (reconstruction of `image` with `mask`, the edited image), each (H, W, 3).
+        (reconstruction of `image` with `labels`, the edited image), each (H, W, 3).
     """
-    edited_mask = check_mask(model, edited_mask, "edited_mask")
-    z = encode(model, image, mask)
+    edited_labels = check_labels(model, edited_labels, "edited_labels")
+    z = encode(model, image, labels)
     prior = _prior_codes(model, 1, seed)[0]
-    present = set(np.unique(check_mask(model, mask)).tolist())
-    for class_index in set(np.unique(edited_mask).tolist()) - present:
+    present = set(np.unique(check_labels(model, labels)).tolist())
+    for class_index in set(np.unique(edited_labels).tolist()) - present:
         z = model.with_class_code(z, class_index, model.class_code(prior, class_index))
-    return decode(model, mask, z), decode(model, edited_mask, z)
+    return decode(model, labels, z), decode(model, edited_labels, z)
 
 
-def morph(model, mask, z_a, z_b, steps: int = 8, extrapolate: float = 0.0) -> np.ndarray:
+@renamed_keywords(mask="labels")
+def morph(model, labels, z_a, z_b, steps: int = 8, extrapolate: float = 0.0) -> np.ndarray:
     """Style morphing: images (steps, H, W, 3) along the line from codes `z_a` to `z_b`,
     t in [-extrapolate, 1 + extrapolate]; with `extrapolate=0` the first and last images are
     exactly `decode(z_a)` and `decode(z_b)`."""
-    mask = check_mask(model, mask)
+    labels = check_labels(model, labels)
     z_a, z_b = check_code(model, z_a, "z_a"), check_code(model, z_b, "z_b")
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 2:
         raise ValueError(f"`steps` must be an int >= 2; received {steps!r}")
@@ -369,4 +383,13 @@ def morph(model, mask, z_a, z_b, steps: int = 8, extrapolate: float = 0.0) -> np
         raise ValueError(f"`extrapolate` must be a finite number >= 0; received {extrapolate}")
     t = np.linspace(-extrapolate, 1.0 + extrapolate, int(steps), dtype="float32")
     codes = z_a[None] + t[:, None, None, None] * (z_b - z_a)[None]
-    return model.generate(np.repeat(mask[None], len(t), axis=0), z=codes)
+    return model.generate(np.repeat(labels[None], len(t), axis=0), z=codes)
+
+
+# ---------------------------------------------------------------------------- 0.1.0 names
+# "mask" named label maps, one-hot maps and the decoder's condition alike; the old names stay
+# for one release, warning (DeprecationWarning).
+check_mask = renamed_function(check_labels, "check_mask")
+load_mask = renamed_function(load_labels, "load_mask")
+example_masks = renamed_function(example_labels, "example_masks")
+paste_mask = renamed_function(paste_labels, "paste_mask")

@@ -2,7 +2,7 @@
 resample-class, mix, manipulate, morph, encode, decode, demo (the gallery), zoo list,
 evaluate and bench.
 
-Each command loads a preset (zoo name or folder), reads masks as PNG label maps or .npy, writes
+Each command loads a preset (zoo name or folder), reads label maps as PNG or .npy, writes
 PNG grids (and a GIF for morph), never overwrites an existing file without `--overwrite`, and
 answers bad input with a one-line error and exit status 1.
 """
@@ -61,19 +61,19 @@ def _save_grid(rows: list[np.ndarray], out: str | Path, overwrite: bool) -> Path
     return save_png(image_grid(rows), path, scale=2)
 
 
-def _grid_row(mask, images) -> np.ndarray:
-    """One grid row: the colourized mask, then the images."""
+def _grid_row(labels, images) -> np.ndarray:
+    """One grid row: the colourized labels, then the images."""
     from smis_layers.utils.images import colourize, to_uint8
 
-    return np.concatenate([colourize(mask)[None], to_uint8(images)])
+    return np.concatenate([colourize(labels)[None], to_uint8(images)])
 
 
 def _parse_donor(text: str, model) -> tuple[int, object, np.ndarray | None]:
-    """'CLASS=seed:N' or 'CLASS=IMAGE:MASK' -> (class, donor, donor image or None)."""
-    from smis_layers.applications import load_image, load_mask
+    """'CLASS=seed:N' or 'CLASS=IMAGE:LABELS' -> (class, donor, donor image or None)."""
+    from smis_layers.applications import load_image, load_labels
 
     if "=" not in text:
-        raise CommandError(f"--from {text!r}: expected CLASS=seed:N or CLASS=IMAGE:MASK")
+        raise CommandError(f"--from {text!r}: expected CLASS=seed:N or CLASS=IMAGE:LABELS")
     key, value = text.split("=", 1)
     try:
         class_index = int(key)
@@ -85,14 +85,14 @@ def _parse_donor(text: str, model) -> tuple[int, object, np.ndarray | None]:
         except ValueError:
             raise CommandError(f"--from {text!r}: seed:N needs an integer N") from None
     if ":" not in value:
-        raise CommandError(f"--from {text!r}: a reference needs its mask, IMAGE:MASK")
-    image_path, mask_path = value.rsplit(":", 1)
-    image, mask = load_image(image_path, model), load_mask(mask_path, model)
-    return class_index, (image, mask), image
+        raise CommandError(f"--from {text!r}: a reference needs its label map, IMAGE:LABELS")
+    image_path, labels_path = value.rsplit(":", 1)
+    image, labels = load_image(image_path, model), load_labels(labels_path, model)
+    return class_index, (image, labels), image
 
 
-def _apply_edit(mask: np.ndarray, edit: str, model) -> np.ndarray:
-    from smis_layers.applications import check_class, load_mask, paste_mask, replace_class
+def _apply_edit(labels: np.ndarray, edit: str, model) -> np.ndarray:
+    from smis_layers.applications import check_class, load_labels, paste_labels, replace_class
 
     kind, _, argument = edit.partition(":")
     if kind == "replace":
@@ -102,108 +102,110 @@ def _apply_edit(mask: np.ndarray, edit: str, model) -> np.ndarray:
             raise CommandError(f"--edit {edit!r}: expected replace:OLD=NEW with integers") from None
         check_class(model, old, "--edit replace OLD")
         check_class(model, new, "--edit replace NEW")
-        return replace_class(mask, old, new)
+        return replace_class(labels, old, new)
     if kind == "paste":
-        return paste_mask(mask, load_mask(argument, model))
-    raise CommandError(f"--edit {edit!r}: expected replace:OLD=NEW or paste:MASK_FILE")
+        return paste_labels(labels, load_labels(argument, model))
+    raise CommandError(f"--edit {edit!r}: expected replace:OLD=NEW or paste:LABELS_FILE")
 
 
-def _codes_from(spec: str, default_mask: np.ndarray, model) -> np.ndarray:
-    """The codes of 'IMAGE' (encoded with the default mask) or 'IMAGE:MASK'."""
-    from smis_layers.applications import encode, load_image, load_mask
+def _codes_from(spec: str, default_labels: np.ndarray, model) -> np.ndarray:
+    """The codes of 'IMAGE' (encoded with the default label map) or 'IMAGE:LABELS'."""
+    from smis_layers.applications import encode, load_image, load_labels
 
-    image_path, _, mask_path = spec.partition(":")
-    mask = load_mask(mask_path, model) if mask_path else default_mask
-    return encode(model, load_image(image_path, model), mask)
+    image_path, _, labels_path = spec.partition(":")
+    labels = load_labels(labels_path, model) if labels_path else default_labels
+    return encode(model, load_image(image_path, model), labels)
 
 
 # ---------------------------------------------------------------------------- commands
 def sample_command(args: argparse.Namespace) -> Path:
-    """`smis sample`: `--n` images for one mask; writes the grid."""
-    from smis_layers.applications import load_mask, sample
+    """`smis sample`: `--n` images for one label map; writes the grid."""
+    from smis_layers.applications import load_labels, sample
 
     model = _load_model(args.preset)
-    mask = load_mask(args.mask, model)
+    labels = load_labels(args.labels, model)
     images = sample(
-        model, mask, n=args.n, seed=args.seed, shared_codes=args.shared_codes, prior=args.prior
+        model, labels, n=args.n, seed=args.seed, shared_codes=args.shared_codes, prior=args.prior
     )
-    return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
+    return _save_grid([_grid_row(labels, images)], args.out, args.overwrite)
 
 
 def resample_class_command(args: argparse.Namespace) -> Path:
     """`smis resample-class`: only `--class`'s code changes across the images."""
-    from smis_layers.applications import load_mask, resample_class
+    from smis_layers.applications import load_labels, resample_class
 
     model = _load_model(args.preset)
-    mask = load_mask(args.mask, model)
-    if args.class_index not in np.unique(mask):
-        print(f"note: class {args.class_index} does not occur in {args.mask}", file=sys.stderr)
+    labels = load_labels(args.labels, model)
+    if args.class_index not in np.unique(labels):
+        print(f"note: class {args.class_index} does not occur in {args.labels}", file=sys.stderr)
     images = resample_class(
         model,
-        mask,
+        labels,
         args.class_index,
         n=args.n,
         seed=args.seed,
         shared_codes=args.shared_codes,
         prior=args.prior,
     )
-    return _save_grid([_grid_row(mask, images)], args.out, args.overwrite)
+    return _save_grid([_grid_row(labels, images)], args.out, args.overwrite)
 
 
 def mix_command(args: argparse.Namespace) -> Path:
     """`smis mix`: each `--from` class takes its code from a reference or a seed."""
-    from smis_layers.applications import load_mask, mix_appearance
+    from smis_layers.applications import load_labels, mix_appearance
     from smis_layers.utils.images import to_uint8
 
     if any("=seed:" not in text for text in args.sources):
         _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
-    mask = load_mask(args.mask, model)
+    labels = load_labels(args.labels, model)
     donors, references = {}, []
     for text in args.sources:
         class_index, donor, reference = _parse_donor(text, model)
         donors[class_index] = donor
         if reference is not None:
             references.append(reference)
-    image, _ = mix_appearance(model, mask, donors, seed=args.seed)
-    rows = [_grid_row(mask, image[None])]
+    image, _ = mix_appearance(model, labels, donors, seed=args.seed)
+    rows = [_grid_row(labels, image[None])]
     if references:
         rows.append(to_uint8(np.stack(references)))
     return _save_grid(rows, args.out, args.overwrite)
 
 
 def manipulate_command(args: argparse.Namespace) -> Path:
-    """`smis manipulate`: applies the `--edit`s to the mask and keeps every class's code."""
-    from smis_layers.applications import load_image, load_mask, manipulate
+    """`smis manipulate`: applies the `--edit`s to the label map and keeps every class's code."""
+    from smis_layers.applications import load_image, load_labels, manipulate
 
     _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
-    mask, image = load_mask(args.mask, model), load_image(args.image, model)
-    edited = mask
+    labels, image = load_labels(args.labels, model), load_image(args.image, model)
+    edited = labels
     for edit in args.edits:
         edited = _apply_edit(edited, edit, model)
-    reconstruction, result = manipulate(model, image, mask, edited, seed=args.seed)
-    rows = _manipulation_rows(mask, image, reconstruction, edited, result)
+    reconstruction, result = manipulate(model, image, labels, edited, seed=args.seed)
+    rows = _manipulation_rows(labels, image, reconstruction, edited, result)
     return _save_grid(rows, args.out, args.overwrite)
 
 
-def _manipulation_rows(mask, image, reconstruction, edited, result) -> list[np.ndarray]:
-    """mask | image | reconstruction, then edited mask | edited image."""
-    return [_grid_row(mask, np.stack([image, reconstruction])), _grid_row(edited, result[None])]
+def _manipulation_rows(labels, image, reconstruction, edited, result) -> list[np.ndarray]:
+    """label map | image | reconstruction, then edited label map | edited image."""
+    return [_grid_row(labels, np.stack([image, reconstruction])), _grid_row(edited, result[None])]
 
 
 def morph_command(args: argparse.Namespace) -> Path:
     """`smis morph`: a PNG strip and a GIF between the codes of `--a` and `--b`."""
     from PIL import Image
 
-    from smis_layers.applications import load_mask, morph
+    from smis_layers.applications import load_labels, morph
     from smis_layers.utils.images import to_uint8
 
     _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
-    mask = load_mask(args.mask, model)
-    z_a, z_b = _codes_from(args.a, mask, model), _codes_from(args.b, mask, model)
-    images = to_uint8(morph(model, mask, z_a, z_b, steps=args.steps, extrapolate=args.extrapolate))
+    labels = load_labels(args.labels, model)
+    z_a, z_b = _codes_from(args.a, labels, model), _codes_from(args.b, labels, model)
+    images = to_uint8(
+        morph(model, labels, z_a, z_b, steps=args.steps, extrapolate=args.extrapolate)
+    )
     out = _writable(args.out, args.overwrite)
     gif = _writable(out.with_suffix(".gif"), args.overwrite)
     path = _save_grid([images], out, overwrite=True)
@@ -218,23 +220,23 @@ CODES_FORMAT = 2
 
 
 def encode_command(args: argparse.Namespace) -> Path:
-    """`smis encode`: writes the image's codes and its mask (in the model's labels) to a .npz,
+    """`smis encode`: writes the image's codes and its label map (in the model's labels) to a .npz,
     with the identity of the model that encoded them: the preset (zoo name or absolute folder),
     its weights' sha256, its class count and its code shape (see `decode_command`)."""
-    from smis_layers.applications import encode, load_image, load_mask
+    from smis_layers.applications import encode, load_image, load_labels
     from smis_layers.presets import preset_identity
 
     _require_trained_encoder(args.preset)
     model = _load_model(args.preset)
-    mask, image = load_mask(args.mask, model), load_image(args.image, model)
-    z = encode(model, image, mask)
+    labels, image = load_labels(args.labels, model), load_image(args.image, model)
+    z = encode(model, image, labels)
     identity = preset_identity(args.preset)
     out = _writable(args.out, args.overwrite)
     with open(out, "wb") as handle:
         np.savez(
             handle,
             z=z,
-            mask=mask,
+            labels=labels,
             preset=np.array(identity["preset"]),
             weights_sha256=np.array(identity["weights_sha256"]),
             num_classes=np.array(model.num_classes),
@@ -245,7 +247,8 @@ def encode_command(args: argparse.Namespace) -> Path:
 
 
 def read_codes(path: str | Path) -> dict[str, object]:
-    """The fields of a `smis encode` file: "z", "mask" (or None) and, when recorded, "preset",
+    """The fields of a `smis encode` file: "z", "labels" (or None; files of 0.1.0 call it "mask")
+    and, when recorded, "preset",
     "weights_sha256", "num_classes" and "latent_shape"."""
     path = Path(path)
     if not path.is_file():
@@ -257,7 +260,8 @@ def read_codes(path: str | Path) -> dict[str, object]:
         raise CommandError(f"codes file {path} is not a readable .npz: {error}") from None
     if "z" not in stored:
         raise CommandError(f"codes file {path} holds no codes `z`; write it with smis encode")
-    fields: dict[str, object] = {"z": stored["z"], "mask": stored.get("mask")}
+    labels = stored.get("labels", stored.get("mask"))  # "mask": a file written by 0.1.0
+    fields: dict[str, object] = {"z": stored["z"], "labels": labels}
     for name in ("preset", "weights_sha256"):
         if name in stored:
             fields[name] = str(stored[name])
@@ -305,10 +309,10 @@ def check_codes_model(codes: dict, model, preset: str, path: str | Path) -> None
 
 
 def decode_command(args: argparse.Namespace) -> Path:
-    """`smis decode`: draws a mask (default: the encoded one) with codes from `smis encode`,
+    """`smis decode`: draws a label map (default: the encoded one) with codes from `smis encode`,
     with the model recorded in the codes file unless `--preset` names another one (which must
     have the same class count and code shape)."""
-    from smis_layers.applications import decode, load_mask
+    from smis_layers.applications import decode, load_labels
 
     codes = read_codes(args.codes)
     preset = args.preset or codes.get("preset")
@@ -316,14 +320,14 @@ def decode_command(args: argparse.Namespace) -> Path:
         raise CommandError(f"codes file {args.codes} records no preset; pass --preset")
     model = _load_model(preset)
     check_codes_model(codes, model, preset, args.codes)
-    if args.mask is not None:
-        mask = load_mask(args.mask, model)
-    elif codes["mask"] is not None:
-        mask = codes["mask"]
+    if args.labels is not None:
+        labels = load_labels(args.labels, model)
+    elif codes["labels"] is not None:
+        labels = codes["labels"]
     else:
-        raise CommandError(f"{args.codes} holds no mask; pass --mask")
-    image = decode(model, mask, codes["z"])
-    return _save_grid([_grid_row(mask, image[None])], args.out, args.overwrite)
+        raise CommandError(f"{args.codes} holds no label map; pass --labels")
+    image = decode(model, labels, codes["z"])
+    return _save_grid([_grid_row(labels, image[None])], args.out, args.overwrite)
 
 
 def zoo_list_command(args: argparse.Namespace) -> None:
@@ -368,7 +372,7 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
         manipulate,
         mix_appearance,
         morph,
-        paste_mask,
+        paste_labels,
         resample_class,
         sample,
     )
@@ -379,11 +383,13 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
     index = _writable(out / "index.html", overwrite)
     model = _load_model(preset)
     data = example_data(model, 4, seed=HELD_OUT_SEED + seed)
-    masks, images = data["masks"], data["images"]
-    mask = masks[0]
-    shapes = sorted((int(c) for c in np.unique(mask) if c != 0), key=lambda c: -np.sum(mask == c))
+    label_maps, images = data["masks"], data["images"]
+    labels = label_maps[0]
+    shapes = sorted(
+        (int(c) for c in np.unique(labels) if c != 0), key=lambda c: -np.sum(labels == c)
+    )
     # The mix's second donor gives the largest shape that it also has (a visible region to read).
-    target = next((c for c in shapes if np.any(masks[2] == c)), shapes[0] if shapes else 0)
+    target = next((c for c in shapes if np.any(label_maps[2] == c)), shapes[0] if shapes else 0)
     entries = []
 
     def write(name: str, rows: list[np.ndarray], title: str, text: str) -> None:
@@ -393,11 +399,11 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
     write(
         "sample",
         [
-            _grid_row(mask, sample(model, mask, 6, seed)),
-            _grid_row(mask, sample(model, mask, 6, seed, prior="standard")),
+            _grid_row(labels, sample(model, labels, 6, seed)),
+            _grid_row(labels, sample(model, labels, 6, seed, prior="standard")),
         ],
         "Multi-modal sampling",
-        "One mask, six random code sets: every class changes appearance. Top: codes drawn "
+        "One label map, six random code sets: every class changes appearance. Top: codes drawn "
         "from the preset's code prior (fitted to its codes of training images when it ships "
         "one, `smis sample`); bottom: codes drawn from N(0, 1), the paper's sampling "
         "(`smis sample --prior standard`), which a model trained as briefly as the zoo's "
@@ -406,34 +412,34 @@ def gallery(preset: str, out: str | Path, seed: int = 0, overwrite: bool = False
     largest = shapes[:2]
     write(
         "resample_class",
-        [_grid_row(mask, resample_class(model, mask, c, 6, seed)) for c in [0, *largest]],
+        [_grid_row(labels, resample_class(model, labels, c, 6, seed)) for c in [0, *largest]],
         "Per-class resampling",
         f"Each row redraws only one class's code (rows: classes {[0, *largest]}, the "
         "background and the two largest shapes); the other classes keep theirs.",
     )
-    donors = {0: (images[1], masks[1]), target: (images[2], masks[2])}
-    mixed, _ = mix_appearance(model, mask, donors, seed)
+    donors = {0: (images[1], label_maps[1]), target: (images[2], label_maps[2])}
+    mixed, _ = mix_appearance(model, labels, donors, seed)
     write(
         "mix",
-        [_grid_row(mask, mixed[None]), to_uint8(images[1:3])],
+        [_grid_row(labels, mixed[None]), to_uint8(images[1:3])],
         "Appearance mixture",
         f"The background takes the first reference's appearance, class {target} the second's.",
     )
-    edited = paste_mask(mask, masks[3])
-    reconstruction, result = manipulate(model, images[0], mask, edited, seed)
+    edited = paste_labels(labels, label_maps[3])
+    reconstruction, result = manipulate(model, images[0], labels, edited, seed)
     write(
         "manipulate",
-        _manipulation_rows(mask, images[0], reconstruction, edited, result),
+        _manipulation_rows(labels, images[0], reconstruction, edited, result),
         "Semantic manipulation",
-        "Top: mask, real image, its reconstruction. Bottom: the mask with another scene's "
-        "objects pasted in, drawn with the real image's codes.",
+        "Top: label map, real image, its reconstruction. Bottom: the label map with another "
+        "scene's objects pasted in, drawn with the real image's codes.",
     )
-    z_a, z_b = encode(model, images[0], mask), encode(model, images[1], mask)
+    z_a, z_b = encode(model, images[0], labels), encode(model, images[1], labels)
     write(
         "morph",
-        [to_uint8(morph(model, mask, z_a, z_b, steps=8))],
+        [to_uint8(morph(model, labels, z_a, z_b, steps=8))],
         "Style morphing",
-        "From the first real image's codes to the second's (encoded with the same mask).",
+        "From the first real image's codes to the second's (encoded with the same label map).",
     )
     _write_index(index, preset, entries)
     return index
@@ -673,15 +679,30 @@ def gallery_command(args: argparse.Namespace) -> Path:
 
 # ---------------------------------------------------------------------------- parsers
 COMMANDS = {
-    "sample": (sample_command, "several samples for one mask"),
+    "sample": (sample_command, "several samples for one label map"),
     "resample-class": (resample_class_command, "resample only one class's code"),
     "mix": (mix_command, "appearance mixture: each class's code from a reference or a seed"),
-    "manipulate": (manipulate_command, "edit the mask, keep every class's code"),
+    "manipulate": (manipulate_command, "edit the label map, keep every class's code"),
     "morph": (morph_command, "style morphing between two encoded images (PNG strip + GIF)"),
     "encode": (encode_command, "encode a real image into per-class codes (.npz)"),
-    "decode": (decode_command, "draw a mask with codes from `smis encode`"),
+    "decode": (decode_command, "draw a label map with codes from `smis encode`"),
     "demo": (gallery_command, "run every application on a zoo preset: PNGs and an index.html"),
 }
+
+
+LABELS_HELP = "label map: PNG or .npy (--mask is its 0.1.0 spelling)"
+
+
+class _LabelsOption(argparse.Action):
+    """`--labels`, also read under its 0.1.0 spelling `--mask` (deprecated: a note on stderr)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string == "--mask":
+            print(
+                "note: --mask is deprecated and will be removed in the next release; use --labels",
+                file=sys.stderr,
+            )
+        setattr(namespace, self.dest, values)
 
 
 def add_parsers(commands) -> None:
@@ -703,7 +724,9 @@ def add_parsers(commands) -> None:
     for name in ("sample", "resample-class", "mix", "manipulate", "morph", "decode"):
         parsers[name].add_argument("--out", default=f"{name}.png", help="the PNG to write")
     for name in ("sample", "resample-class", "mix", "manipulate", "morph", "encode"):
-        parsers[name].add_argument("--mask", required=True, help="label map: PNG or .npy")
+        parsers[name].add_argument(
+            "--labels", "--mask", required=True, action=_LabelsOption, help=LABELS_HELP
+        )
     for name in ("sample", "resample-class"):
         parsers[name].add_argument("--n", type=int, default=8, help="images to generate")
         parsers[name].add_argument(
@@ -730,7 +753,7 @@ def add_parsers(commands) -> None:
         action="append",
         required=True,
         metavar="CLASS=SOURCE",
-        help="a class's code source: seed:N, or IMAGE:MASK (encoded); repeatable",
+        help="a class's code source: seed:N, or IMAGE:LABELS (encoded); repeatable",
     )
     parsers["manipulate"].add_argument("--image", required=True, help="the real image")
     parsers["manipulate"].add_argument(
@@ -738,18 +761,24 @@ def add_parsers(commands) -> None:
         dest="edits",
         action="append",
         required=True,
-        help="replace:OLD=NEW (relabel a class) or paste:MASK_FILE (paste its non-background "
+        help="replace:OLD=NEW (relabel a class) or paste:LABELS_FILE (paste its non-background "
         "pixels); repeatable, applied in order",
     )
     morph_parser = parsers["morph"]
-    morph_parser.add_argument("--a", required=True, help="first image (IMAGE or IMAGE:MASK)")
-    morph_parser.add_argument("--b", required=True, help="second image (IMAGE or IMAGE:MASK)")
+    morph_parser.add_argument("--a", required=True, help="first image (IMAGE or IMAGE:LABELS)")
+    morph_parser.add_argument("--b", required=True, help="second image (IMAGE or IMAGE:LABELS)")
     morph_parser.add_argument("--steps", type=int, default=8)
     morph_parser.add_argument("--extrapolate", type=float, default=0.0)
     parsers["encode"].add_argument("--image", required=True, help="the real image")
     parsers["encode"].add_argument("--out", default="codes.npz", help="the .npz to write")
     parsers["decode"].add_argument("--codes", required=True, help=".npz from smis encode")
-    parsers["decode"].add_argument("--mask", default=None, help="default: the encoded mask")
+    parsers["decode"].add_argument(
+        "--labels",
+        "--mask",
+        default=None,
+        action=_LabelsOption,
+        help="label map: PNG or .npy (default: the encoded one; --mask is its 0.1.0 spelling)",
+    )
     parsers["demo"].add_argument("--out", default="gallery", help="the folder to write")
 
     evaluate = commands.add_parser(

@@ -38,7 +38,7 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
         lines += [
             f"![samples]({SAMPLES_FILE})",
             "",
-            "Rows: mask, real image, reconstruction from the real image's codes, two samples "
+            "Rows: label map, real image, reconstruction from the real image's codes, two samples "
             "with random codes" + (" (from the fitted code prior)." if fitted_prior else "."),
             "",
         ]

@@ -210,7 +210,7 @@ def test_encoding_reconstructs_the_real_image(model, scene):
         (lambda m, s: apps.encode(m, s["images"][0] * 255, s["masks"][0]), r"\[-1, 1\]"),
         (lambda m, s: apps.morph(m, s["masks"][0], np.zeros(3), np.zeros(3)), r"`z_a` must"),
         (lambda m, s: apps.mix_appearance(m, s["masks"][0], {1: "x"}), r"seed \(int\) or"),
-        (lambda m, s: apps.paste_mask(s["masks"][0], np.zeros((8, 8))), r"`patch` must"),
+        (lambda m, s: apps.paste_labels(s["masks"][0], np.zeros((8, 8))), r"`patch` must"),
     ],
 )
 def test_bad_input_is_named(model, scene, call, message):
@@ -229,11 +229,11 @@ def test_load_mask_formats(tmp_path, model, scene):
     np.save(tmp_path / "labels.npy", mask)
     np.save(tmp_path / "onehot.npy", np.eye(8, dtype="float32")[mask])
     for name in ("gray.png", "colour.png", "labels.npy", "onehot.npy"):
-        np.testing.assert_array_equal(apps.load_mask(tmp_path / name, model), mask)
+        np.testing.assert_array_equal(apps.load_labels(tmp_path / name, model), mask)
     Image.fromarray(np.full((64, 64, 3), 7, "uint8") + np.arange(3, dtype="uint8")).save(
         tmp_path / "odd.png"
     )
     with pytest.raises(ValueError, match="not the class colours"):
-        apps.load_mask(tmp_path / "odd.png", model)
+        apps.load_labels(tmp_path / "odd.png", model)
     with pytest.raises(FileNotFoundError, match=r"missing\.png does not exist"):
-        apps.load_mask(tmp_path / "missing.png", model)
+        apps.load_labels(tmp_path / "missing.png", model)

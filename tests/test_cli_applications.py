@@ -33,7 +33,7 @@ def _grid(path):
 
 
 def test_sample_writes_a_deterministic_grid(files, tmp_path):
-    argv = ["sample", "--preset", PRESET, "--mask", str(files / "mask0.png"), "--n", "3"]
+    argv = ["sample", "--preset", PRESET, "--labels", str(files / "mask0.png"), "--n", "3"]
     assert main([*argv, "--out", str(tmp_path / "a.png")]) == 0
     assert main([*argv, "--out", str(tmp_path / "b.png")]) == 0
     grid = _grid(tmp_path / "a.png")
@@ -53,7 +53,7 @@ def test_sample_writes_a_deterministic_grid(files, tmp_path):
 def test_existing_output_needs_overwrite(files, tmp_path, capsys):
     out = tmp_path / "a.png"
     out.write_bytes(b"mine")
-    argv = ["sample", "--mask", str(files / "mask0.png"), "--n", "1", "--out", str(out)]
+    argv = ["sample", "--labels", str(files / "mask0.png"), "--n", "1", "--out", str(out)]
     assert main(argv) == 1
     assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
     assert main([*argv, "--overwrite"]) == 0
@@ -63,10 +63,10 @@ def test_resample_class_mix_manipulate_morph_write_their_grids(files, tmp_path):
     mask, image = str(files / "mask0.png"), str(files / "image0.png")
     other = f"{files / 'image1.png'}:{files / 'mask1.png'}"
     commands = {
-        "resample-class": ["--mask", mask, "--class", "0", "--n", "2"],
-        "mix": ["--mask", mask, "--from", f"0={other}", "--from", "1=seed:3"],
-        "manipulate": ["--mask", mask, "--image", image, "--edit", "replace:1=0"],
-        "morph": ["--mask", mask, "--a", image, "--b", other, "--steps", "4"],
+        "resample-class": ["--labels", mask, "--class", "0", "--n", "2"],
+        "mix": ["--labels", mask, "--from", f"0={other}", "--from", "1=seed:3"],
+        "manipulate": ["--labels", mask, "--image", image, "--edit", "replace:1=0"],
+        "morph": ["--labels", mask, "--a", image, "--b", other, "--steps", "4"],
     }
     for name, argv in commands.items():
         out = tmp_path / f"{name}.png"
@@ -79,10 +79,10 @@ def test_resample_class_mix_manipulate_morph_write_their_grids(files, tmp_path):
 def test_encode_then_decode_reproduces_the_reconstruction(files, tmp_path):
     mask, image = files / "mask0.png", files / "image0.png"
     codes = tmp_path / "codes.npz"
-    assert main(["encode", "--image", str(image), "--mask", str(mask), "--out", str(codes)]) == 0
+    assert main(["encode", "--image", str(image), "--labels", str(mask), "--out", str(codes)]) == 0
     assert main(["decode", "--codes", str(codes), "--out", str(tmp_path / "d.png")]) == 0
     model = from_preset(PRESET)
-    m, i = apps.load_mask(mask, model), apps.load_image(image, model)
+    m, i = apps.load_labels(mask, model), apps.load_image(image, model)
     with np.load(codes) as stored:
         np.testing.assert_allclose(stored["z"], apps.encode(model, i, m), atol=1e-6)
     expected = to_uint8(apps.decode(model, m, apps.encode(model, i, m)))
@@ -110,13 +110,13 @@ def test_zoo_list(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["sample", "--mask", "missing.png"], "mask file missing.png does not exist"),
-        (["sample", "--mask", "{bad_labels}"], r"labels [9] outside [0, 8)"),
-        (["sample", "--mask", "{small}"], "must be a 64x64 label map"),
-        (["resample-class", "--mask", "{mask}", "--class", "12"], "must be in [0, 8)"),
-        (["sample", "--preset", "nope", "--mask", "{mask}"], "Unknown preset 'nope'"),
-        (["mix", "--mask", "{mask}", "--from", "x=seed:1"], "the class must be an integer"),
-        (["manipulate", "--mask", "{mask}", "--image", "{mask}", "--edit", "swap"], "--edit"),
+        (["sample", "--labels", "missing.png"], "label file missing.png does not exist"),
+        (["sample", "--labels", "{bad_labels}"], r"labels [9] outside [0, 8)"),
+        (["sample", "--labels", "{small}"], "must be a 64x64 label map"),
+        (["resample-class", "--labels", "{mask}", "--class", "12"], "must be in [0, 8)"),
+        (["sample", "--preset", "nope", "--labels", "{mask}"], "Unknown preset 'nope'"),
+        (["mix", "--labels", "{mask}", "--from", "x=seed:1"], "the class must be an integer"),
+        (["manipulate", "--labels", "{mask}", "--image", "{mask}", "--edit", "swap"], "--edit"),
         (["decode", "--codes", "{mask}"], "not a readable .npz"),
     ],
 )
@@ -133,7 +133,7 @@ def test_bad_input_exits_1_with_a_message(files, tmp_path, capsys, argv, message
 
 def test_console_script_reports_errors_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "smis_layers.cli", "sample", "--mask", str(tmp_path / "no.npy")],
+        [sys.executable, "-m", "smis_layers.cli", "sample", "--labels", str(tmp_path / "no.npy")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -164,11 +164,11 @@ def test_evaluate_record_writes_the_page_metadata_and_card(tmp_path, capsys):
 def test_decode_uses_the_model_recorded_by_encode(files, tmp_path):
     mask, image = files / "mask0.png", files / "image0.png"
     codes, out = tmp_path / "codes.npz", tmp_path / "d.png"
-    argv = ["--image", str(image), "--mask", str(mask), "--out", str(codes)]
+    argv = ["--image", str(image), "--labels", str(mask), "--out", str(codes)]
     assert main(["encode", "--preset", "mulnet_shapes64", *argv]) == 0
     assert main(["decode", "--codes", str(codes), "--out", str(out)]) == 0
     model = from_preset("mulnet_shapes64")
-    m, i = apps.load_mask(mask, model), apps.load_image(image, model)
+    m, i = apps.load_labels(mask, model), apps.load_image(image, model)
     expected = to_uint8(apps.decode(model, m, apps.encode(model, i, m)))
     decoded = _grid(out)[2 * 2 : 2 * 66 : 2, 2 * 68 : 2 * 132 : 2]
     assert np.abs(decoded.astype(int) - expected).max() <= 1
@@ -176,7 +176,7 @@ def test_decode_uses_the_model_recorded_by_encode(files, tmp_path):
 
 def test_decode_refuses_codes_of_another_model_and_warns_on_other_weights(files, tmp_path, capsys):
     codes = tmp_path / "codes.npz"
-    argv = ["--image", str(files / "image0.png"), "--mask", str(files / "mask0.png")]
+    argv = ["--image", str(files / "image0.png"), "--labels", str(files / "mask0.png")]
     assert main(["encode", *argv, "--out", str(codes)]) == 0
     with np.load(codes) as stored:
         fields = dict(stored)

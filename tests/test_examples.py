@@ -33,7 +33,7 @@ GROUPS = (("02", "03", "04", "05", "06", "10"), ("01", "07", "08", "11"))
 # What each example must have written to its --out folder.
 OUTPUTS = {
     "01": ["reconstructions.png"],
-    "02": ["samples.png", "mask_0.npy"],
+    "02": ["samples.png", "labels_0.npy"],
     "03": ["per_class_resampling.png"],
     "04": ["mixture.png"],
     "05": ["manipulation.png"],

@@ -134,7 +134,7 @@ def test_what_counts_as_an_import():
 from typing import TYPE_CHECKING
 import smis_layers.presets
 from smis_layers.utils import io
-from smis_layers.models.masks import prepare_segmap
+from smis_layers.models.segmaps import prepare_segmap
 from . import cli
 if TYPE_CHECKING:
     from smis_layers.serve import app
@@ -148,7 +148,7 @@ def __getattr__(name):
     assert found & modules == {
         "smis_layers.presets",
         "smis_layers.utils.io",  # a submodule named in `from package import submodule`
-        "smis_layers.models.masks",
+        "smis_layers.models.segmaps",
         "smis_layers.cli",  # relative
         "smis_layers.model_card",  # function-local imports count
     }

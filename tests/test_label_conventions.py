@@ -57,15 +57,15 @@ def test_the_convention_maps_ade20k_annotations_as_the_official_loader():
 def test_load_mask_reads_an_annotation_as_the_training_loader_does(ade):
     folder, model, expected = ade
     assert model.label_convention == "ade20k"
-    np.testing.assert_array_equal(apps.load_mask(folder / "raw.png", model), expected)
+    np.testing.assert_array_equal(apps.load_labels(folder / "raw.png", model), expected)
     trained = load_sample(
         "ade20k", SamplePaths(image=folder / "image.png", mask=folder / "raw.png"), SIZE
     )
     np.testing.assert_array_equal(trained["masks"], expected)
     # without a model: the file's values, unless a convention is named
-    assert apps.load_mask(folder / "raw.png").max() == 150
+    assert apps.load_labels(folder / "raw.png").max() == 150
     np.testing.assert_array_equal(
-        apps.load_mask(folder / "raw.png", label_convention="ade20k"), expected
+        apps.load_labels(folder / "raw.png", label_convention="ade20k"), expected
     )
     # zoo presets record no convention: identity
     assert from_preset("groupdnet_shapes64").label_convention == "identity"
@@ -75,12 +75,12 @@ def test_cli_sample_and_encode_apply_the_preset_convention(ade, tmp_path):
     folder, _, expected = ade
     preset, raw = str(folder / "preset"), str(folder / "raw.png")
     codes = tmp_path / "codes.npz"
-    argv = ["--preset", preset, "--mask", raw, "--image", str(folder / "image.png")]
+    argv = ["--preset", preset, "--labels", raw, "--image", str(folder / "image.png")]
     assert main(["encode", *argv, "--out", str(codes)]) == 0
     with np.load(codes) as stored:
-        np.testing.assert_array_equal(stored["mask"], expected)
+        np.testing.assert_array_equal(stored["labels"], expected)
     out = tmp_path / "sample.png"
-    assert main(["sample", "--preset", preset, "--mask", raw, "--n", "1", "--out", str(out)]) == 0
+    assert main(["sample", "--preset", preset, "--labels", raw, "--n", "1", "--out", str(out)]) == 0
     drawn_mask = np.asarray(Image.open(out))[4 : 4 + 2 * SIZE : 2, 4 : 4 + 2 * SIZE : 2]
     np.testing.assert_array_equal(drawn_mask, colourize(expected))
 
@@ -122,9 +122,9 @@ def test_files_of_any_size_are_resized_as_the_training_loader_resizes_them(ade, 
     trained = load_sample(
         "ade20k", SamplePaths(image=tmp_path / "image.png", mask=tmp_path / "raw.png"), SIZE
     )
-    np.testing.assert_array_equal(apps.load_mask(tmp_path / "raw.png", model), trained["masks"])
+    np.testing.assert_array_equal(apps.load_labels(tmp_path / "raw.png", model), trained["masks"])
     image = apps.load_image(tmp_path / "image.png", model)
     np.testing.assert_allclose(image, trained["images"] / 127.5 - 1.0, atol=1e-6)
     out = tmp_path / "sample.png"
-    argv = ["--preset", str(folder / "preset"), "--mask", str(tmp_path / "raw.png")]
+    argv = ["--preset", str(folder / "preset"), "--labels", str(tmp_path / "raw.png")]
     assert main(["sample", *argv, "--n", "1", "--out", str(out)]) == 0

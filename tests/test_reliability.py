@@ -101,9 +101,9 @@ def test_masks_and_codes_are_checked_with_a_message():
     model = _tiny_model()
     with pytest.raises(ValueError, match=r"label values must lie in \[0, 3\).*don't-care"):
         model.generate(np.full((1, 8, 8), 255), seed=0)
-    with pytest.raises(ValueError, match=r"one-hot \(or soft\) mask of 3 channels.*\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"one-hot \(or soft\) segmap of 3 channels.*\[0, 1\]"):
         model.generate(np.eye(3)[np.zeros((1, 8, 8), int)] * 255, seed=0)
-    with pytest.raises(TypeError, match="`masks` must be an array of numbers"):
+    with pytest.raises(TypeError, match="`labels` must be an array of numbers"):
         model.generate(np.array([["a"]]), seed=0)
     z = model.sample_z(1, seed=0)
     masks = np.zeros((1, 8, 8), int)

@@ -40,7 +40,7 @@ Choices:
 - Strictness: a missing tensor, an unexpected one (other than those ignored above), one of the
   wrong shape or one holding NaN/Inf is a `ValueError` that lists every offending name with its
   expected and actual shape; nothing is assigned unless everything matches.
-- Cityscapes: the official generator receives the class masks with the instance-edge map as an
+- Cityscapes: the official generator receives the segmap with the instance-edge map as an
   extra last channel and interleaves them as [class 0, edges, class 1, edges, ...] before its
   CGNorms (whose shared convolution has groups=C, two input channels per group).
   `pair_with_instance_edges` produces the same order, so those weights map unchanged.
@@ -267,7 +267,7 @@ def convert_official_checkpoint(
         out_dir: the preset folder to write (config.json, model.weights.h5, metadata.json).
         overwrite: replace existing preset files in `out_dir`.
         label_convention: how the training data's annotation files map to classes, recorded in
-            the preset so that `load_mask` and the commands read raw annotations as in
+            the preset so that `load_labels` and the commands read raw annotations as in
             training (`smis_layers.data.labels`); default: the official configuration's
             dataset, identity for a custom config.
 

@@ -17,11 +17,10 @@ official code's per-dataset options), which the converter's parity tests check.
 
 This module imports nothing but the standard library, so a layer file may import it.
 
-Example:
-
->>> from smis_layers.data.datasets import dataset_facts
->>> dataset_facts("cityscapes").num_classes, dataset_facts("cityscapes").image_size
-(35, (256, 512))
+Examples:
+    >>> from smis_layers.data.datasets import dataset_facts
+    >>> dataset_facts("cityscapes").num_classes, dataset_facts("cityscapes").image_size
+    (35, (256, 512))
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ class OfficialDecoder:
         input_groups: groups of the input convolution.
         groups: each block's convolution groups.
         norm_hidden: each block's CGNorm hidden width.
-        norm_shared_groups: each block's CGNorm shared (mask) convolution groups.
+        norm_shared_groups: each block's CGNorm shared (segmap) convolution groups.
         norm_groups: each block's CGNorm gamma/beta convolution groups.
     """
 
@@ -131,7 +130,7 @@ _ROWS = (
         latent_size=(4, 4),
         instance_edges=False,
         shift_other=False,
-        label_note="the official DeepFashion masks hold the 8 classes 0..7",
+        label_note="the official DeepFashion label maps hold the 8 classes 0..7",
         layout=FolderLayout(
             splits=MappingProxyType({"train": "train", "test": "test"}),
             image_dir="{split}",

@@ -26,7 +26,7 @@ Label conventions, those of the official SMIS code (which are SPADE's):
   `city_sequence_frame` prefix inside the same city folder.
 - ADE20K (official `label_nc=150` with `contain_dontcare_label=True`, so 151 channels): the
   annotations hold 0 ("other") and the classes 1..150; like the official loader, class k moves
-  to channel k - 1 and "other" to the last channel, 150. So mask value 150 means "other" and the
+  to channel k - 1 and "other" to the last channel, 150. So label value 150 means "other" and the
   converted official ADE20K weights see the channel order they were trained with.
 
 Values outside a dataset's range are an error, never clipped or remapped silently.
@@ -54,13 +54,12 @@ and its maps of different sizes, and label values outside the dataset's range. I
 `tf.data` such an error surfaces as a `tf.errors.InvalidArgumentError` whose message holds the
 `FolderDatasetError` text.
 
-Example:
-
->>> dataset = folder_dataset("deepfashion", "data/deepfashion", "train", 256, batch_size=8,
-...                          flip=True)
->>> batch = next(iter(dataset))
->>> batch["images"].shape, batch["masks"].shape
-(TensorShape([8, 256, 256, 3]), TensorShape([8, 256, 256]))
+Examples:
+    >>> dataset = folder_dataset("deepfashion", "data/deepfashion", "train", 256, batch_size=8,
+    ...                          flip=True)
+    >>> batch = next(iter(dataset))
+    >>> batch["images"].shape, batch["masks"].shape
+    (TensorShape([8, 256, 256, 3]), TensorShape([8, 256, 256]))
 """
 
 from __future__ import annotations
@@ -87,7 +86,7 @@ from smis_layers.data.labels import (
     resize_label_image,
     to_model_labels,
 )
-from smis_layers.ops.checks import require_int_pair, require_positive_int
+from smis_layers.utils.validation import require_int_pair, require_positive_int
 
 #: Class count by dataset name (read from the table, `smis_layers.data.datasets`).
 DATASET_CLASSES = {name: facts.num_classes for name, facts in DATASETS.items()}
@@ -392,11 +391,11 @@ class PresetRandomFlip(keras.layers.RandomFlip):
     """`keras.layers.RandomFlip` whose per-sample decisions are given in the data.
 
     Called on `{"images": (B, H, W, C), "segmentation_masks": (B, H, W, K), "flips": (B,)
-    bool}`, it flips (horizontally by default) the images and the masks of the samples whose
+    bool}`, it flips (horizontally by default) the images and the label maps of the samples whose
     `flips` is true, through RandomFlip's own transforms. The decisions come from the data so
     that they can be a stateless function of the sample's position in a stream (reproducible
     after a resume); RandomFlip's seed generator would instead depend on how many batches the
-    layer has seen. Images and masks come back as the layer's `compute_dtype`, as from
+    layer has seen. Images and label maps come back as the layer's `compute_dtype`, as from
     RandomFlip: build it with `dtype="int32"` to flip label maps without a float round trip.
     """
 

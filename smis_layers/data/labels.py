@@ -3,9 +3,9 @@ one resize policy of the training loader that every reader of images and label m
 
 A preset records the convention of the data it was trained on (metadata.json's
 `label_convention`, written by `smis train` and by the official converter; absent means
-"identity"), and every reader of label-map files applies it: the folder loader, `load_mask`
+"identity"), and every reader of label-map files applies it: the folder loader, `load_labels`
 (and through it `smis sample`, `smis encode` and the other application commands) and the demo
-page's reference masks.
+page's reference label maps.
 
 | convention | annotation values | model class |
 |---|---|---|

@@ -30,7 +30,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from smis_layers.ops.checks import (
+from smis_layers.utils.deprecation import renamed_keywords
+from smis_layers.utils.validation import (
     require_choice,
     require_non_negative_int,
     require_positive_int,
@@ -115,7 +116,7 @@ class SyntheticShapes:
         return np.stack([first, second], axis=2).astype("float32")
 
     def batch(self, indices) -> dict[str, np.ndarray]:
-        """Samples `indices`: images (B, H, W, 3) in [-1, 1], masks (B, H, W) int32 labels and
+        """Samples `indices`: images (B, H, W, 3) in [-1, 1], label maps (B, H, W) int32 and
         the appearance factors: palette (B, C), texture (B, C), params (B, C, 3)."""
         indices = _sample_indices(indices)
         size = self.image_size
@@ -127,32 +128,33 @@ class SyntheticShapes:
             np.linspace(0, 1, size, dtype="float32"),
             indexing="ij",
         )
-        masks = np.stack([_paint(objects, yy, xx) for objects in layout]).astype("int32")
+        labels = np.stack([_paint(objects, yy, xx) for objects in layout]).astype("int32")
         palette = np.stack([a[0] for a in appearance])
         texture = np.stack([a[1] for a in appearance])
         params = np.stack([a[2] for a in appearance])
-        images = self.render(masks, palette, texture, params)
+        images = self.render(labels, palette, texture, params)
         return {
             "images": images,
-            "masks": masks,
+            "masks": labels,
             "palette": palette,
             "texture": texture,
             "params": params,
         }
 
-    def render(self, masks, palette, texture, params) -> np.ndarray:
+    @renamed_keywords(masks="labels")
+    def render(self, labels, palette, texture, params) -> np.ndarray:
         """Images for label maps and appearance factors (e.g. with one class's factor changed)."""
-        size = masks.shape[-1]
+        size = labels.shape[-1]
         yy, xx = np.meshgrid(
             np.linspace(0, 1, size, dtype="float32"),
             np.linspace(0, 1, size, dtype="float32"),
             indexing="ij",
         )
         colours = self.palettes()  # (C, P, 2, 3)
-        batch = masks.shape[0]
+        batch = labels.shape[0]
         b = np.arange(batch)[:, None, None]
-        pattern = _texture_field(texture[b, masks], params[b, masks], yy, xx)  # (B, H, W)
-        pair = colours[masks, palette[b, masks]]  # (B, H, W, 2, 3)
+        pattern = _texture_field(texture[b, labels], params[b, labels], yy, xx)  # (B, H, W)
+        pair = colours[labels, palette[b, labels]]  # (B, H, W, 2, 3)
         rgb = pair[..., 0, :] * pattern[..., None] + pair[..., 1, :] * (1 - pattern[..., None])
         return (2.0 * rgb - 1.0).astype("float32")
 
@@ -389,7 +391,7 @@ def export_deepfashion_layout(
 ) -> None:
     """Writes samples in the official SMIS DeepFashion layout: `train/*.jpg` images and
     `cihp_train_mask/*.png` label maps (and `test`, `cihp_test_mask`), so the real-data loader
-    reads the synthetic benchmark too. Images are JPEG (quality 95), masks 8-bit PNG."""
+    reads the synthetic benchmark too. Images are JPEG (quality 95), label maps 8-bit PNG."""
     from pathlib import Path
 
     from PIL import Image

@@ -6,14 +6,14 @@ from keras import ops
 from smis_layers.layers.cg_norm import CGNorm, shared_hidden_features
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.normalization import NORMS, maybe_spectral_norm
-from smis_layers.ops.checks import (
+from smis_layers.ops.grouped_conv import LOWERINGS
+from smis_layers.utils.validation import (
     require_choice,
     require_divisible,
     require_known_spatial_size,
     require_positive_int,
     require_rank,
 )
-from smis_layers.ops.grouped_conv import LOWERINGS
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")
@@ -42,7 +42,8 @@ class CGBlock(keras.layers.Layer):
 
     Call arguments:
         x: (B, H, W, in_channels) features.
-        segmap: (B, h, w, mask_channels) semantic mask, resized inside CGNorm.
+        segmap: (B, h, w, condition_channels) the decoder's condition (the one-hot segmap,
+            or paired with instance edges), resized inside CGNorm.
 
     Examples:
         >>> x = np.random.rand(2, 8, 8, 32).astype("float32")
@@ -149,10 +150,10 @@ class CGBlock(keras.layers.Layer):
         return self.conv_s(self.norm_s.modulate(x, hidden[2])) + dx
 
     def _hidden_features(self, norms, x, segmap) -> list:
-        """Every norm's `hidden_features`, computed together: the norms read the same mask at
+        """Every norm's `hidden_features`, computed together: the norms read the same segmap at
         the same size (`shared_hidden_features`)."""
         norms[0]._check_shapes(x.shape, segmap.shape)
-        size = require_known_spatial_size("x", x.shape, "the mask is resized to it")
+        size = require_known_spatial_size("x", x.shape, "the segmap is resized to it")
         require_known_spatial_size("segmap", segmap.shape, "it is resized to x's size")
         return shared_hidden_features(norms, segmap, size)
 

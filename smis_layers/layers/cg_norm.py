@@ -7,7 +7,9 @@ from keras import ops
 
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.normalization import NORMS, make_normalization
-from smis_layers.ops.checks import (
+from smis_layers.ops.grouped_conv import LOWERINGS, grouped_conv2d_many
+from smis_layers.ops.resize import resize_nearest
+from smis_layers.utils.validation import (
     require_choice,
     require_divisible,
     require_float_dtype,
@@ -16,8 +18,6 @@ from smis_layers.ops.checks import (
     require_rank,
     require_same_batch,
 )
-from smis_layers.ops.grouped_conv import LOWERINGS, grouped_conv2d_many
-from smis_layers.ops.resize import resize_nearest
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")
@@ -25,15 +25,15 @@ class CGNorm(keras.layers.Layer):
     """Conditional group normalization: SPADE with grouped convolutions.
 
     `out = norm(x) * (1 + gamma) + beta`, where `norm` is parameter-free (batch, sync-batch or
-    instance), and `gamma`, `beta` are predicted from the semantic mask (resized, nearest with
+    instance), and `gamma`, `beta` are predicted from the segmap (resized, nearest with
     PyTorch's index convention, to x's size) by a grouped conv + ReLU to `hidden_channels`
     channels (`shared_groups` groups) followed by two grouped convs (`groups` groups). With
-    `shared_groups == groups`, output group `g` depends only on x's group `g` and on the mask's
+    `shared_groups == groups`, output group `g` depends only on x's group `g` and on the segmap's
     group `g` of channels.
 
     The official GroupDNet variants are all expressible:
-    DeepFashion `CGNorm(groups=G, hidden_channels=128)`; Cityscapes (mask of 2C channels, each
-    class paired with the instance-edge map) `CGNorm(groups=C, hidden_channels=C * G,
+    DeepFashion `CGNorm(groups=G, hidden_channels=128)`; Cityscapes (a condition of 2C
+    channels, each class paired with the instance-edge map) `CGNorm(groups=C, hidden_channels=C * G,
     shared_groups=C)`; ADE20K `CGNorm(groups=G, hidden_channels=2C if C % G == 0 else C * G,
     shared_groups=C)`.
 
@@ -41,7 +41,7 @@ class CGNorm(keras.layers.Layer):
         groups: groups of the gamma and beta convolutions; divides x's channels and
             `hidden_channels`.
         hidden_channels: width of the shared hidden layer.
-        shared_groups: groups of the shared convolution; divides the mask's channels and
+        shared_groups: groups of the shared convolution; divides the segmap's channels and
             `hidden_channels`. Defaults to `groups`.
         norm: parameter-free normalization of x: "batch", "sync_batch" or "instance".
         kernel_size: odd kernel size of the three convolutions.
@@ -51,8 +51,8 @@ class CGNorm(keras.layers.Layer):
 
     Call arguments:
         x: (B, H, W, channels) features.
-        segmap: (B, h, w, mask_channels) semantic mask (one-hot per class, optionally with extra
-            per-class channels such as instance edges); resized to (H, W).
+        segmap: (B, h, w, condition_channels) the decoder's condition: the one-hot segmap,
+            optionally with extra per-class channels such as instance edges; resized to (H, W).
 
     Examples:
         >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
@@ -95,9 +95,9 @@ class CGNorm(keras.layers.Layer):
 
     def _check_shapes(self, x_shape, segmap_shape):
         require_rank("x", x_shape, 4, "(batch, height, width, channels)")
-        require_rank("segmap", segmap_shape, 4, "(batch, height, width, mask_channels)")
+        require_rank("segmap", segmap_shape, 4, "(batch, height, width, condition_channels)")
         require_same_batch("x", x_shape, "segmap", segmap_shape)
-        channels, mask_channels = x_shape[-1], segmap_shape[-1]
+        channels, condition_channels = x_shape[-1], segmap_shape[-1]
         for name, shape in (("x", x_shape), ("segmap", segmap_shape)):
             if shape[-1] is None:
                 raise ValueError(
@@ -105,20 +105,22 @@ class CGNorm(keras.layers.Layer):
                     f"{tuple(shape)}"
                 )
         require_divisible("x channels", channels, self.groups, "groups")
-        require_divisible("segmap channels", mask_channels, self.shared_groups, "shared_groups")
+        require_divisible(
+            "segmap channels", condition_channels, self.shared_groups, "shared_groups"
+        )
         if self.built:
             built_x, built_segmap = self._built_channels
-            if (channels, mask_channels) != (built_x, built_segmap):
+            if (channels, condition_channels) != (built_x, built_segmap):
                 raise ValueError(
                     f"CGNorm {self.name!r} was built for x with {built_x} channels and a segmap "
                     f"with {built_segmap} channels; received x of shape {tuple(x_shape)} and "
                     f"segmap of shape {tuple(segmap_shape)}"
                 )
-        return channels, mask_channels
+        return channels, condition_channels
 
     def build(self, x_shape, segmap_shape):
-        channels, mask_channels = self._check_shapes(x_shape, segmap_shape)
-        self._built_channels = (channels, mask_channels)
+        channels, condition_channels = self._check_shapes(x_shape, segmap_shape)
+        self._built_channels = (channels, condition_channels)
         self.param_free_norm = make_normalization(self.norm, affine=False, name="param_free_norm")
         self.param_free_norm.build(x_shape)
         conv_args = {
@@ -135,7 +137,7 @@ class CGNorm(keras.layers.Layer):
         self.gamma = GroupConv2D(channels, groups=self.groups, name="gamma", **conv_args)
         self.beta = GroupConv2D(channels, groups=self.groups, name="beta", **conv_args)
         hidden_shape = (*tuple(x_shape[:3]), self.hidden_channels)
-        self.shared.build((*tuple(x_shape[:3]), mask_channels))
+        self.shared.build((*tuple(x_shape[:3]), condition_channels))
         self.gamma.build(hidden_shape)
         self.beta.build(hidden_shape)
 
@@ -144,14 +146,14 @@ class CGNorm(keras.layers.Layer):
         # or channel count is an error rather than a silent broadcast or a backend crash.
         self._check_shapes(x.shape, segmap.shape)
         require_float_dtype("x", x.dtype)
-        size = require_known_spatial_size("x", x.shape, "the mask is resized to it")
+        size = require_known_spatial_size("x", x.shape, "the segmap is resized to it")
         require_known_spatial_size("segmap", segmap.shape, "it is resized to x's size")
         return self.modulate(x, self.hidden_features(segmap, size))
 
     def hidden_features(self, segmap, size: tuple[int, int]):
         """The shared layer's output: `relu(shared(segmap resized to size))`.
 
-        `CGBlock` computes this for its norms together (they read the same mask at the same
+        `CGBlock` computes this for its norms together (they read the same segmap at the same
         size); `call` is `modulate(x, hidden_features(segmap, x's size))`.
 
         Examples:
@@ -204,9 +206,9 @@ class CGNorm(keras.layers.Layer):
 def shared_hidden_features(norms: Sequence[CGNorm], segmap, size: tuple[int, int]) -> list:
     """`norm.hidden_features(segmap, size)` of every norm in `norms`, computed together.
 
-    Norms that read the same mask at the same size (a `CGBlock`'s) resize it once and run their
+    Norms that read the same segmap at the same size (a `CGBlock`'s) resize it once and run their
     shared convolutions as one (`grouped_conv2d_many`, the same function). The norms must have
-    equal `shared_groups`, `kernel_size` and mask channels.
+    equal `shared_groups`, `kernel_size` and segmap channels.
     """
     first = norms[0]
     segmap = resize_nearest(ops.cast(segmap, first.compute_dtype), size)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from smis_layers.ops.checks import (
+from smis_layers.utils.validation import (
     require_channels,
     require_choice,
     require_float_dtype,

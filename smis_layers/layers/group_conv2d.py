@@ -3,14 +3,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from smis_layers.ops.checks import (
+from smis_layers.ops.grouped_conv import LOWERINGS, grouped_conv2d
+from smis_layers.utils.validation import (
     require_choice,
     require_divisible,
     require_float_dtype,
     require_int_pair,
     require_positive_int,
 )
-from smis_layers.ops.grouped_conv import LOWERINGS, grouped_conv2d
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")

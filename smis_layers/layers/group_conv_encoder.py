@@ -5,14 +5,14 @@ from keras import ops
 
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.normalization import make_normalization, maybe_spectral_norm
-from smis_layers.ops.checks import (
+from smis_layers.ops.grouped_conv import LOWERINGS
+from smis_layers.utils.validation import (
     require_channels,
     require_choice,
     require_divisible,
     require_positive_int,
     require_rank,
 )
-from smis_layers.ops.grouped_conv import LOWERINGS
 
 ENCODER_NORMS = ("instance", "batch", "sync_batch", "none")
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import keras
 
 from smis_layers.data.datasets import DATASETS, OFFICIAL_BLOCK_NAMES
-from smis_layers.ops.checks import require_choice, require_int_pair, require_positive_int
+from smis_layers.utils.validation import require_choice, require_int_pair, require_positive_int
 
 # Read from the dataset table (smis_layers.data.datasets); kept as names of this module.
 OFFICIAL_DATASETS = tuple(DATASETS)
@@ -26,7 +26,7 @@ class DecoderBlockSpec:
         filters: output channels.
         groups: groups of the block's convolutions.
         norm_hidden_channels: hidden width of the block's CGNorm layers.
-        norm_shared_groups: groups of CGNorm's shared (mask) convolution.
+        norm_shared_groups: groups of CGNorm's shared (segmap) convolution.
         norm_groups: groups of CGNorm's gamma/beta convolutions.
         upsample: whether a nearest x2 upsampling precedes the block.
     """
@@ -63,14 +63,13 @@ class GroupDecreasingSchedule:
         blocks: the decoder blocks, in order.
         require_decreasing: reject schedules whose groups ever increase.
 
-    Example:
-
-    >>> schedule = GroupDecreasingSchedule.official("deepfashion")
-    >>> [block.groups for block in schedule.blocks]
-    [8, 8, 4, 4, 2, 2, 1]
-    >>> rule = GroupDecreasingSchedule.decreasing(num_classes=6, base_filters=12, image_size=64)
-    >>> rule.output_size
-    (64, 64)
+    Examples:
+        >>> schedule = GroupDecreasingSchedule.official("deepfashion")
+        >>> [block.groups for block in schedule.blocks]
+        [8, 8, 4, 4, 2, 2, 1]
+        >>> rule = GroupDecreasingSchedule.decreasing(num_classes=6, base_filters=12, image_size=64)
+        >>> rule.output_size
+        (64, 64)
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020, Sec. 3.3.
@@ -155,8 +154,8 @@ class GroupDecreasingSchedule:
 
         One block at the latent size, then one block per x2 upsampling. Block `i` targets
         `num_classes / 2 ** (i // halve_every)` groups (the largest count not above that which
-        divides its channels), the last block uses `final_groups`; CGNorm's shared (mask)
-        convolution uses `gcd(groups, num_classes)` groups, so that it splits the mask's C
+        divides its channels), the last block uses `final_groups`; CGNorm's shared (segmap)
+        convolution uses `gcd(groups, num_classes)` groups, so that it splits the segmap's C
         channels (equal to the block's groups whenever they divide C). Widths are
         `width_multipliers * base_filters`, by default 16, ..., 16, 8, 4, 2, 1. With
         `num_classes=8, base_filters=160, image_size=256` this is the official DeepFashion
@@ -208,7 +207,7 @@ class GroupDecreasingSchedule:
             if target >= num_classes:
                 per_class.append((names[i], groups, width_multipliers[i]))
             hidden = _round_up(norm_hidden_channels or 128, groups)
-            # CGNorm's shared convolution splits the mask's C channels: its groups must divide
+            # CGNorm's shared convolution splits the segmap's C channels: its groups must divide
             # C as well as the hidden width (groups when groups divides C, as officially).
             shared = math.gcd(groups, num_classes)
             blocks.append(

@@ -2,7 +2,7 @@
 
 A VAE-GAN's KL term prices every nat the encoder puts into a code. When it wins, the posterior
 collapses onto the prior: `encode` returns codes close to N(0, I), reconstructions fall back to
-what the mask alone suggests, and appearance transfer has nothing to transfer. The KL of the
+what the label map alone suggests, and appearance transfer has nothing to transfer. The KL of the
 posterior q(z | x) to the prior, summed over a class's channels, is the number of nats that
 class's code carries about the image (an upper bound on the mutual information).
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.deprecation import renamed_keywords
+from smis_layers.utils.validation import require_positive_int
 
 
 def gaussian_kl_nats(mu, logvar) -> np.ndarray:
@@ -25,13 +26,14 @@ def gaussian_kl_nats(mu, logvar) -> np.ndarray:
     return -0.5 * (1.0 + logvar - np.square(mu) - np.exp(logvar))
 
 
-def code_information(model, images, masks, batch_size: int = 16) -> dict:
+@renamed_keywords(masks="labels")
+def code_information(model, images, labels, batch_size: int = 16) -> dict:
     """Nats the encoder's codes carry per image, in all and per class.
 
     Args:
         model: a generator with GroupDNet's API (`encode`, `num_classes`, `class_channels`).
         images: (B, H, W, 3) images in [-1, 1].
-        masks: (B, H, W) integer label maps.
+        labels: (B, H, W) integer label maps.
         batch_size: images per `encode` call.
 
     Returns:
@@ -42,19 +44,19 @@ def code_information(model, images, masks, batch_size: int = 16) -> dict:
         occurs; NaN for a class that occurs in none).
 
     Examples:
-        >>> info = code_information(model, images, masks)
+        >>> info = code_information(model, images, labels)
         >>> info["nats_per_image"], info["nats_per_class"].round(2)
     """
     require_positive_int("batch_size", batch_size)
-    images, masks = np.asarray(images), np.asarray(masks)
-    if len(images) != len(masks):
+    images, labels = np.asarray(images), np.asarray(labels)
+    if len(images) != len(labels):
         raise ValueError(
-            f"`images` and `masks` must hold as many samples; received {len(images)} images "
-            f"and {len(masks)} masks"
+            f"`images` and `labels` must hold as many samples; received {len(images)} images "
+            f"and {len(labels)} labels"
         )
     kl = np.concatenate(
         [
-            gaussian_kl_nats(*model.encode(images[i : i + batch_size], masks[i : i + batch_size]))
+            gaussian_kl_nats(*model.encode(images[i : i + batch_size], labels[i : i + batch_size]))
             for i in range(0, len(images), batch_size)
         ]
     )
@@ -66,7 +68,7 @@ def code_information(model, images, masks, batch_size: int = 16) -> dict:
         axis=1,
     )  # (B, C)
     present = np.stack(
-        [(masks == c).reshape(len(masks), -1).any(axis=1) for c in range(model.num_classes)], 1
+        [(labels == c).reshape(len(labels), -1).any(axis=1) for c in range(model.num_classes)], 1
     )
     with np.errstate(invalid="ignore"):
         present_mean = (per_class * present).sum(0) / present.sum(0)

@@ -13,7 +13,7 @@ import numpy as np
 from smis_layers.data.synthetic import TEXTURES, SyntheticShapes
 from smis_layers.metrics.distances import ImageDistance
 from smis_layers.metrics.diversity import as_distances
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 def donor_appearance(dataset: SyntheticShapes, palette, texture, params, seed: int):
@@ -64,10 +64,10 @@ def appearance_swap_score(
 ) -> dict:
     """How exactly swapping one class's code transfers that class's appearance, and only it.
 
-    For samples `start .. start + n_images - 1` of `dataset` (image A, mask M, appearance
+    For samples `start .. start + n_images - 1` of `dataset` (image A, label map M, appearance
     factors F_A), a second rendering B = `dataset.render(M, F_B)` of the same layout with other
     factors (`donor_appearance`) is made. Both are encoded (`mu, logvar = model.encode(images,
-    masks)`; the means are the codes). For every class c of M with at least `min_pixels` pixels,
+    labels)`; the means are the codes). For every class c of M with at least `min_pixels` pixels,
     class c's code of A is replaced by B's and the image generated (`swap`). Its ground truth T
     is `dataset.render(M, F_A with class c's factors from F_B)`: A outside c, B inside c.
     With d the (region-restricted) distance:
@@ -85,7 +85,7 @@ def appearance_swap_score(
       d_c(A, T) (the distance a perfect transfer covers), `pairs` = number of (image, class).
 
     Args:
-        model: `encode(images, masks)`, `generate(masks, z=z)`, `class_code`, `with_class_code`,
+        model: `encode(images, labels)`, `generate(labels, z=z)`, `class_code`, `with_class_code`,
             `num_classes` (GroupDNet's API).
         dataset: the `SyntheticShapes` benchmark the model was trained on (same classes, size).
         n_images: images A.
@@ -115,26 +115,28 @@ def appearance_swap_score(
         )
     distances, single = as_distances(distance)
     batch = dataset.batch(np.arange(start, start + n_images))
-    masks, images_a = batch["masks"], batch["images"]
+    labels, images_a = batch["masks"], batch["images"]
     factors_a = (batch["palette"], batch["texture"], batch["params"])
     factors_b = donor_appearance(dataset, *factors_a, seed=seed)
-    images_b = dataset.render(masks, *factors_b)
+    images_b = dataset.render(labels, *factors_b)
 
     def encode(images, m):
         return model.encode(images, m)[0]
 
-    mu_a = _batched(encode, images_a, masks, batch_size=batch_size)
-    mu_b = _batched(encode, images_b, masks, batch_size=batch_size)
+    mu_a = _batched(encode, images_a, labels, batch_size=batch_size)
+    mu_b = _batched(encode, images_b, labels, batch_size=batch_size)
     reconstruction = _batched(
-        lambda m, z: model.generate(m, z=z), masks, mu_a, batch_size=batch_size
+        lambda m, z: model.generate(m, z=z), labels, mu_a, batch_size=batch_size
     )
 
     pairs = []
-    for i, mask in enumerate(masks):
-        counts = np.bincount(mask.ravel(), minlength=model.num_classes)
+    for i, label_map in enumerate(labels):
+        counts = np.bincount(label_map.ravel(), minlength=model.num_classes)
         pairs += [(i, c) for c in range(model.num_classes) if counts[c] >= min_pixels]
     if not pairs:
-        raise ValueError(f"No class region of the {n_images} masks has >= {min_pixels} pixels")
+        raise ValueError(
+            f"No class region of the {n_images} label maps have >= {min_pixels} pixels"
+        )
     index = np.array([i for i, _ in pairs])
     classes = np.array([c for _, c in pairs])
     z = np.concatenate(
@@ -143,7 +145,7 @@ def appearance_swap_score(
             for i, c in pairs
         ]
     )
-    pair_masks = masks[index]
+    pair_labels = labels[index]
     bar = None
     if progress:
         import keras
@@ -152,7 +154,7 @@ def appearance_swap_score(
     swapped = []
     for s in range(0, len(z), batch_size):
         swapped.append(
-            np.asarray(model.generate(pair_masks[s : s + batch_size], z=z[s : s + batch_size]))
+            np.asarray(model.generate(pair_labels[s : s + batch_size], z=z[s : s + batch_size]))
         )
         if bar is not None:
             bar.update(min(s + batch_size, len(z)))
@@ -161,9 +163,9 @@ def appearance_swap_score(
     target_factors = [f[index].copy() for f in factors_a]
     for f_target, f_b in zip(target_factors, factors_b, strict=True):
         f_target[np.arange(len(pairs)), classes] = f_b[index, classes]
-    target = dataset.render(pair_masks, *target_factors)
+    target = dataset.render(pair_labels, *target_factors)
 
-    inside = (pair_masks == classes[:, None, None]).astype("float32")
+    inside = (pair_labels == classes[:, None, None]).astype("float32")
 
     results = {
         name: _swap_summary(

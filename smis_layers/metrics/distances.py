@@ -181,7 +181,7 @@ def masked_l1_distance() -> MaskedL1Distance:
 
     Examples:
         >>> distance = masked_l1_distance()
-        >>> distance(images_a, images_b, region=(masks == 3))  # (B,)
+        >>> distance(images_a, images_b, region=(labels == 3))  # (B,)
     """
     return MaskedL1Distance()
 

@@ -2,7 +2,7 @@
 
 The model API used (GroupDNet's; the baselines and any duck-typed model with these methods
 work): `num_classes`, `sample_z(batch, seed)`, `class_code(z, c)`, `with_class_code(z, c, code)`
-and `generate(masks, z=z)` with masks as (B, H, W) integer label maps.
+and `generate(labels, z=z)` with labels as (B, H, W) integer label maps.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from smis_layers.metrics.distances import ImageDistance, masked_l1_distance
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.deprecation import renamed_keywords
+from smis_layers.utils.validation import require_positive_int
 
 
 def _seeds(seed: int, index: int, count: int) -> list[int]:
@@ -19,24 +20,24 @@ def _seeds(seed: int, index: int, count: int) -> list[int]:
     return [int(s) for s in rng.integers(0, 2**31 - 1, count)]
 
 
-def _check_masks(masks, num_classes: int) -> np.ndarray:
-    masks = np.asarray(masks)
-    if masks.ndim == 4 and masks.shape[-1] == 1:
-        masks = masks[..., 0]
-    if masks.ndim != 3:
-        raise ValueError(f"`masks` must be (B, H, W) label maps; received shape {masks.shape}")
-    if masks.size and (masks.min() < 0 or masks.max() >= num_classes):
+def _check_labels(labels, num_classes: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim == 4 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.ndim != 3:
+        raise ValueError(f"`labels` must be (B, H, W) label maps; received shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
-            f"`masks` labels must be in [0, {num_classes}); received labels in "
-            f"[{masks.min()}, {masks.max()}]"
+            f"`labels` values must be in [0, {num_classes}); received labels in "
+            f"[{labels.min()}, {labels.max()}]"
         )
-    return masks.astype("int32")
+    return labels.astype("int32")
 
 
-def _generate(model, masks, z, batch_size: int) -> np.ndarray:
+def _generate(model, labels, z, batch_size: int) -> np.ndarray:
     return np.concatenate(
         [
-            np.asarray(model.generate(masks[i : i + batch_size], z=z[i : i + batch_size]))
+            np.asarray(model.generate(labels[i : i + batch_size], z=z[i : i + batch_size]))
             for i in range(0, len(z), batch_size)
         ]
     )
@@ -102,9 +103,10 @@ def _progbar(total: int, progress: bool):
     return keras.utils.Progbar(total, unit_name="image")
 
 
+@renamed_keywords(masks="labels")
 def class_specific_diversity(
     model,
-    masks,
+    labels,
     distance: ImageDistance | dict[str, ImageDistance] | None = None,
     num_samples: int = 10,
     seed: int = 0,
@@ -115,7 +117,7 @@ def class_specific_diversity(
 ) -> dict:
     """mCSD and mOCD (Zhu et al. 2020, Sec. 4.1): class-specific and other-classes diversity.
 
-    For every image and every class c present in its mask (at least `min_pixels` pixels), one
+    For every image and every class c present in its label map (at least `min_pixels` pixels), one
     base code is drawn and `num_samples` codes that differ from it only in class c's code
     (`model.with_class_code(base, c, new_code)`); the generated images are compared pairwise:
 
@@ -129,7 +131,7 @@ def class_specific_diversity(
 
     Args:
         model: the generator (see the module docstring for the API used).
-        masks: (B, H, W) label maps.
+        labels: (B, H, W) label maps.
         distance: an `ImageDistance` (default `masked_l1_distance()`), or a dict
             {name: ImageDistance} to score the same generated images with several distances.
         num_samples: n, the images generated per (image, class).
@@ -145,7 +147,7 @@ def class_specific_diversity(
         "num_samples"; for a dict of distances, {name: that dict}.
 
     Examples:
-        >>> scores = class_specific_diversity(model, masks, masked_l1_distance(), num_samples=10)
+        >>> scores = class_specific_diversity(model, labels, masked_l1_distance(), num_samples=10)
         >>> scores["mcsd"], scores["mocd"]
 
     Reference:
@@ -157,13 +159,13 @@ def class_specific_diversity(
         raise ValueError(f"`num_samples` must be >= 2 (pairs); received {num_samples}")
     require_positive_int("min_pixels", min_pixels)
     c_total = int(model.num_classes)
-    masks = _check_masks(masks, c_total)
+    labels = _check_labels(labels, c_total)
     wanted = set(range(c_total)) if classes is None else {int(c) for c in classes}
     csd = {name: [[] for _ in range(c_total)] for name in distances}
     ocd = {name: [[] for _ in range(c_total)] for name in distances}
-    bar = _progbar(len(masks), progress)
-    for index, mask in enumerate(masks):
-        counts = np.bincount(mask.ravel(), minlength=c_total)
+    bar = _progbar(len(labels), progress)
+    for index, label_map in enumerate(labels):
+        counts = np.bincount(label_map.ravel(), minlength=c_total)
         present = [c for c in range(c_total) if counts[c] >= min_pixels and c in wanted]
         if present:
             seeds = _seeds(seed, index, 1 + len(present))
@@ -173,11 +175,11 @@ def class_specific_diversity(
                 new = model.class_code(model.sample_z(num_samples, code_seed), c)
                 codes.append(model.with_class_code(np.repeat(base, num_samples, axis=0), c, new))
             z = np.concatenate(codes)
-            images = _generate(model, np.repeat(mask[None], len(z), axis=0), z, batch_size)
+            images = _generate(model, np.repeat(label_map[None], len(z), axis=0), z, batch_size)
             for k, c in enumerate(present):
                 group = images[k * num_samples : (k + 1) * num_samples]
-                inside = (mask == c).astype("float32")
-                has_outside = counts[c] < mask.size
+                inside = (label_map == c).astype("float32")
+                has_outside = counts[c] < label_map.size
                 regions = [inside, 1 - inside] if has_outside else [inside]
                 for name, dist in distances.items():
                     values = pairwise_mean_distances(dist, group, regions, batch_size)
@@ -204,25 +206,26 @@ def _diversity_summary(csd, ocd, num_samples: int) -> dict:
     }
 
 
+@renamed_keywords(masks="labels")
 def overall_diversity(
     model,
-    masks,
+    labels,
     distance: ImageDistance | dict[str, ImageDistance] | None = None,
     num_samples: int = 10,
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
 ) -> dict:
-    """Overall diversity ("LPIPS diversity" with LPIPS as the distance): for every mask,
+    """Overall diversity ("LPIPS diversity" with LPIPS as the distance): for every label map,
     `num_samples` images from fully resampled codes, mean pairwise distance of the whole
-    images; averaged over the masks.
+    images; averaged over the labels.
 
     Args:
         model: the generator (`sample_z`, `generate`).
-        masks: (B, H, W) label maps.
+        labels: (B, H, W) label maps.
         distance: an `ImageDistance` (default `masked_l1_distance()`) or a dict of them.
-        num_samples: images per mask (>= 2).
-        seed: codes are derived from (seed, mask index): deterministic.
+        num_samples: images per label map (>= 2).
+        seed: codes are derived from (seed, label map index): deterministic.
         batch_size / progress: as in `class_specific_diversity`.
 
     Returns:
@@ -230,7 +233,7 @@ def overall_diversity(
         {name: that dict}.
 
     Examples:
-        >>> overall_diversity(model, masks, masked_lpips_distance(lpips))["diversity"]
+        >>> overall_diversity(model, labels, masked_lpips_distance(lpips))["diversity"]
 
     Reference:
         Zhu et al., "Toward Multimodal Image-to-Image Translation", NeurIPS 2017 (the LPIPS
@@ -240,12 +243,12 @@ def overall_diversity(
     num_samples = require_positive_int("num_samples", num_samples)
     if num_samples < 2:
         raise ValueError(f"`num_samples` must be >= 2 (pairs); received {num_samples}")
-    masks = _check_masks(masks, int(model.num_classes))
+    labels = _check_labels(labels, int(model.num_classes))
     values = {name: [] for name in distances}
-    bar = _progbar(len(masks), progress)
-    for index, mask in enumerate(masks):
+    bar = _progbar(len(labels), progress)
+    for index, label_map in enumerate(labels):
         z = np.asarray(model.sample_z(num_samples, _seeds(seed, index, 1)[0]))
-        images = _generate(model, np.repeat(mask[None], num_samples, axis=0), z, batch_size)
+        images = _generate(model, np.repeat(label_map[None], num_samples, axis=0), z, batch_size)
         for name, dist in distances.items():
             values[name].append(pairwise_mean_distance(dist, images, None, batch_size))
         if bar is not None:

@@ -13,7 +13,8 @@ import numpy as np
 from smis_layers.data.labels import DEFAULT_LABEL_CONVENTION
 from smis_layers.data.synthetic import HELD_OUT_SEED
 from smis_layers.metrics.flops import generator_flops
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.deprecation import renamed_keywords
+from smis_layers.utils.validation import require_positive_int
 
 #: (key, column title, format) of `markdown_table`'s default columns; arrows give the better
 #: direction.
@@ -47,22 +48,23 @@ def _say(progress: bool, message: str) -> None:
         print(message, flush=True)
 
 
-def _generate_all(model, masks, seed: int, batch_size: int) -> np.ndarray:
-    seeds = _seed_list(seed, math.ceil(len(masks) / batch_size))
+def _generate_all(model, labels, seed: int, batch_size: int) -> np.ndarray:
+    seeds = _seed_list(seed, math.ceil(len(labels) / batch_size))
     return np.concatenate(
         [
-            np.asarray(model.generate(masks[i : i + batch_size], seed=s))
-            for s, i in zip(seeds, range(0, len(masks), batch_size), strict=True)
+            np.asarray(model.generate(labels[i : i + batch_size], seed=s))
+            for s, i in zip(seeds, range(0, len(labels), batch_size), strict=True)
         ]
     )
 
 
-def images_per_second(model, masks, batch_size: int = 16, repeats: int = 3) -> float:
+@renamed_keywords(masks="labels")
+def images_per_second(model, labels, batch_size: int = 16, repeats: int = 3) -> float:
     """Inference throughput of `model.generate` (codes drawn inside) at `batch_size`: one
     warm-up call, then the best of `repeats` timed calls."""
     require_positive_int("repeats", repeats)
-    masks = np.asarray(masks)
-    batch = np.resize(masks, (batch_size, *masks.shape[1:]))
+    labels = np.asarray(labels)
+    batch = np.resize(labels, (batch_size, *labels.shape[1:]))
     model.generate(batch, seed=0)
     best = float("inf")
     for r in range(repeats):
@@ -85,16 +87,17 @@ def evaluate_presets(
     timing_repeats: int = 3,
     timing_batch_size: int = 16,
 ) -> list[dict]:
-    """Evaluates generator presets on held-out synthetic masks; one dict (table row) per preset.
+    """Evaluates generator presets on held-out synthetic label maps; one dict (table row) per
+    preset.
 
     The held-out data are samples 0 .. n_images - 1 of `SyntheticShapes(image_size, num_classes,
     seed=1000 + seed)` (size and classes from each model). For each preset
     (`smis_layers.presets.load_preset`):
 
     - `fid_segmenter`: Fréchet distance of the segmenter's pooled features (`features`) of the
-      generated images (one code per mask) and of the real images (a "domain FID"; with few
+      generated images (one code per label map) and of the real images (a "domain FID"; with few
       images it is biased upwards, compare rows measured with the same `n_images`);
-    - `miou`, `pixel_accuracy`: segmenter predictions on the generated images vs the masks;
+    - `miou`, `pixel_accuracy`: segmenter predictions on the generated images vs the label maps;
     - `mcsd_l1`, `mocd_l1`, `mcsd_segmenter`, `mocd_segmenter`: `class_specific_diversity` with
       `num_samples` codes per (image, class), scored with `masked_l1_distance` and with
       `masked_feature_distance(segmenter.feature_maps)`;
@@ -115,11 +118,11 @@ def evaluate_presets(
 
     Args:
         presets: preset folders or zoo names of generators with GroupDNet's API.
-        n_images: held-out masks (>= 2).
+        n_images: held-out label maps (>= 2).
         seed: fixes the held-out data, the codes and the donor appearances: deterministic.
         segmenter: the `ShapesSegmenter` preset (folder or zoo name).
         progress: print the stages and show progress bars.
-        num_samples: codes per (image, class) for mCSD / mOCD and per mask for diversity.
+        num_samples: codes per (image, class) for mCSD / mOCD and per label map for diversity.
         flops: callable model -> generator FLOPs per image; default: the analytic count
             `generator_flops(model, "decoder")` of `smis_layers.metrics.flops`.
         batch_size: images per `generate` call.
@@ -163,9 +166,9 @@ def evaluate_presets(
             datasets[key] = (data, data.batch(np.arange(n_images)))
         return datasets[key]
 
-    def segmenter_scores(images, masks):
+    def segmenter_scores(images, labels):
         metric = SegmentationScores(seg.num_classes)
-        metric.update_state(masks, seg.predict_labels(images, batch_size))
+        metric.update_state(labels, seg.predict_labels(images, batch_size))
         return {k: float(np.asarray(v)) for k, v in metric.result().items()}
 
     def domain_fid(real, generated):
@@ -181,7 +184,7 @@ def evaluate_presets(
         if model.label_convention != DEFAULT_LABEL_CONVENTION:
             raise ValueError(
                 f"Preset {name} was trained on {model.label_convention} labels; this evaluation "
-                "draws the synthetic benchmark's masks (identity labels), which that model's "
+                "draws the synthetic benchmark's labels (identity labels), which that model's "
                 "classes do not mean"
             )
         if model.num_classes != seg.num_classes:
@@ -196,7 +199,7 @@ def evaluate_presets(
                 "benchmark is square"
             )
         data, batch = held_out(height, model.num_classes)
-        masks, real = batch["masks"], batch["images"]
+        labels, real = batch["masks"], batch["images"]
         if reference and not rows:
             _say(progress, "[real images] reference scores")
             other = data.batch(np.arange(n_images, 2 * n_images))["images"]
@@ -206,14 +209,14 @@ def evaluate_presets(
                     "fid_segmenter": domain_fid(real, other),
                     **{
                         k: v
-                        for k, v in segmenter_scores(real, masks).items()
+                        for k, v in segmenter_scores(real, labels).items()
                         if k in ("miou", "pixel_accuracy")
                     },
                 }
             )
         _say(progress, f"[{name}] generating {n_images} images")
-        generated = _generate_all(model, masks, seed, batch_size)
-        scores = segmenter_scores(generated, masks)
+        generated = _generate_all(model, labels, seed, batch_size)
+        scores = segmenter_scores(generated, labels)
         row = {
             "preset": name,
             "class_name": type(model).__name__,
@@ -225,13 +228,13 @@ def evaluate_presets(
         }
         _say(progress, f"[{name}] mCSD / mOCD ({num_samples} codes per image and class)")
         diversity = class_specific_diversity(
-            model, masks, distances, num_samples, seed, batch_size=batch_size, progress=progress
+            model, labels, distances, num_samples, seed, batch_size=batch_size, progress=progress
         )
         for key, value in diversity.items():
             row[f"mcsd_{key}"], row[f"mocd_{key}"] = value["mcsd"], value["mocd"]
         _say(progress, f"[{name}] overall diversity")
         overall = overall_diversity(
-            model, masks, distances, num_samples, seed, batch_size=batch_size, progress=progress
+            model, labels, distances, num_samples, seed, batch_size=batch_size, progress=progress
         )
         for key, value in overall.items():
             row[f"diversity_{key}"] = value["diversity"]
@@ -240,7 +243,7 @@ def evaluate_presets(
             model, data, n_images, seed, batch_size=batch_size, progress=progress
         )
         row.update({f"swap_{k}": v for k, v in swap.items()})
-        information = code_information(model, real, masks, batch_size=batch_size)
+        information = code_information(model, real, labels, batch_size=batch_size)
         row["code_nats"] = information["nats_per_image"]
         row["code_nats_per_class"] = [
             None if np.isnan(v) else round(float(v), 3) for v in information["nats_present_class"]
@@ -251,7 +254,9 @@ def evaluate_presets(
         count = flops(model) if flops is not None else generator_flops(model, "decoder")
         row["generator_gflops"] = float(count) / 1e9
         if timing_repeats:
-            row["images_per_s"] = images_per_second(model, masks, timing_batch_size, timing_repeats)
+            row["images_per_s"] = images_per_second(
+                model, labels, timing_batch_size, timing_repeats
+            )
         rows.append(row)
     return rows
 

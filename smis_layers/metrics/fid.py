@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 INCEPTION_SIZE = 299
 

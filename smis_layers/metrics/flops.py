@@ -133,7 +133,7 @@ def generator_flops(model, part: str = "train", batch_size: int = 1) -> int:
     Args:
         model: a built `GroupDNet` or baseline.
         part: "train" (encoder + decoder: the training forward, `model(inputs)`), "decoder"
-            (`model.generate(masks, z=...)`: fc, the CGBlocks and the RGB convolution) or
+            (`model.generate(labels, z=...)`: fc, the CGBlocks and the RGB convolution) or
             "encoder".
         batch_size: images.
 
@@ -157,7 +157,7 @@ def discriminator_flops(discriminator, batch_size: int = 1, input_shape=None) ->
         discriminator: built, or not built with `input_shape` given (an unbuilt one is counted
             on a built copy, so it stays unbuilt for `SMISTrainer` to build).
         batch_size: images.
-        input_shape: (batch, H, W, mask channels + 3); required when `discriminator` is not
+        input_shape: (batch, H, W, condition channels + 3); required when `discriminator` is not
             built.
 
     Examples:
@@ -167,7 +167,7 @@ def discriminator_flops(discriminator, batch_size: int = 1, input_shape=None) ->
     if not discriminator.built:
         if input_shape is None:
             raise ValueError(
-                "The discriminator is not built: pass its input_shape (batch, H, W, mask "
+                "The discriminator is not built: pass its input_shape (batch, H, W, condition "
                 "channels + 3), e.g. discriminator_input_shape(generator)"
             )
         discriminator = type(discriminator).from_config(discriminator.get_config())
@@ -176,8 +176,8 @@ def discriminator_flops(discriminator, batch_size: int = 1, input_shape=None) ->
 
 
 def discriminator_input_shape(generator) -> tuple:
-    """The discriminator's input shape for `generator`: (None, H, W, mask channels + 3)."""
-    return (None, *generator.image_size, generator.mask_channels + 3)
+    """The discriminator's input shape for `generator`: (None, H, W, condition channels + 3)."""
+    return (None, *generator.image_size, generator.condition_channels + 3)
 
 
 def train_step_flops(generator, discriminator, batch_size: int) -> dict[str, int]:

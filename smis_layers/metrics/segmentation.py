@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 def _check_ignore_label(ignore_label, num_classes: int):
@@ -107,7 +107,7 @@ def segmentation_scores(
     """mIoU and pixel accuracy of a batch of label maps (see `scores_from_confusion`).
 
     Examples:
-        >>> scores = segmentation_scores(masks, segmenter.predict_labels(images), num_classes=8)
+        >>> scores = segmentation_scores(labels, segmenter.predict_labels(images), num_classes=8)
         >>> scores["miou"], scores["pixel_accuracy"]
     """
     return scores_from_confusion(confusion_matrix(y_true, y_pred, num_classes, ignore_label))
@@ -130,7 +130,7 @@ class SegmentationScores(keras.metrics.Metric):
 
     Examples:
         >>> metric = SegmentationScores(num_classes=8, ignore_label=255)
-        >>> metric.update_state(masks, segmenter(images))
+        >>> metric.update_state(labels, segmenter(images))
         >>> metric.result()["miou"]
 
     Reference:

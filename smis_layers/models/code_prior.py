@@ -19,7 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.deprecation import renamed_keywords
+from smis_layers.utils.validation import require_positive_int
 
 _ARRAYS = ("mean", "scale", "counts", "latent_shape")
 #: Where `sample_z(prior=...)` draws random codes from.
@@ -48,7 +49,7 @@ class FittedCodePrior:
     Examples:
         >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
         >>> model.code_prior = FittedCodePrior.fit(model, batch["images"], batch["masks"])
-        >>> images = model.generate(masks, seed=0)  # codes drawn from the fitted prior
+        >>> images = model.generate(labels, seed=0)  # codes drawn from the fitted prior
 
     Reference:
         Ghosh et al., "From Variational to Deterministic Autoencoders", ICLR 2020 (ex-post
@@ -87,23 +88,24 @@ class FittedCodePrior:
         return int(self.mean.shape[0])
 
     @classmethod
+    @renamed_keywords(masks="labels")
     def fit(
         cls,
         model,
         images,
-        masks,
+        labels,
         batch_size: int = 64,
         min_pixels: int = 16,
         shrinkage: float = 0.05,
         max_rank: int = 256,
     ) -> FittedCodePrior:
-        """Fits the prior to `model`'s posterior means of `images` and `masks`.
+        """Fits the prior to `model`'s posterior means of `images` and `labels`.
 
         Args:
             model: a GroupDNet-family model (`encode`, `latent_shape`, `num_classes`,
                 `class_owned_codes`).
             images: (N, H, W, 3) training images in [-1, 1].
-            masks: their label maps or one-hot masks.
+            labels: their label maps (or their one-hot segmaps).
             batch_size: images encoded at once.
             min_pixels: a class contributes an image's code only where it covers at least this
                 many pixels (a few pixels give a code the decoder never sees at full size).
@@ -117,22 +119,22 @@ class FittedCodePrior:
         max_rank = require_positive_int("max_rank", max_rank)
         if not 0.0 <= float(shrinkage) <= 1.0:
             raise ValueError(f"`shrinkage` must be in [0, 1]; received {shrinkage!r}")
-        images, masks = np.asarray(images), np.asarray(masks)
-        if len(images) != len(masks) or len(images) < 2:
+        images, labels = np.asarray(images), np.asarray(labels)
+        if len(images) != len(labels) or len(images) < 2:
             raise ValueError(
-                "`images` and `masks` must hold the same number (at least 2) of samples; "
-                f"received {len(images)} images and {len(masks)} masks"
+                "`images` and `labels` must hold the same number (at least 2) of samples; "
+                f"received {len(images)} images and {len(labels)} labels"
             )
         mu = np.concatenate(
             [
-                model.encode(images[i : i + batch_size], masks[i : i + batch_size])[0]
+                model.encode(images[i : i + batch_size], labels[i : i + batch_size])[0]
                 for i in range(0, len(images), batch_size)
             ]
         ).astype("float64")
         if not getattr(model, "class_owned_codes", True):
             group = _gaussian(mu.reshape(len(mu), -1), shrinkage, max_rank)
             return cls(*(np.stack([a]) for a in group), model.latent_shape)
-        labels = masks.argmax(-1) if masks.ndim == 4 and masks.shape[-1] > 1 else masks
+        labels = labels.argmax(-1) if labels.ndim == 4 and labels.shape[-1] > 1 else labels
         labels = labels.reshape(len(labels), -1)
         h, w, channels = model.latent_shape
         k = channels // model.num_classes

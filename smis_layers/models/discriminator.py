@@ -5,7 +5,7 @@ from keras import ops
 
 from smis_layers.layers.group_conv2d import GroupConv2D
 from smis_layers.layers.normalization import make_normalization, maybe_spectral_norm
-from smis_layers.ops.checks import require_choice, require_positive_int
+from smis_layers.utils.validation import require_choice, require_positive_int
 
 DISCRIMINATOR_NORMS = ("instance", "batch", "sync_batch", "none")
 
@@ -31,8 +31,9 @@ class MultiScaleDiscriminator(keras.Model):
         **kwargs: `keras.Model` keyword arguments.
 
     Call arguments:
-        inputs: (B, H, W, mask_channels + 3): the one-hot mask (and any extra mask channels such
-            as instance edges) concatenated with the image, mask first as in the official code.
+        inputs: (B, H, W, condition_channels + 3): the decoder's condition (the one-hot segmap,
+            with instance edges where the model has them) concatenated with the image, the
+            condition first as in the official code.
 
     Returns:
         A list (one entry per scale, full resolution first) of lists of feature maps (one per

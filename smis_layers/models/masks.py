@@ -1,120 +1,13 @@
-"""Semantic-mask formats accepted by the models, the check of label values, and the Cityscapes
-instance-edge map."""
+"""Deprecated alias of `smis_layers.models.segmaps` (the module of label maps, segmaps and the
+decoder's condition). Importing it warns; it goes in the next release."""
 
-from __future__ import annotations
+from smis_layers.models.segmaps import (  # noqa: F401
+    DONT_CARE_LABELS,
+    check_label_values,
+    instance_edge_map,
+    pair_with_instance_edges,
+    prepare_segmap,
+)
+from smis_layers.utils.deprecation import moved_module
 
-import numpy as np
-from keras import ops
-
-
-def _is_concrete(x) -> bool:
-    try:
-        np.asarray(ops.convert_to_numpy(x))
-    except Exception:  # symbolic tensors inside a traced function
-        return False
-    return True
-
-
-def prepare_segmap(masks, num_classes: int, dtype: str = "float32", name: str = "masks"):
-    """Returns a one-hot (B, H, W, C) segmap from one-hot masks or integer label maps.
-
-    Accepted: one-hot or soft masks (B, H, W, C), label maps (B, H, W) or (B, H, W, 1) with
-    values in [0, C). Concrete label maps are checked by `check_label_values`.
-    """
-    shape = tuple(masks.shape)
-    if len(shape) == 4 and shape[-1] == num_classes and num_classes > 1:
-        return ops.cast(masks, dtype)
-    if len(shape) == 4 and shape[-1] == 1:
-        masks = ops.squeeze(masks, -1)
-    elif len(shape) != 3:
-        raise ValueError(
-            f"`{name}` must be one-hot (batch, height, width, {num_classes}) or a label map "
-            f"(batch, height, width) / (batch, height, width, 1); received shape {shape}"
-        )
-    if _is_concrete(masks):
-        check_label_values(name, np.asarray(ops.convert_to_numpy(masks)), num_classes)
-    return ops.one_hot(ops.cast(masks, "int32"), num_classes, dtype=dtype)
-
-
-#: Label values that usually mean "don't care / ignore" in segmentation datasets.
-DONT_CARE_LABELS = (255, -1)
-
-
-def check_label_values(name: str, labels: np.ndarray, num_classes: int) -> None:
-    """Label maps must hold integers in [0, num_classes).
-
-    Args:
-        name: the argument's name, for the error.
-        labels: the label maps (any shape).
-        num_classes: C.
-
-    Raises:
-        ValueError: naming the non-integer or out-of-range values (with a hint for the
-            don't-care labels 255 and -1).
-    """
-    labels = np.asarray(labels)
-    integral = np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_
-    if not integral and np.any(labels != np.round(labels)):
-        raise ValueError(
-            f"`{name}` label maps must hold integer class indices; received non-integer "
-            f"values of dtype {labels.dtype}"
-        )
-    if labels.size == 0:
-        return
-    low, high = labels.min(), labels.max()
-    if low >= 0 and high < num_classes:
-        return
-    values = labels.astype("int64")
-    bad = np.unique(values[(values < 0) | (values >= num_classes)])
-    hint = ""
-    if any(v in DONT_CARE_LABELS for v in bad.tolist()):
-        hint = (
-            " A don't-care/ignore label (255 or -1) has no code in GroupDNet: map it to one of "
-            "the classes first (the dataset loaders do: ADE20K's 'other' becomes the last class)."
-        )
-    shown = bad.tolist()[:10]
-    raise ValueError(
-        f"`{name}` label values must lie in [0, {num_classes}) for this {num_classes}-class "
-        f"model; received values in [{values.min()}, {values.max()}] (outside the range: "
-        f"{shown}{' ...' if len(bad) > 10 else ''}).{hint}"
-    )
-
-
-def instance_edge_map(instance_ids, dtype: str = "float32"):
-    """1 where a pixel's instance id differs from a 4-neighbour's, else 0: (B, H, W, 1).
-
-    Follows pix2pixHD/SPADE's `get_edges`: a pixel is an edge if its left/right or top/bottom
-    neighbour has another id (both pixels of the pair are marked).
-    """
-    ids = instance_ids
-    if len(ids.shape) == 4:
-        ids = ops.squeeze(ids, -1)
-    ids = ops.cast(ids, "int32")
-    horizontal = ops.not_equal(ids[:, :, 1:], ids[:, :, :-1])
-    vertical = ops.not_equal(ids[:, 1:, :], ids[:, :-1, :])
-    false_col = ops.zeros_like(ids[:, :, :1], dtype="bool")
-    false_row = ops.zeros_like(ids[:, :1, :], dtype="bool")
-    edges = ops.logical_or(
-        ops.logical_or(
-            ops.concatenate([horizontal, false_col], axis=2),
-            ops.concatenate([false_col, horizontal], axis=2),
-        ),
-        ops.logical_or(
-            ops.concatenate([vertical, false_row], axis=1),
-            ops.concatenate([false_row, vertical], axis=1),
-        ),
-    )
-    return ops.expand_dims(ops.cast(edges, dtype), -1)
-
-
-def pair_with_instance_edges(segmap, edges):
-    """(B, H, W, C) + (B, H, W, 1) -> (B, H, W, 2C) ordered [class 0, edge, class 1, edge, ...].
-
-    The official Cityscapes decoder pairs every class mask with the instance-edge map so that
-    CGNorm's shared convolution (groups=C) sees (class c, edges) together.
-    """
-    num_classes = segmap.shape[-1]
-    edges = ops.broadcast_to(edges, ops.shape(segmap))
-    paired = ops.stack([segmap, ops.cast(edges, segmap.dtype)], axis=-1)
-    shape = ops.shape(segmap)
-    return ops.reshape(paired, (shape[0], shape[1], shape[2], 2 * num_classes))
+moved_module("smis_layers.models.masks", "smis_layers.models.segmaps")

@@ -1,6 +1,6 @@
 """A small U-Net segmenter: the evaluation network of the synthetic benchmark.
 
-Generated images are scored by segmenting them and comparing with the input masks (mIoU, pixel
+Generated images are scored by segmenting them and comparing with the input label maps (mIoU, pixel
 accuracy), and their distribution is compared with real images' in the segmenter's feature
 space (a domain FID): the protocol of the SMIS/SPADE papers, with a network trained on the
 benchmark's own images instead of an ImageNet or DeepLab network, which cannot be downloaded
@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")

@@ -2,7 +2,7 @@
 
 `F.interpolate(mode="nearest")` picks source index `floor(dst * (in / out))` (float32 scale),
 whereas `tf.image.resize(method="nearest")` uses half-pixel centres. The official GroupDNet code
-resizes masks the PyTorch way, so parity with it needs this convention.
+resizes segmaps the PyTorch way, so parity with it needs this convention.
 """
 
 from __future__ import annotations

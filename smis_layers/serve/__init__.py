@@ -1,4 +1,4 @@
-"""The interactive demo page (`smis serve`): generate images from masks and edit one class's
+"""The interactive demo page (`smis serve`): generate images from label maps and edit one class's
 style at a time in the browser.
 
 Needs gradio: `pip install "smis-layers[demo]"`. `DemoEngine` (the page's logic) does not.

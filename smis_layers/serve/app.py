@@ -143,7 +143,7 @@ class DemoCallbacks:
     # -------------------------------------------------------------- masks
     def editor_value(self, mask) -> dict:
         """The mask editor's value for a label map (its colours, upscaled)."""
-        colours = self.engine.display(self.engine.mask_colours(mask))
+        colours = self.engine.display(self.engine.label_colours(mask))
         return {"background": colours, "layers": [], "composite": colours}
 
     def initial(self, seed: int = 0, example_index: int = 0) -> tuple[DemoState, np.ndarray, str]:
@@ -157,9 +157,9 @@ class DemoCallbacks:
         Returns (state, image, status, editor value, present classes)."""
         start = time.perf_counter()
         index = self.engine.check_example(example_index)
-        state = self.engine.set_mask(state, self.engine.examples["masks"][index])
+        state = self.engine.set_labels(state, self.engine.examples["masks"][index])
         state, image, status = self._result(state, f"Example {index + 1}", start)
-        return state, image, status, self.editor_value(state.mask), self.present(state)
+        return state, image, status, self.editor_value(state.labels), self.present(state)
 
     def use_painted_mask(self, state: DemoState, editor_value) -> tuple:
         """Generates from the painted mask, every class keeping its codes.
@@ -167,12 +167,12 @@ class DemoCallbacks:
         Returns (state, image, status, present classes)."""
         start = time.perf_counter()
         labels = labels_from_editor(editor_value, self.engine.num_classes, self.engine.image_size)
-        state = self.engine.set_mask(state, labels)
+        state = self.engine.set_labels(state, labels)
         state, image, status = self._result(state, "Painted mask", start)
         return state, image, status, self.present(state)
 
     def present(self, state: DemoState) -> list[int]:
-        return self.engine.present_classes(state.mask)
+        return self.engine.present_classes(state.labels)
 
     # -------------------------------------------------------------- styles
     def new_style(self, state: DemoState, class_index: int) -> tuple:
@@ -200,7 +200,7 @@ class DemoCallbacks:
         """(image, colour mask) of example `example_index`, upscaled, for the reference inputs."""
         index = self.engine.check_example(example_index)
         image = to_uint8(self.engine.examples["images"][index])
-        mask = self.engine.mask_colours(self.engine.examples["masks"][index])
+        mask = self.engine.label_colours(self.engine.examples["masks"][index])
         return self.engine.display(image), self.engine.display(mask)
 
     def copy_appearance(self, state: DemoState, class_choice, ref_image, ref_mask) -> tuple:
@@ -306,7 +306,7 @@ def build_app(
                     elem_id="example",
                 )
                 editor = gr.ImageEditor(
-                    value=callbacks.editor_value(first_state.mask),
+                    value=callbacks.editor_value(first_state.labels),
                     label="Mask (paint with the class colours)",
                     type="numpy",
                     image_mode="RGBA",

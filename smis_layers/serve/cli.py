@@ -39,8 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "serve",
         help='interactive demo page in the browser (needs pip install "smis-layers[demo]")',
-        description="Serve a web page to generate images from masks and edit one class's style "
-        "at a time (new style, morph, copy from a reference).",
+        description="Serve a web page to generate images from label maps and edit one class's "
+        "style at a time (new style, morph, copy from a reference).",
     )
     parser.add_argument(
         "--preset",

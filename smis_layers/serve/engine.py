@@ -1,7 +1,7 @@
 """The demo page's logic, free of any web framework: codes, styles, masks and rendering.
 
 `DemoEngine` keeps one model loaded and answers every action of the page (resample one class,
-morph one class, copy one class's appearance from a reference, edit the mask, reset) by
+morph one class, copy one class's appearance from a reference, edit the label map, reset) by
 rewriting the per-class codes of a `DemoState` and decoding once. The page (`smis_layers.serve.app`)
 only converts between widgets and these calls, so everything here is testable without a browser.
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from smis_layers.data.labels import model_label_convention, resize_image, resize_label_image
 from smis_layers.data.synthetic import SHAPE_FAMILIES, SIZES, SyntheticShapes
+from smis_layers.utils.deprecation import renamed_function, warn_deprecated
 from smis_layers.utils.images import colourize, to_uint8
 
 MAX_SEED = 2**31 - 1
@@ -40,7 +41,7 @@ class DemoState:
 
     Attributes:
         seed: the seed of the initial codes (style A = `model.sample_z(1, seed)`).
-        mask: (H, W) int32 label map being generated.
+        labels: (H, W) int32 label map being generated.
         a: (1, h, w, K*C) style A codes (K latent channels per class).
         b: (1, h, w, K*C) style B codes (the morph targets).
         t: (C,) morph position of every class, 0 = style A, 1 = style B.
@@ -48,11 +49,17 @@ class DemoState:
     """
 
     seed: int
-    mask: np.ndarray
+    labels: np.ndarray
     a: np.ndarray
     b: np.ndarray
     t: np.ndarray
     draws: int = 0
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Deprecated alias of `labels`."""
+        warn_deprecated("`DemoState.mask` is now `DemoState.labels`")
+        return self.labels
 
 
 def default_class_names(num_classes: int) -> list[str]:
@@ -104,7 +111,7 @@ def labels_from_upload(
     three channels are equal (greyscale labels), or a colour mask painted with the class colours
     of `colourize` (each pixel goes to the nearest class colour). Label values are a dataset's
     annotation: they go through `label_convention` (the model's; see
-    `smis_layers.data.labels`), as `load_mask` reads them.
+    `smis_layers.data.labels`), as `load_labels` reads them.
 
     Raises:
         ValueError: label values outside [0, num_classes) or outside the convention's range.
@@ -272,18 +279,18 @@ class DemoEngine:
             image_size=source, num_classes=min(max(self.num_classes, 2), 16), seed=seed
         )
         batch = dataset.batch(np.arange(count))
-        masks = np.stack([resize_labels(m, self.image_size) for m in batch["masks"]])
+        labels = np.stack([resize_labels(m, self.image_size) for m in batch["masks"]])
         images = np.stack([image_to_model(to_uint8(i), self.image_size) for i in batch["images"]])
-        masks = np.minimum(masks, self.num_classes - 1).astype("int32")
-        return {"images": images.astype("float32"), "masks": masks}
+        labels = np.minimum(labels, self.num_classes - 1).astype("int32")
+        return {"images": images.astype("float32"), "masks": labels}
 
-    def _segmap(self, mask: np.ndarray):
+    def _segmap(self, labels: np.ndarray):
         model = self.model
-        masks = np.asarray(mask, dtype="int32")[None]
-        segmap = model.segmap(masks)
+        labels = np.asarray(labels, dtype="int32")[None]
+        segmap = model.segmap(labels)
         if getattr(model, "use_instance_edges", False):
             # No instance map on the page: each class region counts as one instance.
-            segmap = model.condition_segmap(segmap, instance_ids=masks)
+            segmap = model.condition_segmap(segmap, instance_ids=labels)
         return segmap
 
     def _make_functions(self, compile: bool):
@@ -336,20 +343,21 @@ class DemoEngine:
     # ------------------------------------------------------------------ actions
     def start(self, seed: int, example_index: int = 0) -> DemoState:
         """A fresh session: example mask `example_index` and the codes of `seed`."""
-        mask = self.examples["masks"][self.check_example(example_index)]
-        return self._seeded(mask, seed)
+        labels = self.examples["masks"][self.check_example(example_index)]
+        return self._seeded(labels, seed)
 
     def reset(self, state: DemoState, seed: int) -> DemoState:
         """Every class back to the codes of `seed` (style A: `model.sample_z(1, seed)`, so the
-        page shows what `model.generate(mask, seed=seed)` gives); morphs to 0; the mask stays."""
-        return self._seeded(state.mask, seed)
+        page shows what `model.generate(labels, seed=seed)` gives); morphs to 0; the label map
+        stays."""
+        return self._seeded(state.labels, seed)
 
-    def _seeded(self, mask, seed) -> DemoState:
+    def _seeded(self, labels, seed) -> DemoState:
         seed = check_seed(seed)
         a = self._prior_codes(seed)
         b = self._fresh_codes(seed, 0)
         t = np.zeros(self.num_classes, "float32")
-        return DemoState(seed, np.array(mask, dtype="int32"), a, b, t, draws=1)
+        return DemoState(seed, np.array(labels, dtype="int32"), a, b, t, draws=1)
 
     def new_style(self, state: DemoState, class_index: int) -> DemoState:
         """Resamples class `class_index` only: fresh style A and B codes, morph back to 0."""
@@ -370,32 +378,34 @@ class DemoEngine:
         t[class_index] = position
         return dataclasses.replace(state, t=t)
 
-    def encode(self, image, mask) -> np.ndarray:
+    def encode(self, image, labels) -> np.ndarray:
         """The encoder's mean code (1, h, w, K*C) of one image in [-1, 1] and its label map."""
         image = np.asarray(image, "float32")[None]
-        masks = np.asarray(mask, "int32")[None]
+        labels = np.asarray(labels, "int32")[None]
         with self._lock:
-            mu = self._encode(image, self.model.segmap(masks))
+            mu = self._encode(image, self.model.segmap(labels))
         return np.asarray(keras.ops.convert_to_numpy(mu), dtype="float32")
 
-    def copy_appearance(self, state: DemoState, class_index: int | None, image, mask) -> DemoState:
+    def copy_appearance(
+        self, state: DemoState, class_index: int | None, image, labels
+    ) -> DemoState:
         """Appearance mixture: class `class_index` takes its code from a reference image.
 
         Args:
             state: the current state.
             class_index: the class to copy, or None for every class present in both the
-                reference mask and the current mask.
+                reference label map and the current one.
             image: (H, W, 3) reference image in [-1, 1] at the model's size.
-            mask: (H, W) reference labels at the model's size.
+            labels: (H, W) reference labels at the model's size.
 
         Raises:
-            ValueError: the class is absent from the reference mask (its code would be
+            ValueError: the class is absent from the reference label map (its code would be
                 meaningless), or no class is shared.
         """
-        mask = np.asarray(mask, "int32")
-        in_reference = set(np.unique(mask).tolist())
+        labels = np.asarray(labels, "int32")
+        in_reference = set(np.unique(labels).tolist())
         if class_index is None:
-            classes = sorted(in_reference & set(self.present_classes(state.mask)))
+            classes = sorted(in_reference & set(self.present_classes(state.labels)))
             if not classes:
                 raise ValueError("The reference and the current mask share no class")
         else:
@@ -406,7 +416,7 @@ class DemoEngine:
                     "reference mask, so the reference has no appearance for it"
                 )
             classes = [class_index]
-        mu = self.encode(image, mask)
+        mu = self.encode(image, labels)
         a, t = state.a.copy(), state.t.copy()
         for c in classes:
             channels = self._channels(c)
@@ -414,14 +424,14 @@ class DemoEngine:
             t[c] = 0.0
         return dataclasses.replace(state, a=a, t=t)
 
-    def set_mask(self, state: DemoState, mask) -> DemoState:
+    def set_labels(self, state: DemoState, labels) -> DemoState:
         """Semantic manipulation: a new label map, every class keeping its codes."""
-        mask = np.asarray(mask)
-        if mask.shape != self.image_size:
-            raise ValueError(f"The mask must be {self.image_size}; received {mask.shape}")
-        if mask.min() < 0 or mask.max() >= self.num_classes:
+        labels = np.asarray(labels)
+        if labels.shape != self.image_size:
+            raise ValueError(f"The mask must be {self.image_size}; received {labels.shape}")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"Mask labels must be in [0, {self.num_classes})")
-        return dataclasses.replace(state, mask=mask.astype("int32"))
+        return dataclasses.replace(state, labels=labels.astype("int32"))
 
     def check_example(self, example_index: int) -> int:
         example_index = int(example_index)
@@ -434,7 +444,7 @@ class DemoEngine:
         """(H, W, 3) float image in [-1, 1] of a state, at the model's size."""
         start = time.perf_counter()
         with self._lock:
-            images = self._decode(self.z(state), self._segmap(state.mask))
+            images = self._decode(self.z(state), self._segmap(state.labels))
         images = np.asarray(keras.ops.convert_to_numpy(images))
         self.last_ms = (time.perf_counter() - start) * 1000
         return images[0]
@@ -447,14 +457,17 @@ class DemoEngine:
         """An image or label colours upscaled for the page."""
         return upscale(image, self.scale)
 
-    def mask_colours(self, mask) -> np.ndarray:
+    def label_colours(self, labels) -> np.ndarray:
         """(H, W, 3) uint8 colours of a label map."""
-        return self.palette[np.asarray(mask, "int32")]
+        return self.palette[np.asarray(labels, "int32")]
+
+    set_mask = renamed_function(set_labels, "DemoEngine.set_mask")
+    mask_colours = renamed_function(label_colours, "DemoEngine.mask_colours")
 
     @staticmethod
-    def present_classes(mask) -> list[int]:
+    def present_classes(labels) -> list[int]:
         """Classes that have at least one pixel in `mask`, ascending."""
-        return [int(c) for c in np.unique(np.asarray(mask))]
+        return [int(c) for c in np.unique(np.asarray(labels))]
 
 
 def check_seed(seed) -> int:

@@ -11,11 +11,10 @@ run.json written by an earlier version lacks.
 This module imports only the standard library and the dataset table, so the CLI builds its
 parser without starting a deep-learning framework.
 
-Example:
-
->>> config = RunConfig(model="groupdnet_shapes64", steps=2000, kl_weight=0.02)
->>> config.lr_g, config.checkpoint_every
-(0.0001, 100)
+Examples:
+    >>> config = RunConfig(model="groupdnet_shapes64", steps=2000, kl_weight=0.02)
+    >>> config.lr_g, config.checkpoint_every
+    (0.0001, 100)
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """The export of a training run: its float32 networks, the code prior fitted to the codes of
 its training samples, and its sample sheet.
 
-Example:
-
->>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
->>> generator.code_prior = fit_code_prior(generator, run)
->>> write_sample_sheet(generator, run, Path("samples.png"))
+Examples:
+    >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
+    >>> generator.code_prior = fit_code_prior(generator, run)
+    >>> write_sample_sheet(generator, run, Path("samples.png"))
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from smis_layers.ops.checks import require_positive_int
 from smis_layers.training.run_data import first_folder_samples, sample_batch
+from smis_layers.utils.validation import require_positive_int
 
 
 @contextlib.contextmanager
@@ -27,10 +26,9 @@ def global_dtype_policy(name: str) -> Iterator[None]:
     """Keras' global dtype policy set to `name` for the block (every layer built in it takes
     the policy), the previous one restored after.
 
-    Example:
-
-    >>> with global_dtype_policy("mixed_bfloat16"):
-    ...     generator = build_architecture("groupdnet_shapes64")
+    Examples:
+        >>> with global_dtype_policy("mixed_bfloat16"):
+        ...     generator = build_architecture("groupdnet_shapes64")
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
@@ -44,9 +42,8 @@ def float32_copy(model: keras.Model) -> keras.Model:
     """`model` itself when it is float32, else the same network rebuilt with the float32
     policy holding the same (float32) weights: what a preset ships.
 
-    Example:
-
-    >>> float32_copy(generator).save_to_preset("runs/g64/preset")
+    Examples:
+        >>> float32_copy(generator).save_to_preset("runs/g64/preset")
     """
     if model.dtype_policy.name == "float32":
         return model
@@ -99,7 +96,7 @@ def fit_code_prior(generator, run: dict, count: int = 2048):
 
 
 def write_sample_sheet(generator, run: dict, path: Path, count: int = 6) -> Path:
-    """mask | real | generated from the real image's code | two random codes."""
+    """labels | real | generated from the real image's code | two random codes."""
     from smis_layers.utils.images import colourize, image_grid, save_png, to_uint8
 
     batch = sample_batch(run, count)

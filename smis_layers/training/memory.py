@@ -1,9 +1,8 @@
 """The memory a training step needs, estimated before a run starts, and the memory the process
 can use: a run that will not fit gets a warning rather than being killed part-way through.
 
-Example:
-
->>> warning = memory_warning(estimate_training_memory(trainer, batch_size=16))
+Examples:
+    >>> warning = memory_warning(estimate_training_memory(trainer, batch_size=16))
 """
 
 from __future__ import annotations
@@ -81,8 +80,8 @@ def _forward_output_bytes(trainer) -> int:
         spec(height, width, 3),
         spec(height, width, generator.num_classes),
         spec(*generator.latent_shape),
-        spec(height, width, generator.mask_channels),
-        spec(height, width, generator.mask_channels + 3),
+        spec(height, width, generator.condition_channels),
+        spec(height, width, generator.condition_channels + 3),
     )
     keras.layers.Layer.__call__ = recording_call
     try:

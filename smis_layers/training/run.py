@@ -27,7 +27,6 @@ import keras
 from smis_layers.data.datasets import DATASETS, dataset_facts
 from smis_layers.data.labels import data_label_convention
 from smis_layers.models.architectures import SHAPES64_CLASSES, complete_architecture_name
-from smis_layers.ops.checks import require_loss_weight, require_non_negative_int
 from smis_layers.presets import SAMPLES_FILE, save_preset
 from smis_layers.training.config import (
     DEFAULT_OMITTED,
@@ -79,6 +78,7 @@ from smis_layers.training.run_folder import (
     signals_save,
 )
 from smis_layers.utils.io import atomic_write_bytes
+from smis_layers.utils.validation import require_loss_weight, require_non_negative_int
 
 __all__ = [
     "ACTIVATION_FACTOR",
@@ -143,10 +143,9 @@ def load_run_models(out: str | Path) -> RunModels:
         FileNotFoundError: `out` is not a run folder.
         CheckpointError: the folder holds no checkpoint yet, or it is missing or corrupted.
 
-    Example:
-
-    >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
-    >>> state["completed_steps"], generator.generate(masks, seed=0).shape
+    Examples:
+        >>> generator, discriminator, run, state = load_run_models("runs/groupdnet_shapes64")
+        >>> state["completed_steps"], generator.generate(labels, seed=0).shape
     """
     out = Path(out)
     if not (out / RUN_FILE).is_file():

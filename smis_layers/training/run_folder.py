@@ -194,10 +194,9 @@ def fit_parts(completed: int, stop: int, every: int) -> list[tuple[int, int, int
     every `every` steps and at `stop`: `(first step, epochs, steps per epoch)` for the rest of
     the current period, the whole periods, and the last, shorter period.
 
-    Example:
-
-    >>> fit_parts(3, 14, 4)  # steps 3, then 4..11 in two periods, then 12..13
-    [(3, 1, 1), (4, 2, 4), (12, 1, 2)]
+    Examples:
+        >>> fit_parts(3, 14, 4)  # steps 3, then 4..11 in two periods, then 12..13
+        [(3, 1, 1), (4, 2, 4), (12, 1, 2)]
     """
     parts = []
     if completed < stop and completed % every:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 @keras.saving.register_keras_serializable(package="smis_layers")
@@ -16,10 +16,9 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         constant_steps: steps at the constant rate.
         decay_steps: steps of the linear decay to 0.
 
-    Example:
-
-    >>> schedule = ConstantThenLinearDecay(1e-4, constant_steps=1000, decay_steps=1000)
-    >>> optimizer = keras.optimizers.Adam(schedule, beta_1=0.0, beta_2=0.9)
+    Examples:
+        >>> schedule = ConstantThenLinearDecay(1e-4, constant_steps=1000, decay_steps=1000)
+        >>> optimizer = keras.optimizers.Adam(schedule, beta_1=0.0, beta_2=0.9)
     """
 
     def __init__(self, initial_learning_rate: float, constant_steps: int, decay_steps: int):

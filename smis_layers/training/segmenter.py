@@ -14,7 +14,7 @@ import numpy as np
 from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes, synthetic_tf_dataset
 from smis_layers.metrics.segmentation import SegmentationScores
 from smis_layers.models.segmenter import ShapesSegmenter
-from smis_layers.ops.checks import require_positive_int
+from smis_layers.utils.validation import require_positive_int
 
 
 def evaluate_segmenter(
@@ -133,10 +133,9 @@ def train_segmenter(
         (segmenter, metadata) where metadata holds the training call, wall time and the
         validation scores (also written to the preset's metadata.json).
 
-    Example:
-
-    >>> segmenter, info = train_segmenter("zoo/segmenter_shapes64", steps=1500)
-    >>> info["validation"]["miou"]
+    Examples:
+        >>> segmenter, info = train_segmenter("zoo/segmenter_shapes64", steps=1500)
+        >>> info["validation"]["miou"]
     """
     require_positive_int("steps", steps)
     require_positive_int("batch_size", batch_size)

@@ -6,9 +6,9 @@ import keras
 from keras import ops
 
 from smis_layers.models.discriminator import MultiScaleDiscriminator
-from smis_layers.ops.checks import require_loss_weight
 from smis_layers.training import losses
 from smis_layers.training.config import RunConfig, defaults
+from smis_layers.utils.validation import require_loss_weight
 
 #: The loss weights and learning rates of a run (`RunConfig`), the defaults of `compile`.
 _RUN = defaults(RunConfig)
@@ -26,9 +26,8 @@ def ttur_optimizer(
     """Adam(beta_1=0, beta_2=0.9), the official optimizer of both networks (TTUR: 1e-4 for the
     generator, 4e-4 for the discriminator). `learning_rate` may be a schedule.
 
-    Example:
-
-    >>> trainer.compile(g_optimizer=ttur_optimizer(4e-4), d_optimizer=ttur_optimizer(1e-4))
+    Examples:
+        >>> trainer.compile(g_optimizer=ttur_optimizer(4e-4), d_optimizer=ttur_optimizer(1e-4))
     """
     return keras.optimizers.Adam(learning_rate, beta_1=0.0, beta_2=0.9)
 
@@ -104,11 +103,10 @@ class SMISTrainer(keras.Model):
     equal size (global batch divisible by the number of replicas). Use `norm="sync_batch"` in
     the generator for the official synchronized batch norm. See docs/training_distributed.md.
 
-    Example:
-
-    >>> trainer = SMISTrainer(generator, MultiScaleDiscriminator(num_layers=3, base_filters=16))
-    >>> trainer.compile()
-    >>> trainer.fit(dataset, epochs=1, steps_per_epoch=10)
+    Examples:
+        >>> trainer = SMISTrainer(generator, MultiScaleDiscriminator(num_layers=3, base_filters=16))
+        >>> trainer.compile()
+        >>> trainer.fit(dataset, epochs=1, steps_per_epoch=10)
     """
 
     def __init__(self, generator, discriminator=None, feature_extractor=None, **kwargs):
@@ -117,7 +115,7 @@ class SMISTrainer(keras.Model):
         self.discriminator = discriminator or MultiScaleDiscriminator()
         self.feature_extractor = feature_extractor
         height, width = generator.image_size
-        self.discriminator.build((None, height, width, generator.mask_channels + 3))
+        self.discriminator.build((None, height, width, generator.condition_channels + 3))
         self.built = True
         if feature_extractor is None:
             warnings.warn(
@@ -164,7 +162,7 @@ class SMISTrainer(keras.Model):
         perceptual loss, whose weights cannot be downloaded everywhere.
 
         `prior_gan_weight` (0 in the official recipe) weights a hinge GAN term on images decoded
-        from codes drawn from N(0, 1) for the batch's masks, and the discriminator then takes
+        from codes drawn from N(0, 1) for the batch's label maps, and the discriminator then takes
         these images as fakes too (its fake term is the mean over both kinds). The official
         objective shows the discriminator only reconstructions (codes from the encoder), so
         nothing trains what `generate` does with random codes unless the KL term pulls the
@@ -175,7 +173,8 @@ class SMISTrainer(keras.Model):
         `latent_weight` (0 in the official recipe) weights the other half of that cLR branch,
         latent regression: the images decoded from random codes are encoded again, and the L1
         distance between the encoder's means and the codes is the loss, over the classes present
-        in each mask (a class absent from a mask has no pixels to read its code from). Since the
+        in each label map (a class absent from a label map has no pixels to read its code from).
+        Since the
         encoder sees class c's region alone, the term asks the decoder to put class c's code
         into class c's pixels, and nowhere else: the remedy for a decoder that ignores a class's
         code (docs/zoo.md). Its codes are one N(0, 1) draw per class repeated over the latent

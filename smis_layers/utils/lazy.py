@@ -14,10 +14,9 @@ def lazy_exports(
     """The module `__getattr__` and `__dir__` of `package` that import each name of `exports`
     (name -> the module defining it) on first access and keep it in the package's namespace.
 
-    Example:
-
-    >>> exports = {"folder_dataset": "smis_layers.data.folders"}
-    >>> __getattr__, __dir__ = lazy_exports(__name__, exports)
+    Examples:
+        >>> exports = {"folder_dataset": "smis_layers.data.folders"}
+        >>> __getattr__, __dir__ = lazy_exports(__name__, exports)
     """
 
     def getattr_(name: str) -> Any:

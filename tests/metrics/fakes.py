@@ -10,7 +10,7 @@ class FakeGenerator:
 
     kind:
         "isolated": class c's pixels are tanh(first channel of class c's code) (all RGB);
-        "ignore_z": images depend on the masks only;
+        "ignore_z": images depend on the labels only;
         "entangled": every pixel is tanh(mean of the whole code) + the class colour.
     """
 
@@ -31,18 +31,18 @@ class FakeGenerator:
         z[..., self.k * c : self.k * (c + 1)] = code
         return z
 
-    def generate(self, masks, z=None, seed=None):
-        masks = np.asarray(masks)
-        z = self.sample_z(len(masks), seed) if z is None else np.asarray(z)
+    def generate(self, labels, z=None, seed=None):
+        labels = np.asarray(labels)
+        z = self.sample_z(len(labels), seed) if z is None else np.asarray(z)
         self.seen_z.append(z)
-        colour = (masks / max(1, self.num_classes - 1))[..., None] * np.ones(3) - 0.5
+        colour = (labels / max(1, self.num_classes - 1))[..., None] * np.ones(3) - 0.5
         if self.kind == "ignore_z":
             return colour.astype("float32")
         if self.kind == "entangled":
             return (colour + np.tanh(z.mean(axis=(1, 2, 3)))[:, None, None, None]).astype("float32")
         first = z[:, 0, 0, :: self.k]  # (B, C): first channel of every class code
-        value = np.take_along_axis(first, masks.reshape(len(masks), -1), 1)
-        return np.repeat(np.tanh(value).reshape(*masks.shape, 1), 3, -1).astype("float32")
+        value = np.take_along_axis(first, labels.reshape(len(labels), -1), 1)
+        return np.repeat(np.tanh(value).reshape(*labels.shape, 1), 3, -1).astype("float32")
 
 
 class CopyGenerator:
@@ -53,10 +53,10 @@ class CopyGenerator:
     def __init__(self, num_classes, size):
         self.num_classes, self.image_size = num_classes, (size, size)
 
-    def encode(self, images, masks):
-        images, masks = np.asarray(images), np.asarray(masks)
-        one_hot = np.eye(self.num_classes, dtype="float32")[masks]  # (B, H, W, C)
-        codes = (one_hot[..., :, None] * images[..., None, :]).reshape(*masks.shape, -1)
+    def encode(self, images, labels):
+        images, labels = np.asarray(images), np.asarray(labels)
+        one_hot = np.eye(self.num_classes, dtype="float32")[labels]  # (B, H, W, C)
+        codes = (one_hot[..., :, None] * images[..., None, :]).reshape(*labels.shape, -1)
         return codes, np.zeros_like(codes)
 
     def class_channels(self, c):
@@ -70,20 +70,20 @@ class CopyGenerator:
         z[..., 3 * c : 3 * c + 3] = code
         return z
 
-    def generate(self, masks, z=None, seed=None):
-        masks = np.asarray(masks)
-        z = np.asarray(z).reshape(*masks.shape, self.num_classes, 3)
-        return np.take_along_axis(z, masks[..., None, None], -2)[..., 0, :]
+    def generate(self, labels, z=None, seed=None):
+        labels = np.asarray(labels)
+        z = np.asarray(z).reshape(*labels.shape, self.num_classes, 3)
+        return np.take_along_axis(z, labels[..., None, None], -2)[..., 0, :]
 
 
 class GlobalGenerator(CopyGenerator):
     """An entangled model: every class's code holds the whole image and the output is the mean
     of the class codes' images, so one class's code changes every pixel."""
 
-    def encode(self, images, masks):
+    def encode(self, images, labels):
         codes = np.tile(np.asarray(images), (1, 1, 1, self.num_classes))
         return codes, np.zeros_like(codes)
 
-    def generate(self, masks, z=None, seed=None):
-        masks = np.asarray(masks)
-        return np.asarray(z).reshape(*masks.shape, self.num_classes, 3).mean(-2)
+    def generate(self, labels, z=None, seed=None):
+        labels = np.asarray(labels)
+        return np.asarray(z).reshape(*labels.shape, self.num_classes, 3).mean(-2)

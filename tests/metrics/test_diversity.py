@@ -93,7 +93,9 @@ def test_errors():
     model = FakeGenerator()
     with pytest.raises(ValueError, match=r"`num_samples` must be >= 2 \(pairs\); received 1"):
         class_specific_diversity(model, _masks(), num_samples=1)
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\); received labels in"):
+    with pytest.raises(
+        ValueError, match=r"`labels` values must be in \[0, 3\); received labels in"
+    ):
         class_specific_diversity(model, _masks() + 1)
     with pytest.raises(ValueError, match="`distance` must be an ImageDistance"):
         overall_diversity(model, _masks(), distance=lambda a, b: 0)

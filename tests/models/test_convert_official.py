@@ -463,7 +463,7 @@ def test_cli_converts_end_to_end(tmp_path, capsys):
 
     with pytest.warns(UserWarning, match="encoder has random weights"):
         apps.encode(GroupDNet.from_preset(out), data["images"][0], data["labels"][0])
-    files = ["--mask", "m.png", "--image", "i.png"]
+    files = ["--labels", "m.png", "--image", "i.png"]
     assert main(["encode", "--preset", str(out), *files, "--out", str(tmp_path / "c.npz")]) == 1
     err = capsys.readouterr().err
     assert "converted without the official encoder" in err and "--encoder" in err

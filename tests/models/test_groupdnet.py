@@ -4,7 +4,7 @@ import pytest
 
 from smis_layers import GroupDecreasingSchedule
 from smis_layers.models import GroupDNet
-from smis_layers.models.masks import instance_edge_map, pair_with_instance_edges
+from smis_layers.models.segmaps import instance_edge_map, pair_with_instance_edges
 from tests.helpers import blocky_segmap, to_numpy
 
 C, SIZE = 4, 32
@@ -132,7 +132,7 @@ def test_instance_edges_pairing():
 
 def test_model_with_instance_edges():
     model = tiny(use_instance_edges=True)
-    assert model.mask_channels == 2 * C
+    assert model.condition_channels == 2 * C
     instances = np.random.default_rng(0).integers(0, 3, (2, SIZE, SIZE))
     out = model.generate(_labels(), seed=0, instances=instances)
     assert out.shape == (2, SIZE, SIZE, 3)
@@ -142,7 +142,7 @@ def test_model_with_instance_edges():
 
 def test_bad_inputs():
     model = tiny()
-    with pytest.raises(ValueError, match=r"`masks` must be \(batch, 32, 32"):
+    with pytest.raises(ValueError, match=r"`labels` must be \(batch, 32, 32"):
         model.generate(np.zeros((1, 16, 16), int), seed=0)
     with pytest.raises(ValueError, match=r"must have 1 .* or 4 .* channels"):
         model.generate(np.zeros((1, SIZE, SIZE, 5), "float32"), seed=0)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from smis_layers.data.synthetic import SyntheticShapes
-from smis_layers.models.masks import check_label_values
-from smis_layers.ops.checks import check_image_range, require_positive_int
+from smis_layers.models.segmaps import check_label_values
+from smis_layers.utils.validation import check_image_range, require_positive_int
 from tests.properties.common import cases
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)
@@ -137,5 +137,5 @@ def test_positive_int_arguments(value):
 def test_check_label_values_old_path_is_a_deprecated_alias():
     from smis_layers.models.groupdnet import groupdnet
 
-    with pytest.warns(DeprecationWarning, match="models.masks.check_label_values"):
+    with pytest.warns(DeprecationWarning, match="models.segmaps.check_label_values"):
         assert groupdnet.check_label_values is check_label_values

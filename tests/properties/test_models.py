@@ -139,7 +139,7 @@ def test_any_mask_is_used_or_refused_naming_it(kind, low, high, seed):
     if not valid:
         with pytest.raises((ValueError, TypeError)) as error:
             model.generate(masks, seed=0)
-        assert "`masks`" in str(error.value), error.value
+        assert "`labels`" in str(error.value), error.value
         if kind in ("labels", "float_labels") and high == 255:
             assert "don't-care" in str(error.value)
         return

@@ -131,14 +131,14 @@ def test_new_style_changes_only_that_class(mulnet_engine):
     engine = mulnet_engine
     state = engine.start(0, 0)
     before = engine.render(state)
-    present = engine.present_classes(state.mask)
+    present = engine.present_classes(state.labels)
     assert len(present) >= 3
     for c in present:
         new = engine.new_style(state, c)
         lo, hi = engine.model.class_channels(c)
         changed = np.any(engine.z(new) != engine.z(state), axis=(0, 1, 2))
         assert np.flatnonzero(changed).tolist() == list(range(lo, hi))
-        inside, outside = class_region_change(before, engine.render(new), state.mask, c)
+        inside, outside = class_region_change(before, engine.render(new), state.labels, c)
         assert inside > 0.5, (c, inside)
         assert outside.max() == 0, c  # MulNet: exactly class-isolated
 
@@ -155,7 +155,7 @@ def test_new_style_is_deterministic_and_differs_each_time(mulnet_engine):
 def test_morph_interpolates_only_that_class(mulnet_engine):
     engine = mulnet_engine
     state = engine.start(0, 0)
-    c = engine.present_classes(state.mask)[1]
+    c = engine.present_classes(state.labels)[1]
     lo, hi = engine.model.class_channels(c)
     end = engine.morph(state, c, 1.0)
     np.testing.assert_array_equal(engine.z(end)[..., lo:hi], state.b[..., lo:hi])
@@ -167,7 +167,7 @@ def test_morph_interpolates_only_that_class(mulnet_engine):
     others[lo:hi] = False
     np.testing.assert_array_equal(mid[..., others], engine.z(state)[..., others])
     _, outside = class_region_change(
-        engine.render(state), engine.render(engine.morph(state, c, 0.7)), state.mask, c
+        engine.render(state), engine.render(engine.morph(state, c, 0.7)), state.labels, c
     )
     assert outside.max() == 0
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -178,14 +178,14 @@ def test_copy_appearance_takes_the_reference_code(mulnet_engine):
     engine = mulnet_engine
     state = engine.morph(engine.start(0, 0), 0, 0.4)
     image, mask = engine.examples["images"][1], engine.examples["masks"][1]
-    shared = sorted(set(engine.present_classes(mask)) & set(engine.present_classes(state.mask)))
+    shared = sorted(set(engine.present_classes(mask)) & set(engine.present_classes(state.labels)))
     c = shared[-1]
     mu, _ = engine.model.encode(image[None], mask[None])
     copied = engine.copy_appearance(state, c, image, mask)
     lo, hi = engine.model.class_channels(c)
     np.testing.assert_allclose(engine.z(copied)[..., lo:hi], mu[..., lo:hi], rtol=0, atol=1e-5)
     np.testing.assert_array_equal(np.delete(copied.t, c), np.delete(state.t, c))
-    _, outside = class_region_change(engine.render(state), engine.render(copied), state.mask, c)
+    _, outside = class_region_change(engine.render(state), engine.render(copied), state.labels, c)
     assert outside.max() == 0
     every = engine.copy_appearance(state, None, image, mask)
     for k in shared:
@@ -199,13 +199,13 @@ def test_copy_appearance_takes_the_reference_code(mulnet_engine):
 def test_set_mask_keeps_codes_and_reset_restores_the_seed(mulnet_engine):
     engine = mulnet_engine
     state = engine.new_style(engine.start(4, 0), 1)
-    edited = engine.set_mask(state, engine.examples["masks"][3])
+    edited = engine.set_labels(state, engine.examples["masks"][3])
     np.testing.assert_array_equal(engine.z(edited), engine.z(state))
     reset = engine.reset(edited, 4)
-    np.testing.assert_array_equal(reset.mask, engine.examples["masks"][3])
+    np.testing.assert_array_equal(reset.labels, engine.examples["masks"][3])
     np.testing.assert_array_equal(reset.a, engine.start(4, 3).a)
     with pytest.raises(ValueError, match="mask must be"):
-        engine.set_mask(state, np.zeros((8, 8), "int32"))
+        engine.set_labels(state, np.zeros((8, 8), "int32"))
     with pytest.raises(ValueError, match="does not exist"):
         engine.new_style(state, C)
 
@@ -216,12 +216,12 @@ def test_groupdnet_new_style_changes_only_that_class_code(groupdnet_engine):
     presets' metrics' business."""
     engine = groupdnet_engine
     state = engine.start(0, 0)
-    c = engine.present_classes(state.mask)[1]
+    c = engine.present_classes(state.labels)[1]
     new = engine.new_style(state, c)
     lo, hi = engine.model.class_channels(c)
     changed = np.any(engine.z(new) != engine.z(state), axis=(0, 1, 2))
     assert np.flatnonzero(changed).tolist() == list(range(lo, hi))
-    expected = engine.model.generate(state.mask[None], z=engine.z(new))[0]
+    expected = engine.model.generate(state.labels[None], z=engine.z(new))[0]
     np.testing.assert_allclose(
         engine.generate(new), expected, rtol=0, atol=1e-5
     )  # the traced decoder is the model's
@@ -254,11 +254,11 @@ def test_callbacks_round_trip_and_answer_fast(mulnet_engine):
     assert image.shape == (64 * engine.scale, 64 * engine.scale, 3) and image.dtype == np.uint8
     assert "ms" in status
     state, image, status, editor, present = timed("example", callbacks.choose_example, state, 2)
-    np.testing.assert_array_equal(state.mask, engine.examples["masks"][2])
+    np.testing.assert_array_equal(state.labels, engine.examples["masks"][2])
     assert present == engine.present_classes(engine.examples["masks"][2])
     # The editor's value comes back as the same labels.
     state, _, status, _ = timed("paint", callbacks.use_painted_mask, state, editor)
-    np.testing.assert_array_equal(state.mask, engine.examples["masks"][2])
+    np.testing.assert_array_equal(state.labels, engine.examples["masks"][2])
     c = present[-1]
     state, _, status, position = timed("new style", callbacks.new_style, state, c)
     assert position == 0.0 and f"{c}" in status

@@ -146,7 +146,7 @@ def test_new_style_in_the_browser_changes_only_that_class_mulnet(browser, mulnet
     engine = app.engine
     page = Page(browser, url, engine.scale)
     state = engine.start(0, 0)  # what a new session shows
-    mask = state.mask
+    mask = state.labels
     before = page.image()
     np.testing.assert_array_equal(before, engine.render(state))
     timings = {}
@@ -221,7 +221,7 @@ def test_new_style_and_upload_in_the_browser_groupdnet(browser, groupdnet_server
     page = Page(browser, url, engine.scale)
     state = engine.start(0, 0)
     before = page.image()
-    c = engine.present_classes(state.mask)[1]
+    c = engine.present_classes(state.labels)[1]
     after, seconds = page.act(lambda: page.page.click(f"#new-style-{c}"))
     expected = engine.new_style(state, c)
     lo, hi = engine.model.class_channels(c)
@@ -229,13 +229,13 @@ def test_new_style_and_upload_in_the_browser_groupdnet(browser, groupdnet_server
     assert np.flatnonzero(changed).tolist() == list(range(lo, hi))
     np.testing.assert_array_equal(after, engine.render(expected))
     change = change_map(before, after)
-    inside, outside = change[state.mask == c].mean(), change[state.mask != c].mean()
+    inside, outside = change[state.labels == c].mean(), change[state.labels != c].mean()
     assert inside > 0
 
     # Appearance mixture from an uploaded palette-PNG label map (example 2's labels, matching
     # the pre-filled reference image), for one class chosen in the dropdown.
     labels = engine.examples["masks"][1].astype("uint8")
-    shared = set(engine.present_classes(labels)) & set(engine.present_classes(state.mask))
+    shared = set(engine.present_classes(labels)) & set(engine.present_classes(state.labels))
     k = max(shared)
     path = tmp_path / "reference_mask.png"
     image = Image.fromarray(labels)

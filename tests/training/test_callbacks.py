@@ -34,4 +34,4 @@ def test_image_grid_logger_writes_scalars_and_images(tmp_path):
         for record in tf.compat.v1.train.summary_iterator(str(event_file)):
             tags |= {value.tag for value in record.summary.value}
     assert {"g_loss", "d_loss"} <= tags
-    assert any(tag.startswith("mask|real") for tag in tags)
+    assert any(tag.startswith("labels|real") for tag in tags)

@@ -10,13 +10,13 @@ from smis_layers.models.groupdnet.groupdnet import GroupDNet
 
 @keras.saving.register_keras_serializable(package="smis_layers")
 class MulNet(GroupDNet):
-    """Baseline MulNet: one generator per class, combined by the class masks.
+    """Baseline MulNet: one generator per class, combined by the segmap's class channels.
 
     In the paper's argument it is the brute-force solution to per-class control: C independent
-    generators, generator `c` seeing only class `c`'s code and mask, and the image
+    generators, generator `c` seeing only class `c`'s code and segmap channel, and the image
     `sum_c M_c * G_c(z_c)`. It is exactly disentangled but C times as expensive, which is what
     GroupDNet's group decrease avoids. The C generators are computed as one decoder whose every
-    convolution has `groups=C` (block-diagonal weights are C separate networks), CGNorm's mask
+    convolution has `groups=C` (block-diagonal weights are C separate networks), CGNorm's segmap
     convolutions use `groups=C` too, and the RGB convolution gives 3 channels per class.
     Same API and arguments as `GroupDNet`; every block of `schedule` must have
     `groups == norm_groups == norm_shared_groups == num_classes`, and `use_instance_edges` must
@@ -52,7 +52,8 @@ class MulNet(GroupDNet):
     ):
         if use_instance_edges:
             raise ValueError(
-                "MulNet composes its image from the C class masks alone: `use_instance_edges` "
+                "MulNet composes its image from the segmap's C class channels alone: "
+                "`use_instance_edges` "
                 f"must be False; received {use_instance_edges!r}"
             )
         super().__init__(num_classes, image_size, *args, use_instance_edges=False, **kwargs)

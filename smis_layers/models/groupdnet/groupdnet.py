@@ -15,12 +15,13 @@ from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.layers.normalization import NORMS
 from smis_layers.models.groupdnet.groupdnet_presets import official_config
 from smis_layers.models.groupdnet.synthesizer import Synthesizer
-from smis_layers.models.masks import (
+from smis_layers.models.segmaps import (
     instance_edge_map,
     pair_with_instance_edges,
     prepare_segmap,
 )
-from smis_layers.ops.checks import (
+from smis_layers.utils.deprecation import renamed_keywords, warn_deprecated
+from smis_layers.utils.validation import (
     check_image_range,
     require_choice,
     require_float_dtype,
@@ -50,11 +51,11 @@ class GroupDNet(keras.Model):
     Decoder (from a `GroupDecreasingSchedule`): a grouped 3x3 convolution `fc` from the code, the
     `CGBlock`s (`head_0`, `G_middle_0`, ..., `up_3`; nearest x2 upsampling before those that ask
     for it), LeakyReLU(0.2), a 3x3 convolution `conv_img` to RGB and tanh. Every CGNorm is
-    conditioned on the full-resolution mask (paired with the instance-edge map when
-    `use_instance_edges`, as the official Cityscapes network does).
+    conditioned on the full-resolution `condition`: the one-hot segmap, paired with the
+    instance-edge map when `use_instance_edges`, as the official Cityscapes network does.
 
-    Masks are accepted one-hot (B, H, W, C) or as integer label maps (B, H, W) / (B, H, W, 1).
-    Images are (B, H, W, 3) in [-1, 1].
+    `labels` are integer label maps (B, H, W) / (B, H, W, 1); their one-hot segmap (B, H, W, C)
+    is accepted in their place. Images are (B, H, W, 3) in [-1, 1].
 
     Args:
         num_classes: C.
@@ -68,7 +69,7 @@ class GroupDNet(keras.Model):
         norm: parameter-free normalization inside CGNorm ("batch", "sync_batch", "instance").
         encoder_norm: normalization of the encoder ("instance" officially).
         spectral_norm: spectral normalization of the CGBlock and encoder convolutions.
-        use_instance_edges: condition CGNorm on (class mask, instance edges) pairs (2C channels).
+        use_instance_edges: condition CGNorm on (class channel, instance edges) pairs (2C).
         lowering: grouped-convolution lowering, see `GroupConv2D`.
         seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
@@ -251,15 +252,16 @@ class GroupDNet(keras.Model):
                 f"`image_size` is {self.image_size}"
             )
 
-    def _validate_mask_groups(self):
-        """Every CGNorm's shared convolution splits the decoder's mask (C channels, 2C with
-        instance edges) into `norm_shared_groups` groups."""
+    def _validate_condition_groups(self):
+        """Every CGNorm's shared convolution splits the decoder's condition (C channels, 2C
+        with instance edges) into `norm_shared_groups` groups."""
         for spec in self.schedule.blocks:
-            if self.mask_channels % spec.norm_shared_groups:
+            if self.condition_channels % spec.norm_shared_groups:
                 raise ValueError(
                     f"Block {spec.name}: `norm_shared_groups` ({spec.norm_shared_groups}) must "
-                    f"divide the mask channels CGNorm sees ({self.mask_channels}: num_classes="
-                    f"{self.num_classes}, use_instance_edges={self.use_instance_edges})"
+                    f"divide the condition channels CGNorm sees ({self.condition_channels}: "
+                    f"num_classes={self.num_classes}, "
+                    f"use_instance_edges={self.use_instance_edges})"
                 )
 
     def _default_encoder_layers(self) -> int:
@@ -272,12 +274,18 @@ class GroupDNet(keras.Model):
         return (*self.schedule.latent_size, self.schedule.latent_channels * self.num_classes)
 
     @property
-    def mask_channels(self) -> int:
-        """Channels of the mask CGNorm sees (2C with instance edges)."""
+    def condition_channels(self) -> int:
+        """Channels of the decoder's condition, which CGNorm sees (2C with instance edges)."""
         return (2 if self.use_instance_edges else 1) * self.num_classes
 
+    @property
+    def mask_channels(self) -> int:
+        """Deprecated alias of `condition_channels`."""
+        warn_deprecated("`GroupDNet.mask_channels` is now `GroupDNet.condition_channels`")
+        return self.condition_channels
+
     def _build_all(self):
-        self._validate_mask_groups()
+        self._validate_condition_groups()
         height, width = self.image_size
         c = self.num_classes
         self.class_mask_split.build((None, height, width, 3), (None, height, width, c))
@@ -290,7 +298,7 @@ class GroupDNet(keras.Model):
                 f"images to {tuple(encoded[1:3])} codes but the schedule's latent size is "
                 f"{self.schedule.latent_size}; change `encoder_layers`"
             )
-        segmap_shape = (None, height, width, self.mask_channels)
+        condition_shape = (None, height, width, self.condition_channels)
         self.fc.build((None, *self.latent_shape))
         channels, (h, w) = self.schedule.input_filters, self.schedule.latent_size
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
@@ -298,20 +306,21 @@ class GroupDNet(keras.Model):
                 if not self.upsample.built:
                     self.upsample.build((None, h, w, channels))
                 h, w = 2 * h, 2 * w
-            block.build((None, h, w, channels), segmap_shape)
+            block.build((None, h, w, channels), condition_shape)
             channels = spec.filters
         self.conv_img.build((None, h, w, channels))
         self.built = True
 
     # ------------------------------------------------------------------ inputs
-    def segmap(self, masks):
-        """One-hot (B, H, W, C) segmap of masks in any accepted format."""
-        return prepare_segmap(masks, self.num_classes, dtype=self.compute_dtype)
+    @renamed_keywords(masks="labels")
+    def segmap(self, labels):
+        """One-hot (B, H, W, C) segmap of label maps (a segmap is returned as it is, cast)."""
+        return prepare_segmap(labels, self.num_classes, dtype=self.compute_dtype)
 
     def condition_segmap(self, segmap, instance_ids=None, instance_edges=None):
-        """What CGNorm and the discriminator see: the one-hot segmap, paired with the
-        instance-edge map (from `instance_ids` or given `instance_edges`) for models with
-        `use_instance_edges`."""
+        """The decoder's `condition`, which CGNorm and the discriminator see: the segmap,
+        paired with the instance-edge map (from `instance_ids` or given `instance_edges`) for
+        models with `use_instance_edges`."""
         if not self.use_instance_edges:
             return segmap
         if instance_edges is None:
@@ -330,43 +339,48 @@ class GroupDNet(keras.Model):
         """(mu, logvar) of one-hot `segmap` and images."""
         return self.encoder(self._encoder_input(images, segmap), training=training)
 
-    def decode(self, z, segmap, training=None):
-        """Images from codes `z` (B, h, w, 8C) and the decoder's segmap (one-hot, or paired)."""
-        return self.render_features(self.decoder_features(z, segmap, training), segmap)
+    @renamed_keywords(segmap="condition")
+    def decode(self, z, condition, training=None):
+        """Images from codes `z` (B, h, w, 8C) and the decoder's `condition` (the segmap, or
+        the segmap paired with instance edges: `condition_segmap`)."""
+        return self.render_features(self.decoder_features(z, condition, training), condition)
 
-    def decoder_features(self, z, segmap, training=None):
+    @renamed_keywords(segmap="condition")
+    def decoder_features(self, z, condition, training=None):
         """The last decoder block's output (B, H, W, filters) for codes `z`, before `conv_img`.
         Its channels are split in the last block's groups: in GroupNet and MulNet, group c
         depends on class c's code alone.
 
         Examples:
-            >>> segmap = model.segmap(masks)
-            >>> features = model.decoder_features(model.sample_z(len(masks), seed=0), segmap)
-            >>> images = model.render_features(features, segmap)  # what `decode` returns
+            >>> condition = model.segmap(labels)  # no instance edges
+            >>> features = model.decoder_features(model.sample_z(len(labels), seed=0), condition)
+            >>> images = model.render_features(features, condition)  # what `decode` returns
         """
-        self._check_decode_inputs(z, segmap)
+        self._check_decode_inputs(z, condition)
         x = self.fc(z)
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
             if spec.upsample:
                 x = self.upsample(x)
-            x = block(x, segmap, training=training)
+            x = block(x, condition, training=training)
         return x
 
-    def render_features(self, features, segmap):
+    @renamed_keywords(segmap="condition")
+    def render_features(self, features, condition):
         """Images in [-1, 1] from `decoder_features`: LeakyReLU(0.2), `conv_img` and tanh
-        (MulNet composes its per-class images by the masks).
+        (MulNet composes its per-class images by the segmap's class channels).
 
         Examples:
-            >>> images = model.render_features(model.decoder_features(z, segmap), segmap)
+            >>> images = model.render_features(model.decoder_features(z, condition), condition)
         """
         x = self.conv_img(ops.leaky_relu(features, negative_slope=0.2))
-        return self._compose_output(x, segmap)
+        return self._compose_output(x, condition)
 
     def call(self, inputs, training=None):
         """Training forward pass: encode, sample z, decode.
 
         Args:
-            inputs: dict with "images" (B, H, W, 3), "masks" (any accepted format) and, for
+            inputs: dict with "images" (B, H, W, 3), "masks" (the labels, or their segmap: the
+                data batches' key, kept from 0.1.0) and, for
                 models with instance edges, "instances" or "instance_edges".
 
         Returns:
@@ -376,10 +390,10 @@ class GroupDNet(keras.Model):
         segmap = self.segmap(inputs["masks"])
         mu, logvar = self.encode_segmap(inputs["images"], segmap, training=training)
         z = self._sample_training_z(mu, logvar)
-        decoder_segmap = self.condition_segmap(
+        condition = self.condition_segmap(
             segmap, inputs.get("instances"), inputs.get("instance_edges")
         )
-        images = self.decode(z, decoder_segmap, training=training)
+        images = self.decode(z, condition, training=training)
         return {"images": images, "mu": mu, "logvar": logvar, "z": z}
 
     def training_prior_z(self, like, spatially_shared: bool = False):
@@ -394,8 +408,8 @@ class GroupDNet(keras.Model):
                 (False: every grid position draws its own, the official sampling).
 
         Examples:
-            >>> out = model({"images": images, "masks": masks}, training=True)
-            >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(masks))
+            >>> out = model({"images": images, "masks": labels}, training=True)
+            >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(labels))
         """
         zeros = ops.zeros_like(like[:, :1, :1, :] if spatially_shared else like)
         return ops.broadcast_to(self._sample_training_z(zeros, zeros), ops.shape(like))
@@ -425,16 +439,18 @@ class GroupDNet(keras.Model):
             task = self.__dict__["_synthesizer"] = Synthesizer(self)
         return task
 
+    @renamed_keywords(masks="labels")
     def generate(
-        self, masks, z=None, seed: int | None = None, instances=None, instance_edges=None
+        self, labels, z=None, seed: int | None = None, instances=None, instance_edges=None
     ) -> np.ndarray:
-        """Images (B, H, W, 3) in [-1, 1] for `masks` and codes `z` (drawn if None); see
-        `Synthesizer.generate`."""
-        return self.synthesizer.generate(masks, z, seed, instances, instance_edges)
+        """Images (B, H, W, 3) in [-1, 1] for label maps `labels` and codes `z` (drawn if
+        None); see `Synthesizer.generate`."""
+        return self.synthesizer.generate(labels, z, seed, instances, instance_edges)
 
-    def encode(self, images, masks) -> tuple[np.ndarray, np.ndarray]:
+    @renamed_keywords(masks="labels")
+    def encode(self, images, labels) -> tuple[np.ndarray, np.ndarray]:
         """(mu, logvar) of real images, as NumPy arrays; see `Synthesizer.encode`."""
-        return self.synthesizer.encode(images, masks)
+        return self.synthesizer.encode(images, labels)
 
     def sample_z(
         self,
@@ -473,46 +489,47 @@ class GroupDNet(keras.Model):
             raise ValueError(
                 f"GroupDNet's `inputs` must be a dict with 'images' and 'masks'; received {keys}"
             )
-        images, masks = inputs["images"], inputs["masks"]
-        image_shape, mask_shape = tuple(images.shape), tuple(masks.shape)
+        images, labels = inputs["images"], inputs["masks"]
+        image_shape, labels_shape = tuple(images.shape), tuple(labels.shape)
         height, width = self.image_size
         if len(image_shape) != 4 or not _matches(image_shape[1:], (height, width, 3)):
             raise ValueError(
                 f"`inputs['images']` must be (batch, {height}, {width}, 3); received shape "
                 f"{image_shape}"
             )
-        if len(mask_shape) not in (3, 4) or not _matches(mask_shape[1:3], (height, width)):
+        if len(labels_shape) not in (3, 4) or not _matches(labels_shape[1:3], (height, width)):
             raise ValueError(
                 f"`inputs['masks']` must be (batch, {height}, {width}[, C or 1]); received shape "
-                f"{mask_shape}"
+                f"{labels_shape}"
             )
-        if None not in (image_shape[0], mask_shape[0]) and image_shape[0] != mask_shape[0]:
+        if None not in (image_shape[0], labels_shape[0]) and image_shape[0] != labels_shape[0]:
             raise ValueError(
                 "`inputs['images']` and `inputs['masks']` must have the same batch size; "
-                f"received shapes {image_shape} and {mask_shape}"
+                f"received shapes {image_shape} and {labels_shape}"
             )
         require_float_dtype("inputs['images']", images.dtype)
         concrete = _concrete(images)
         if concrete is not None:
             check_image_range("inputs['images']", concrete, warn_unit_range=False)
 
-    def _check_decode_inputs(self, z, segmap):
+    def _check_decode_inputs(self, z, condition):
         shape = tuple(z.shape)
         if len(shape) != 4 or shape[1:] != tuple(self.latent_shape):
             raise ValueError(
                 f"`z` must be (batch, {', '.join(str(v) for v in self.latent_shape)}); received "
                 f"shape {shape}"
             )
-        segmap_shape = tuple(segmap.shape)
-        if len(segmap_shape) != 4 or segmap_shape[-1] != self.mask_channels:
+        condition_shape = tuple(condition.shape)
+        channels = self.condition_channels
+        if len(condition_shape) != 4 or condition_shape[-1] != channels:
             raise ValueError(
-                f"The decoder's `segmap` must be (batch, height, width, {self.mask_channels}); "
-                f"received shape {segmap_shape}"
+                f"The decoder's `condition` must be (batch, height, width, {channels}); "
+                f"received shape {condition_shape}"
             )
-        if None not in (shape[0], segmap_shape[0]) and shape[0] != segmap_shape[0]:
+        if None not in (shape[0], condition_shape[0]) and shape[0] != condition_shape[0]:
             raise ValueError(
-                f"`z` and `segmap` must have the same batch size; received shapes {shape} and "
-                f"{segmap_shape}"
+                f"`z` and `condition` must have the same batch size; received shapes {shape} "
+                f"and {condition_shape}"
             )
 
     # ------------------------------------------------------------------ serialization
@@ -561,18 +578,18 @@ def _concrete(tensor) -> np.ndarray | None:
 
 
 def __getattr__(name: str):
-    """Deprecated alias: `check_label_values` moved to `smis_layers.models.masks`."""
+    """Deprecated alias: `check_label_values` moved to `smis_layers.models.segmaps`."""
     if name != "check_label_values":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import warnings
 
-    from smis_layers.models import masks
+    from smis_layers.models import segmaps
 
     warnings.warn(
         "`smis_layers.models.groupdnet.groupdnet.check_label_values` moved to "
-        "`smis_layers.models.masks.check_label_values`; the old name will be removed in the "
+        "`smis_layers.models.segmaps.check_label_values`; the old name will be removed in the "
         "next release",
         DeprecationWarning,
         stacklevel=2,
     )
-    return masks.check_label_values
+    return segmaps.check_label_values

@@ -10,7 +10,7 @@ def official_config(dataset: str) -> dict:
     """Constructor arguments of the official GroupDNet for "deepfashion", "cityscapes", "ade20k".
 
     DeepFashion 256x256 (C=8, ngf=160, encoder ndf=256), Cityscapes 256x512 (C=35, ngf=280,
-    ndf=350, CGNorm conditioned on class masks paired with instance edges), ADE20K 256x256
+    ndf=350, CGNorm conditioned on the segmap paired with instance edges), ADE20K 256x256
     (C=151, ngf=64, ndf=604); encoder input by per-class crop and resize, 'more' upsampling,
     spectral norm, instance-normalized encoder. The official decoder normalizes with synchronized
     batch norm, which equals "batch" on one device (use norm="sync_batch" for multi-device).

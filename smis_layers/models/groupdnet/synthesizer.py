@@ -1,4 +1,4 @@
-"""The task of a GroupDNet network: image synthesis from NumPy masks and codes.
+"""The task of a GroupDNet network: image synthesis from NumPy label maps and codes.
 
 The network (`GroupDNet` and the baselines) only computes: `call`, `encode_segmap`, `decode`.
 `Synthesizer` owns what a user calls: `generate`, `encode`, `sample_z`, the per-class code
@@ -16,8 +16,9 @@ import numpy as np
 from keras import ops
 
 from smis_layers.models.code_prior import CODE_PRIORS
-from smis_layers.models.masks import check_label_values
-from smis_layers.ops.checks import (
+from smis_layers.models.segmaps import check_label_values
+from smis_layers.utils.deprecation import renamed_function, renamed_keywords
+from smis_layers.utils.validation import (
     check_image_range,
     require_choice,
     require_finite,
@@ -80,7 +81,7 @@ class Synthesizer:
         Examples:
             ```python
             decode = model.synthesizer.inference_function("decode")
-            images = decode(z, model.segmap(masks))  # a tensor, no NumPy conversion
+            images = decode(z, model.segmap(labels))  # a tensor, no NumPy conversion
             ```
         """
         require_choice("name", name, INFERENCE_METHODS)
@@ -89,44 +90,47 @@ class Synthesizer:
         return self._inference_functions[name]
 
     # ------------------------------------------------------------------ user API
+    @renamed_keywords(masks="labels")
     def generate(
-        self, masks, z=None, seed: int | None = None, instances=None, instance_edges=None
+        self, labels, z=None, seed: int | None = None, instances=None, instance_edges=None
     ) -> np.ndarray:
-        """Images (B, H, W, 3) in [-1, 1], a NumPy array, for `masks` and codes `z`.
+        """Images (B, H, W, 3) in [-1, 1], a NumPy array, for `labels` and codes `z`.
 
         Args:
-            masks: one-hot (B, H, W, C) or label maps (B, H, W) / (B, H, W, 1).
+            labels: label maps (B, H, W) / (B, H, W, 1), or their one-hot segmap (B, H, W, C).
+                (`masks=` is its deprecated spelling.)
             z: codes (B, h, w, 8C); None draws them with `seed` (`sample_z`'s "auto" prior).
             seed: int seed for drawing `z`.
             instances: instance id maps (B, H, W[, 1]), for models with `use_instance_edges`.
             instance_edges: or their edge maps (B, H, W[, 1]) directly.
         """
         model = self.model
-        masks = self.check_masks(masks)
-        batch = masks.shape[0]
+        labels = self.check_labels(labels)
+        batch = labels.shape[0]
         z = self.sample_z(batch, seed) if z is None else self.check_z(z, batch)
         instances = self.check_instance_input("instances", instances, batch)
         instance_edges = self.check_instance_input("instance_edges", instance_edges, batch)
-        segmap = model.segmap(masks)
-        decoder_segmap = model.condition_segmap(segmap, instances, instance_edges)
-        images = self.make_generate_function()(z, decoder_segmap)
+        condition = model.condition_segmap(model.segmap(labels), instances, instance_edges)
+        images = self.make_generate_function()(z, condition)
         return np.asarray(ops.convert_to_numpy(images))
 
-    def encode(self, images, masks) -> tuple[np.ndarray, np.ndarray]:
+    @renamed_keywords(masks="labels")
+    def encode(self, images, labels) -> tuple[np.ndarray, np.ndarray]:
         """(mu, logvar) of real images, as NumPy arrays (inference mode).
 
         Args:
             images: (B, H, W, 3) in [-1, 1] (uint8 images are converted).
-            masks: one-hot (B, H, W, C) or label maps (B, H, W) / (B, H, W, 1).
+            labels: label maps (B, H, W) / (B, H, W, 1), or their one-hot segmap (B, H, W, C).
+                (`masks=` is its deprecated spelling.)
         """
         images = self.check_images(images)
-        masks = self.check_masks(masks)
-        if len(images) != len(masks):
+        labels = self.check_labels(labels)
+        if len(images) != len(labels):
             raise ValueError(
-                f"`images` and `masks` must have the same batch size; received {len(images)} "
-                f"images and {len(masks)} masks"
+                f"`images` and `labels` must have the same batch size; received {len(images)} "
+                f"images and {len(labels)} label maps"
             )
-        segmap = self.model.segmap(masks)
+        segmap = self.model.segmap(labels)
         mu, logvar = self.inference_function("encode_segmap")(images, segmap)
         return ops.convert_to_numpy(mu), ops.convert_to_numpy(logvar)
 
@@ -154,7 +158,7 @@ class Synthesizer:
         Examples:
             ```python
             z = model.sample_z(4, seed=0, prior="standard")  # (4, h, w, 8C)
-            images = model.generate(masks, z=z)
+            images = model.generate(labels, z=z)
             ```
         """
         batch_size = require_positive_int("batch_size", batch_size)
@@ -197,34 +201,39 @@ class Synthesizer:
         return z
 
     # ------------------------------------------------------------------ input checks
-    def check_masks(self, masks, name: str = "masks") -> np.ndarray:
-        """`masks` as a NumPy array after checking its format, dtype, size and values."""
-        masks = require_numeric_array(name, masks)
+    def check_labels(self, labels, name: str = "labels") -> np.ndarray:
+        """`labels` (label maps, or their one-hot segmap) as a NumPy array after checking its
+        format, dtype, size and values."""
+        labels = require_numeric_array(name, labels)
         c, image_size = self.model.num_classes, self.model.image_size
-        if masks.ndim < 3 or masks.ndim > 4 or tuple(masks.shape[1:3]) != image_size:
+        if labels.ndim < 3 or labels.ndim > 4 or tuple(labels.shape[1:3]) != image_size:
             raise ValueError(
                 f"`{name}` must be (batch, {image_size[0]}, {image_size[1]}[, C or 1]) "
-                f"for this model; received shape {masks.shape}"
+                f"for this model; received shape {labels.shape}"
             )
-        if masks.ndim == 4 and masks.shape[-1] not in (1, c):
+        if labels.ndim == 4 and labels.shape[-1] not in (1, c):
             raise ValueError(
                 f"`{name}` must have 1 (label map) or {c} (one-hot) channels; "
-                f"received shape {masks.shape}"
+                f"received shape {labels.shape}"
             )
-        if masks.shape[0] == 0:
-            raise ValueError(f"`{name}` must hold at least one mask; received shape {masks.shape}")
-        require_finite(name, masks)
-        if masks.ndim == 4 and masks.shape[-1] == c and c > 1:
-            low, high = float(masks.min()), float(masks.max())
+        if labels.shape[0] == 0:
+            raise ValueError(
+                f"`{name}` must hold at least one label map; received shape {labels.shape}"
+            )
+        require_finite(name, labels)
+        if labels.ndim == 4 and labels.shape[-1] == c and c > 1:
+            low, high = float(labels.min()), float(labels.max())
             if low < 0 or high > 1:
                 raise ValueError(
-                    f"`{name}` is a one-hot (or soft) mask of {c} channels and must hold values "
+                    f"`{name}` is a one-hot (or soft) segmap of {c} channels and must hold values "
                     f"in [0, 1]; received values in [{low:.4g}, {high:.4g}]. Pass label maps as "
                     "(batch, height, width) integer arrays."
                 )
-            return masks
-        check_label_values(name, masks, c)
-        return masks
+            return labels
+        check_label_values(name, labels, c)
+        return labels
+
+    check_masks = renamed_function(check_labels, "Synthesizer.check_masks")
 
     def check_images(self, images, name: str = "images") -> np.ndarray:
         """`images` as float32 (B, H, W, 3) in [-1, 1] (uint8 converted, [0, 255] refused)."""
@@ -259,7 +268,7 @@ class Synthesizer:
         expected = (batch, *self.model.image_size)
         if shape not in (expected, (*expected, 1)):
             raise ValueError(
-                f"`{name}` must be {expected} or {(*expected, 1)}, one map per mask; "
+                f"`{name}` must be {expected} or {(*expected, 1)}, one map per label map; "
                 f"received shape {shape}"
             )
         require_finite(name, value)
