@@ -85,7 +85,8 @@ ARCHITECTURES = {
 OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the table
 
 
-#: Small models for any dataset, by family: `FAMILY:classes=C,size=S,width=W[,encoder=E]`
+#: Small models for any dataset, by family:
+#: `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]`
 #: (see `small_architecture`).
 SMALL_FAMILIES = {
     "groupdnet": GroupDNet,
@@ -94,7 +95,9 @@ SMALL_FAMILIES = {
     "groupenc": GroupEnc,
     "vspade": VSPADE,
 }
-SMALL_KEYS = ("classes", "size", "width", "encoder")
+SMALL_KEYS = ("classes", "size", "width", "encoder", "colour")
+#: Settings that switch an option on (1) or off (0) rather than count something.
+SMALL_SWITCHES = ("colour",)
 SMALL_DEFAULTS = {"size": 64, "width": 16}
 
 
@@ -110,7 +113,10 @@ def parse_small_architecture(name: str) -> tuple[str, dict[str, int]]:
         key, _, value = item.partition("=")
         if key not in SMALL_KEYS:
             raise ValueError(f"Unknown setting {key!r} in {name!r}; expected keys {SMALL_KEYS}")
-        if not value.isdigit() or int(value) < 1:
+        if key in SMALL_SWITCHES:
+            if value not in ("0", "1"):
+                raise ValueError(f"Setting {key} in {name!r} must be 0 or 1; received {value!r}")
+        elif not value.isdigit() or int(value) < 1:
             raise ValueError(
                 f"Setting {key} in {name!r} must be a positive integer; received {value!r}"
             )
@@ -129,11 +135,13 @@ def complete_architecture_name(name: str, num_classes: int) -> str:
 
 
 def small_architecture(name: str):
-    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E]`: the recipe of
+    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]`: the
+    recipe of
     the *_shapes64 models at any class count and size. S is the square image size (a power of
     two times the 4x4 latent), W the width unit (`base_filters`: the first blocks are 16W
     wide), E the encoder's base channels (a multiple of C for the grouped encoders; default 2C,
-    8 for VSPADE's ungrouped one). GroupDNet's groups
+    8 for VSPADE's ungrouped one); `colour=1` switches `region_colour_code` on (not in the
+    paper; docs/zoo.md). GroupDNet's groups
     decrease from C (`GroupDecreasingSchedule.decreasing`, which warns when W makes its first
     layers mix classes); GroupNet and MulNet keep C groups; GroupEnc and VSPADE use 1."""
     family, settings = parse_small_architecture(name)
@@ -147,7 +155,10 @@ def small_architecture(name: str):
     groups = None if family == "groupdnet" else 1 if spade else c
     # VSPADE's single encoder is not grouped: per-class widths would make it the largest part.
     encoder = settings.get("encoder", 8 if family == "vspade" else 2 * c)
-    return _recipe(model_class, c, size, width, groups, encoder, hidden)
+    model_class, config = _recipe(model_class, c, size, width, groups, encoder, hidden)
+    if settings.get("colour"):
+        config["region_colour_code"] = True
+    return model_class, config
 
 
 def is_architecture(name: str) -> bool:

@@ -29,3 +29,17 @@ def test_unknown_architecture():
     assert "groupdnet_deepfashion" in available_architectures()
     with pytest.raises(ValueError, match="Unknown architecture 'x'; available"):
         build_architecture("x")
+
+
+def test_small_spec_colour_switch():
+    from smis_layers.models.architectures import complete_architecture_name, small_architecture
+
+    _, config = small_architecture("groupdnet:classes=8,size=64,width=12,encoder=16,colour=1")
+    _, flagship = ARCHITECTURES["groupdnet_shapes64"]
+    assert config == {**flagship, "region_colour_code": True}
+    assert "region_colour_code" not in small_architecture("groupdnet:classes=8,colour=0")[1]
+    assert complete_architecture_name("groupdnet:colour=1", 8) == (
+        "groupdnet:classes=8,size=64,width=16,colour=1"
+    )
+    with pytest.raises(ValueError, match="Setting colour in .* must be 0 or 1; received '2'"):
+        small_architecture("groupdnet:classes=8,colour=2")

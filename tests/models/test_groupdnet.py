@@ -97,6 +97,55 @@ def test_class_isolation_where_the_architecture_guarantees_it():
     assert inside > 1e-4
 
 
+def test_region_colour_code_carries_each_class_mean_colour_and_nothing_else():
+    """With `region_colour_code`, class c's first 3 channels are its region's mean RGB over the
+    whole grid (noise-free in training), its other channels the encoder's; a class's colour
+    moves only its own channels. Off (the default, the official networks), codes are the
+    encoder's alone."""
+    images, labels = _images(), _labels()
+    plain = tiny(seed=3)
+    model = tiny(seed=3, region_colour_code=True)
+    model.set_weights(plain.get_weights())
+    mu, logvar = model.encode(images, labels)
+    plain_mu, _ = plain.encode(images, labels)
+    for c in range(C):
+        region = labels == c
+        code, learned = mu[..., 8 * c : 8 * c + 8], plain_mu[..., 8 * c : 8 * c + 8]
+        for b in range(2):
+            expected = images[b][region[b]].mean(axis=0) if region[b].any() else np.zeros(3)
+            np.testing.assert_allclose(
+                code[b, ..., :3], np.broadcast_to(expected, (4, 4, 3)), atol=1e-5
+            )
+        np.testing.assert_allclose(code[..., 3:], learned[..., 3:], atol=1e-6)
+        assert np.all(logvar[..., 8 * c : 8 * c + 3] == -10.0)
+    assert not np.allclose(plain_mu[..., :3], mu[..., :3])
+
+    recoloured = images.copy()
+    recoloured[labels == 1] = -recoloured[labels == 1]
+    moved = np.abs(model.encode(recoloured, labels)[0] - mu).reshape(2, 4, 4, C, 8)
+    assert moved[..., 1, :3].min() > 1e-3
+    np.testing.assert_allclose(np.delete(moved, 1, axis=3), 0.0, atol=1e-6)
+
+    out = model({"images": images, "masks": labels}, training=True)
+    np.testing.assert_allclose(to_numpy(out["z"])[..., :3], to_numpy(out["mu"])[..., :3], atol=0.05)
+    assert GroupDNet.from_config(model.get_config()).region_colour_code
+    assert tiny().get_config()["region_colour_code"] is False
+
+
+def test_region_colour_code_refuses_models_it_cannot_serve():
+    from smis_layers.models import VSPADE
+
+    with pytest.raises(ValueError, match="needs per-class codes; VSPADE"):
+        VSPADE(num_classes=C, image_size=SIZE, region_colour_code=True)
+    schedule = GroupDecreasingSchedule.decreasing(
+        C, base_filters=2, image_size=SIZE, latent_channels=3
+    )
+    with pytest.raises(
+        ValueError, match="more than 3 latent channels per class; the schedule has 3"
+    ):
+        tiny(schedule=schedule, region_colour_code=True)
+
+
 def test_save_load_round_trip(tmp_path):
     model = tiny(seed=5)
     labels, z = _labels(), model.sample_z(2, seed=0)

@@ -29,6 +29,12 @@ from smis_layers.utils.validation import (
     require_positive_int,
 )
 
+#: Latent channels per class that carry the region's mean RGB with `region_colour_code`.
+REGION_COLOUR_CHANNELS = 3
+#: Their log-variance: a noise standard deviation of 0.0067, negligible against colours in
+#: [-1, 1]. The KL term counts these channels like the others (about 4.5 nats each).
+REGION_COLOUR_LOGVAR = -10.0
+
 
 def _replica_position():
     """(num_replicas_in_sync, replica id) of the current tf.distribute replica context."""
@@ -70,6 +76,14 @@ class GroupDNet(keras.Model):
         encoder_norm: normalization of the encoder ("instance" officially).
         spectral_norm: spectral normalization of the CGBlock and encoder convolutions.
         use_instance_edges: condition CGNorm on (class channel, instance edges) pairs (2C).
+        region_colour_code: not in the paper (default False, as in the official networks):
+            the first 3 of each class's latent channels are the mean RGB of the class's
+            region, computed from the image and not sampled in training (their `logvar` is
+            `REGION_COLOUR_LOGVAR`); the encoder's code fills the other channels. Every class's
+            colour then reaches the decoder from the first step, which keeps every class's
+            code in use (docs/zoo.md). At generation such channels are drawn like the others
+            (the fitted code prior learns the data's colours). Needs per-class codes and at
+            least 4 latent channels per class.
         lowering: grouped-convolution lowering, see `GroupConv2D`.
         seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
@@ -103,6 +117,7 @@ class GroupDNet(keras.Model):
         encoder_norm: str = "instance",
         spectral_norm: bool = True,
         use_instance_edges: bool = False,
+        region_colour_code: bool = False,
         lowering: str = "auto",
         seed: int | None = None,
         **kwargs,
@@ -128,6 +143,8 @@ class GroupDNet(keras.Model):
         self.encoder_norm = encoder_norm
         self.spectral_norm = bool(spectral_norm)
         self.use_instance_edges = bool(use_instance_edges)
+        self.region_colour_code = bool(region_colour_code)
+        self._validate_region_colour_code()
         self.lowering = lowering
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -252,6 +269,21 @@ class GroupDNet(keras.Model):
                 f"`image_size` is {self.image_size}"
             )
 
+    def _validate_region_colour_code(self):
+        if not self.region_colour_code:
+            return
+        if not self.class_owned_codes:
+            raise ValueError(
+                f"`region_colour_code=True` needs per-class codes; {type(self).__name__}'s code "
+                "belongs to no class"
+            )
+        if self.schedule.latent_channels <= REGION_COLOUR_CHANNELS:
+            raise ValueError(
+                "`region_colour_code=True` needs more than "
+                f"{REGION_COLOUR_CHANNELS} latent channels per class; the schedule has "
+                f"{self.schedule.latent_channels}"
+            )
+
     def _validate_condition_groups(self):
         """Every CGNorm's shared convolution splits the decoder's condition (C channels, 2C
         with instance edges) into `norm_shared_groups` groups."""
@@ -337,7 +369,28 @@ class GroupDNet(keras.Model):
     # ------------------------------------------------------------------ networks
     def encode_segmap(self, images, segmap, training=None):
         """(mu, logvar) of one-hot `segmap` and images."""
-        return self.encoder(self._encoder_input(images, segmap), training=training)
+        mu, logvar = self.encoder(self._encoder_input(images, segmap), training=training)
+        if self.region_colour_code:
+            mu, logvar = self._with_region_colours(mu, logvar, images, segmap)
+        return mu, logvar
+
+    def _with_region_colours(self, mu, logvar, images, segmap):
+        """`mu` / `logvar` whose first channels of every class hold its region's mean RGB
+        (over the whole latent grid) with `REGION_COLOUR_LOGVAR`."""
+        c, latent = self.num_classes, self.schedule.latent_channels
+        segmap = ops.cast(segmap, "float32")
+        area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)  # (B, C); absent class: colour 0
+        colours = ops.einsum("bhwc,bhwk->bck", segmap, ops.cast(images, "float32"))
+        colours = ops.cast(colours / area[..., None], mu.dtype)
+        shape = ops.shape(mu)
+        per_class = (shape[0], shape[1], shape[2], c, latent)
+        colours = ops.broadcast_to(colours[:, None, None], (*per_class[:4], REGION_COLOUR_CHANNELS))
+        mu = ops.reshape(mu, per_class)[..., REGION_COLOUR_CHANNELS:]
+        logvar = ops.reshape(logvar, per_class)[..., REGION_COLOUR_CHANNELS:]
+        fixed = ops.full_like(colours, REGION_COLOUR_LOGVAR)
+        mu = ops.reshape(ops.concatenate([colours, mu], axis=-1), shape)
+        logvar = ops.reshape(ops.concatenate([fixed, logvar], axis=-1), shape)
+        return mu, logvar
 
     @renamed_keywords(segmap="condition")
     def decode(self, z, condition, training=None):
@@ -547,6 +600,7 @@ class GroupDNet(keras.Model):
                 "encoder_norm": self.encoder_norm,
                 "spectral_norm": self.spectral_norm,
                 "use_instance_edges": self.use_instance_edges,
+                "region_colour_code": self.region_colour_code,
                 "lowering": self.lowering,
                 "seed": self.seed,
             }
