@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -107,21 +108,6 @@ def gated_decoder_features(self, z, condition, training=None):
     return x
 
 
-def per_class_colour_error(model, batch) -> tuple[float, list[float]]:
-    mu, _ = model.encode(batch["images"], batch["masks"])
-    rebuilt = np.asarray(model.generate(batch["masks"], z=mu))
-    errors = {c: [] for c in range(model.num_classes)}
-    for image, rec, labels in zip(batch["images"], rebuilt, batch["masks"], strict=True):
-        for c in np.unique(labels):
-            region = labels == c
-            if region.sum() >= 64:
-                errors[int(c)].append(
-                    float(np.abs(image[region].mean(0) - rec[region].mean(0)).mean())
-                )
-    l1 = float(np.abs(rebuilt - batch["images"]).mean())
-    return l1, [float(np.mean(e)) if e else float("nan") for e in errors.values()]
-
-
 def train_autoencoder(args) -> dict:
     import keras
     import tensorflow as tf
@@ -129,6 +115,9 @@ def train_autoencoder(args) -> dict:
     from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes, synthetic_tf_dataset
     from smis_layers.models import build_architecture
     from smis_layers.training import losses
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from class_code_usage import reconstruction_colour_error
 
     overrides = {k: int(v) if v.isdigit() else v for k, v in (s.split("=", 1) for s in args.set)}
     keras.config.set_dtype_policy("mixed_bfloat16")
@@ -156,7 +145,9 @@ def train_autoencoder(args) -> dict:
         if i % 200 == 0:
             print(f"step {i}: batch L1 {float(l1):.3f} ({time.time() - start:.0f} s)", flush=True)
     batch = SyntheticShapes(64, seed=HELD_OUT_SEED).batch(np.arange(64))
-    l1, errors = per_class_colour_error(model, batch)
+    mu, _ = model.encode(batch["images"], batch["masks"])
+    l1 = float(np.abs(np.asarray(model.generate(batch["masks"], z=mu)) - batch["images"]).mean())
+    errors = reconstruction_colour_error(model, batch)
     return {
         "variant": args.variant,
         "model": args.model,
