@@ -41,5 +41,5 @@ def test_small_spec_colour_switch():
     assert complete_architecture_name("groupdnet:colour=1", 8) == (
         "groupdnet:classes=8,size=64,width=16,colour=1"
     )
-    with pytest.raises(ValueError, match="Setting colour in .* must be 0 or 1; received '2'"):
+    with pytest.raises(ValueError, match=r"Setting colour in .* must be 0 or 1; received '2'"):
         small_architecture("groupdnet:classes=8,colour=2")
