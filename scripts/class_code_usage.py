@@ -80,7 +80,8 @@ def main() -> None:
         model = from_preset(preset)
         base = model.sample_z(1, seed=7)[0]
         for prior in ("auto", "standard"):
-            results = [colour_spread(model, masks, c, prior, base) for c in range(8)]
+            classes = range(model.num_classes)
+            results = [colour_spread(model, masks, c, prior, base) for c in classes]
             cells = [f"{np.mean(s):.3f}" if s else "-" for s, _ in results]
             print(row(preset, f"usage, {prior} prior", cells))
             if args.leakage:

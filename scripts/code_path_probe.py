@@ -36,16 +36,6 @@ import numpy as np
 NO_NOISE_LOGVAR = -20.0
 
 
-def region_mean_colours(images, segmap):
-    """(B, C, 3) mean colour of every class's region (0 for an absent class)."""
-    from keras import ops
-
-    segmap = ops.cast(segmap, "float32")
-    area = ops.sum(segmap, axis=(1, 2))
-    total = ops.einsum("bhwc,bhwk->bck", segmap, ops.cast(images, "float32"))
-    return total / ops.maximum(area, 1.0)[..., None]
-
-
 def oracle_code(model, mu, colours):
     """(mu, logvar) in which every class's code is its mean colour in its first 3 channels and
     0 in the others, over the whole grid, with no noise."""
@@ -78,6 +68,8 @@ def apply_variant(model_class, variant: str) -> None:
                 for t in (mu, logvar)
             )
         if "oracle" in parts:
+            from smis_layers.models.groupdnet.groupdnet import region_mean_colours
+
             mu, logvar = oracle_code(self, mu, region_mean_colours(images, segmap))
         return mu, logvar
 

@@ -136,9 +136,8 @@ def complete_architecture_name(name: str, num_classes: int) -> str:
 
 def small_architecture(name: str):
     """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]`: the
-    recipe of
-    the *_shapes64 models at any class count and size. S is the square image size (a power of
-    two times the 4x4 latent), W the width unit (`base_filters`: the first blocks are 16W
+    recipe of the *_shapes64 models at any class count and size. S is the square image size (a
+    power of two times the 4x4 latent), W the width unit (`base_filters`: the first blocks are 16W
     wide), E the encoder's base channels (a multiple of C for the grouped encoders; default 2C,
     8 for VSPADE's ungrouped one); `colour=1` switches `region_colour_code` on (not in the
     paper; docs/zoo.md). GroupDNet's groups

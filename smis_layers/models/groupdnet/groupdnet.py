@@ -36,6 +36,22 @@ REGION_COLOUR_CHANNELS = 3
 REGION_COLOUR_LOGVAR = -10.0
 
 
+def region_mean_colours(images, segmap):
+    """(B, C, 3) float32 mean RGB of every class's region in `images` (B, H, W, 3) under the
+    one-hot `segmap` (B, H, W, C); 0 for a class absent from an image.
+
+    Examples:
+        >>> labels = np.random.randint(0, 4, (2, 32, 32))
+        >>> segmap = np.eye(4, dtype="float32")[labels]
+        >>> region_mean_colours(np.random.uniform(-1, 1, (2, 32, 32, 3)), segmap).shape
+        (2, 4, 3)
+    """
+    segmap = ops.cast(segmap, "float32")
+    area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)
+    totals = ops.einsum("bhwc,bhwk->bck", segmap, ops.cast(images, "float32"))
+    return totals / area[..., None]
+
+
 def _replica_position():
     """(num_replicas_in_sync, replica id) of the current tf.distribute replica context."""
     if keras.backend.backend() != "tensorflow":
@@ -94,6 +110,11 @@ class GroupDNet(keras.Model):
         >>> labels = np.random.randint(0, 4, (2, 32, 32))
         >>> model.generate(labels, seed=0).shape
         (2, 32, 32, 3)
+        >>> # not in the paper: each class's code also carries its region's mean colour
+        >>> coloured = GroupDNet(num_classes=4, image_size=32, region_colour_code=True,
+        ...                      schedule=model.schedule)
+        >>> images = np.random.uniform(-1, 1, (2, 32, 32, 3))
+        >>> mu, _ = coloured.encode(images, labels)  # mu[..., 8c:8c+3]: class c's mean RGB
 
     Reference:
         Zhu et al., "Semantically Multi-modal Image Synthesis", CVPR 2020.
@@ -378,10 +399,7 @@ class GroupDNet(keras.Model):
         """`mu` / `logvar` whose first channels of every class hold its region's mean RGB
         (over the whole latent grid) with `REGION_COLOUR_LOGVAR`."""
         c, latent = self.num_classes, self.schedule.latent_channels
-        segmap = ops.cast(segmap, "float32")
-        area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)  # (B, C); absent class: colour 0
-        colours = ops.einsum("bhwc,bhwk->bck", segmap, ops.cast(images, "float32"))
-        colours = ops.cast(colours / area[..., None], mu.dtype)
+        colours = ops.cast(region_mean_colours(images, segmap), mu.dtype)
         shape = ops.shape(mu)
         per_class = (shape[0], shape[1], shape[2], c, latent)
         colours = ops.broadcast_to(colours[:, None, None], (*per_class[:4], REGION_COLOUR_CHANNELS))
