@@ -75,13 +75,26 @@ def test_discriminator_ships_separately_and_round_trips(tmp_path):
     model = _model()
     discriminator = MultiScaleDiscriminator(num_scales=1, num_layers=2, base_filters=4)
     discriminator.build((None, 32, 32, 4 + 3))
+    save_preset(model, tmp_path / "exact", discriminator=discriminator, discriminator_dtype=None)
+    restored = MultiScaleDiscriminator.from_preset(tmp_path / "exact")
+    x = np.random.default_rng(0).normal(size=(1, 32, 32, 7)).astype("float32")
+    np.testing.assert_allclose(restored(x)[0][-1], discriminator(x)[0][-1], atol=1e-6)
+
+    # The default stores the discriminator in float16: every float variable comes back as its
+    # float16 rounding, in float32.
     save_preset(model, tmp_path / "p", discriminator=discriminator)
     metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
     assert {"discriminator.json", "discriminator.weights.npz"} <= set(metadata["sha256"])
     assert metadata["discriminator_parameters"] == discriminator.count_params()
+    assert metadata["discriminator_storage_dtype"] == "float16"
+    with np.load(tmp_path / "p" / "discriminator.weights.npz") as archive:
+        assert {archive[name].dtype for name in archive.files} == {np.dtype("float16")}
     restored = MultiScaleDiscriminator.from_preset(tmp_path / "p")
-    x = np.random.default_rng(0).normal(size=(1, 32, 32, 7)).astype("float32")
-    np.testing.assert_allclose(restored(x)[0][-1], discriminator(x)[0][-1], atol=1e-6)
+    for original, loaded in zip(discriminator.weights, restored.weights, strict=True):
+        assert loaded.dtype == "float32"
+        expected = np.asarray(original.numpy(), "float16").astype("float32")
+        np.testing.assert_array_equal(loaded.numpy(), expected)
+    np.testing.assert_allclose(restored(x)[0][-1], discriminator(x)[0][-1], rtol=0.02, atol=0.02)
     with pytest.raises(ValueError, match="ships no discriminator"):
         _model().save_to_preset(tmp_path / "q")
         MultiScaleDiscriminator.from_preset(tmp_path / "q")
@@ -235,3 +248,20 @@ def test_moved_io_names_stay_importable_from_presets_with_a_warning():
     assert alias is smis_layers.model_card.write_model_card
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         smis_layers.presets.nothing  # noqa: B018
+
+
+def test_float16_storage_keeps_a_variable_that_would_overflow(tmp_path):
+    import keras
+
+    from smis_layers.utils.io import atomic_save_variables, load_variables
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    kernel, bias = model.weights
+    kernel.assign(np.array([[1e6, 1.0], [2.0, 3.0]], "float32"))  # beyond float16's 65504
+    atomic_save_variables(model, tmp_path / "v.npz", dtype="float16")
+    with np.load(tmp_path / "v.npz") as archive:
+        assert archive[kernel.path].dtype == np.float32
+        assert archive[bias.path].dtype == np.float16
+    kernel.assign(np.zeros((2, 2), "float32"))
+    load_variables(model, tmp_path / "v.npz")
+    assert kernel.numpy()[0, 0] == 1e6

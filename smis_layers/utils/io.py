@@ -107,11 +107,30 @@ def read_npz_arrays(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]
         ) from None
 
 
-def atomic_save_variables(model: keras.Model, path: str | os.PathLike) -> None:
-    """Saves `model`'s variables (each once, by path) to a compressed .npz, atomically."""
+def atomic_save_variables(
+    model: keras.Model, path: str | os.PathLike, dtype: str | None = None
+) -> None:
+    """Saves `model`'s variables (each once, by path) to a compressed .npz, atomically.
+
+    Args:
+        model: the model whose variables are saved.
+        path: the .npz archive.
+        dtype: a float dtype (e.g. `"float16"`) to store float variables in, halving the file;
+            a variable that would overflow it (a non-finite value after the cast) is stored in
+            its own dtype. `None` stores every variable as it is. `load_variables` casts back
+            to each variable's dtype.
+    """
     import keras
 
-    atomic_save_arrays(path, {v.path: keras.ops.convert_to_numpy(v) for v in model.weights})
+    arrays = {}
+    for variable in model.weights:
+        array = keras.ops.convert_to_numpy(variable)
+        if dtype is not None and np.issubdtype(array.dtype, np.floating):
+            narrowed = array.astype(dtype)
+            if np.isfinite(narrowed).all() or not np.isfinite(array).all():
+                array = narrowed
+        arrays[variable.path] = array
+    atomic_save_arrays(path, arrays)
 
 
 def load_variables(
@@ -133,7 +152,7 @@ def load_variables(
     lines = shape_differences(expected, {k: v.shape for k, v in stored.items()})
     raise_mismatches(lines, path, Path(config_path) if config_path else path)
     for variable in model.weights:
-        variable.assign(stored[variable.path])
+        variable.assign(np.asarray(stored[variable.path], dtype=variable.dtype))
 
 
 def shape_differences(expected: dict, stored: dict) -> list[str]:
