@@ -24,40 +24,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 
-def colour_spread(
-    model, masks, class_index: int, prior: str, base: np.ndarray
-) -> tuple[list[float], list[float]]:
-    """Per scene: the spread of the region's mean colour over the redraws, and the ratio of the
-    mean per-pixel spread inside the region to that outside it."""
-    from smis_layers.applications import resample_class
-
-    spreads, ratios = [], []
-    for mask in masks:
-        region = mask == class_index
-        if region.sum() < 64:
-            continue
-        images = resample_class(model, mask, class_index, n=4, seed=1, z=base, prior=prior)
-        spreads.append(float(images[:, region].mean(axis=1).std(axis=0).mean()))
-        per_pixel = images.std(axis=0).mean(axis=-1)
-        ratios.append(float(per_pixel[region].mean() / max(per_pixel[~region].mean(), 1e-6)))
-    return spreads, ratios
-
-
-def reconstruction_colour_error(model, batch: dict) -> list[float]:
-    """Per class: the mean-colour error of reconstructions, averaged over the scenes where
-    the class covers at least 64 pixels (nan where it never does)."""
-    mu, _ = model.encode(batch["images"], batch["masks"])
-    rebuilt = np.asarray(model.generate(batch["masks"], z=mu))
-    errors = {c: [] for c in range(model.num_classes)}
-    for image, rec, labels in zip(batch["images"], rebuilt, batch["masks"], strict=True):
-        for c in np.unique(labels):
-            region = labels == c
-            if region.sum() >= 64:
-                gap = np.abs(image[region].mean(axis=0) - rec[region].mean(axis=0))
-                errors[int(c)].append(float(gap.mean()))
-    return [float(np.mean(e)) if e else float("nan") for e in errors.values()]
-
-
 def row(preset: str, label: str, values) -> str:
     return f"| {preset} | {label} | " + " | ".join(values) + " |"
 
@@ -70,6 +36,7 @@ def main() -> None:
     parser.add_argument("--reconstruction", action="store_true", help="colour error")
     args = parser.parse_args()
     from smis_layers.data.synthetic import HELD_OUT_SEED, SyntheticShapes
+    from smis_layers.metrics.class_control import class_code_control, reconstruction_colour_errors
     from smis_layers.models import from_preset
 
     batch = SyntheticShapes(64, 8, seed=HELD_OUT_SEED).batch(np.arange(args.scenes))
@@ -81,14 +48,17 @@ def main() -> None:
         base = model.sample_z(1, seed=7)[0]
         for prior in ("auto", "standard"):
             classes = range(model.num_classes)
-            results = [colour_spread(model, masks, c, prior, base) for c in classes]
-            cells = [f"{np.mean(s):.3f}" if s else "-" for s, _ in results]
+            results = [class_code_control(model, masks, c, prior, base) for c in classes]
+            cells = [f"{r['usage'].mean():.3f}" if r["usage"].size else "-" for r in results]
             print(row(preset, f"usage, {prior} prior", cells))
             if args.leakage:
-                cells = [f"{np.median(r):.1f}" if r else "-" for _, r in results]
+                cells = [
+                    f"{np.median(r['isolation']):.1f}" if r["isolation"].size else "-"
+                    for r in results
+                ]
                 print(row(preset, f"inside / outside, {prior} prior (median)", cells))
         if args.reconstruction:
-            errors = reconstruction_colour_error(model, batch)
+            errors = reconstruction_colour_errors(model, batch["images"], masks)
             print(row(preset, "reconstruction colour error", [f"{e:.3f}" for e in errors]))
 
 

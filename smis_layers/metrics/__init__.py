@@ -2,6 +2,7 @@
 synthetic benchmark's appearance-swap score, the codes' information (posterior collapse), plus
 `evaluate_presets` (docs/evaluation.md)."""
 
+from smis_layers.metrics.class_control import class_code_control, reconstruction_colour_errors
 from smis_layers.metrics.code_usage import code_information, gaussian_kl_nats
 from smis_layers.metrics.disentanglement import appearance_swap_score, donor_appearance
 from smis_layers.metrics.distances import (
@@ -55,6 +56,7 @@ __all__ = [
     "SegmentationScores",
     "alexnet_backbone",
     "appearance_swap_score",
+    "class_code_control",
     "class_specific_diversity",
     "code_information",
     "confusion_matrix",
@@ -74,6 +76,7 @@ __all__ = [
     "masked_l1_distance",
     "masked_lpips_distance",
     "overall_diversity",
+    "reconstruction_colour_errors",
     "resize_region",
     "scores_from_confusion",
     "segmentation_scores",
