@@ -11,6 +11,7 @@ after looking at them.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -121,6 +122,9 @@ def export(runs_dir: Path, model: str) -> Path:
     if state["completed_steps"] < run["steps"]:
         raise SystemExit(f"{out}: the run has not finished")
     wall = state.get("wall_time_s") or epoch_seconds(runs_dir, model)
+    recorded = {}  # where and how the run trained, as its own export recorded it
+    if (out / "preset" / "metadata.json").is_file():
+        recorded = json.loads((out / "preset" / "metadata.json").read_text()).get("training", {})
     generator.code_prior = runs.fit_code_prior(generator, run)
     preset = zoo_directory() / model
     if preset.exists():
@@ -139,6 +143,7 @@ def export(runs_dir: Path, model: str) -> Path:
                 or f"scripts/train_zoo.sh RUNS_DIR {model}  (smis train, see the script)",
                 "completed_steps": state["completed_steps"],
                 "wall_time_s": wall,
+                **{k: recorded[k] for k in ("device", "keras_backend", "phases") if k in recorded},
                 "final_losses": state.get("logs", {}),
             },
         },

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from smis_layers.training.run_data import first_folder_samples, sample_batch
+from smis_layers.utils.machine import cpu_description
 from smis_layers.utils.validation import require_positive_int
 
 
@@ -56,7 +57,8 @@ def float32_copy(model: keras.Model) -> keras.Model:
 
 
 def training_device() -> str:
-    """The accelerator the backend trains on (its name), else the CPU and its core count."""
+    """The accelerator the backend trains on (its name), else the CPU (model, kernel flags) and
+    its core count."""
     backend = keras.backend.backend()
     if backend == "torch":
         import torch
@@ -74,7 +76,7 @@ def training_device() -> str:
 
         if jax.default_backend() != "cpu":
             return str(jax.devices()[0].device_kind)
-    return f"CPU ({os.cpu_count()} logical cores)"
+    return f"CPU: {cpu_description()}, {os.cpu_count()} logical cores"
 
 
 def fit_code_prior(generator, run: dict, count: int = 2048):
