@@ -37,20 +37,16 @@ DESCRIPTIONS = {
 }
 OBSERVATIONS = {
     "groupdnet_shapes64": (
-        "Reconstructions from a real image's codes follow the mask and take the real "
-        "colours: red, green and purple backgrounds in their colour (a checkered one as its "
-        "dominant colour, a striped purple one purple with dark blotches), a cyan square "
-        "cyan, a cross yellow-green, a disk cyan. Shapes have soft edges; several are filled "
-        "with diagonal dark-and-yellow stripes, the first attempt at the data's textures "
-        "(absent at 1,500 steps), though not the real shape's texture. Random samples (the "
-        "fitted code prior): two thirds have flat red, green or purple backgrounds, a third "
-        "dark green blotches or dots on red or purple (a crude rendering of the dotted and "
-        "checkered backgrounds); shapes in distinct colours (cyan, magenta, green, blue), "
-        "some striped. With N(0, 1) codes (`--prior standard`, the paper's sampling) the same "
-        "decoder draws noise: the encoder's codes of real images spread far less than N(0, 1) "
-        "(docs/zoo.md). Per-class control is partial (docs/zoo.md measures it per class). "
-        "Recognizably the benchmark's scenes at 3,000 CPU steps, without its textures, sharp "
-        "edges or every class's variety."
+        "Zoo v2 (4,800 steps, `region_colour_code=True`). Reconstructions from a real image's "
+        "codes follow the mask and keep each region's colour: purple and green backgrounds, a "
+        "magenta ring, a cyan square, a yellow disk, green and yellow triangles; a checkered "
+        "background comes out as its dark colour with a faint grid, and striped shapes get "
+        "dark-and-yellow or pink stripes that do not match the real texture. Random samples "
+        "(the fitted code prior): flat purple or green backgrounds, or red-and-green and "
+        "green-and-dark blotches (a crude rendering of the dotted and checkered backgrounds); "
+        "shapes in distinct colours (yellow, magenta, cyan, olive), some striped. Edges are "
+        "soft. Redrawing one class's code changes that class's region and little else, for "
+        "every class (docs/zoo.md measures it per class)."
     ),
     "mulnet_shapes64": (
         "Reconstructions give shapes crisp edges and their own colours (a cyan square, a "

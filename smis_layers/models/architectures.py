@@ -67,8 +67,15 @@ def _shapes64(
     )
 
 
+def _with_region_colour_code(architecture):
+    model_class, config = architecture
+    return model_class, {**config, "region_colour_code": True}
+
+
 ARCHITECTURES = {
-    "groupdnet_shapes64": _shapes64(GroupDNet, 12, None, 16),
+    # Zoo v2: the first 3 channels of each class's code carry its region's mean colour, which
+    # keeps every class's code in use (docs/zoo.md); the baselines get it when they are retrained.
+    "groupdnet_shapes64": _with_region_colour_code(_shapes64(GroupDNet, 12, None, 16)),
     # With 8 groups in every block, the default widths (256 ... 16) left each class 2 channels at
     # 64x64 and the preset drew speckle; the last blocks are cheap in parameters, so they keep
     # 8 channels per class (64 wide) within the budget.

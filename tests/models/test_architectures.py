@@ -36,8 +36,9 @@ def test_small_spec_colour_switch():
 
     _, config = small_architecture("groupdnet:classes=8,size=64,width=12,encoder=16,colour=1")
     _, flagship = ARCHITECTURES["groupdnet_shapes64"]
-    assert config == {**flagship, "region_colour_code": True}
-    assert "region_colour_code" not in small_architecture("groupdnet:classes=8,colour=0")[1]
+    assert config == flagship and flagship["region_colour_code"] is True
+    plain = small_architecture("groupdnet:classes=8,size=64,width=12,encoder=16,colour=0")[1]
+    assert plain == {k: v for k, v in flagship.items() if k != "region_colour_code"}
     assert complete_architecture_name("groupdnet:colour=1", 8) == (
         "groupdnet:classes=8,size=64,width=16,colour=1"
     )
