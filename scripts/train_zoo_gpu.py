@@ -16,7 +16,7 @@ What comes back (`--out`, the device tool's $OUT; at most 8 files, 64 MiB in all
 
 - `log.txt`: what happened, run by run, and what was packed or dropped;
 - `presets.tar.gz.NNN`: per run its newest preset (`<run>/preset/`, when a phase ended) and
-  its `smis train` log (`<run>/train.log`);
+  its `smis train` output of this call and the earlier ones (`logs/<run>.log`);
 - `checkpoints.tar.gz.NNN`: per run the newest checkpoint with its state and run.json, which is
   what `--resume` needs.
 
@@ -86,6 +86,8 @@ class Run:
         self.model, self.seed = model, seed
         self.name = zoo_recipe.run_name(model, seed)
         self.folder = runs / self.name
+        # Beside the run folder (which smis train creates): the logs of every call, appended.
+        self.log = runs / "logs" / f"{self.name}.log"
         self.arguments = zoo_recipe.train_arguments(recipe, model, seed)
         self.phases = recipe.phases
         self.start_step = zoo_recipe.completed_steps(self.folder)
@@ -244,7 +246,7 @@ def unpack(folder: Path, runs: Path, log: Log) -> None:
             for member in tar:
                 tar.extract(member, runs, filter="data")
                 names.append(member.name)
-        folders = sorted({name.split("/")[0] for name in names})
+        folders = sorted({name.split("/")[0] for name in names} - {"logs"})
         log(f"--resume: {stream} ({len(parts[stream])} parts) -> {runs}: {', '.join(folders)}")
 
 
@@ -279,8 +281,9 @@ def start(run: Run, env: dict[str, str], log: Log) -> None:
         *zoo_recipe.phase_words(run.phase),
         *run.arguments,
     ]
-    run.folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(run.folder.parent / f"{run.name}.log", "a") as output:
+    run.log.parent.mkdir(parents=True, exist_ok=True)
+    run.signalled = False
+    with open(run.log, "a") as output:
         output.write(f"$ {' '.join(command[1:])}\n")
         output.flush()
         run.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
@@ -305,9 +308,12 @@ def finish(run: Run, log: Log) -> None:
         run.outcome = f"phase to {run.phase[0]} done"
     elif rc == EXIT_INTERRUPTED:
         run.outcome, run.stopped = f"interrupted, checkpoint at step {step}", True
+    elif rc == -signal.SIGTERM and run.signalled:  # before training began, or in the export
+        run.outcome = f"SIGTERM outside training: its last checkpoint (step {step}) stands"
+        run.stopped = True
     else:
         run.outcome, run.stopped = f"failed (exit {rc}) at step {step}", True
-        tail = (run.folder.parent / f"{run.name}.log").read_text(errors="replace")[-1500:]
+        tail = run.log.read_text(errors="replace")[-1500:]
         log(f"{run.name}: the end of its log:\n{tail}")
     log(f"{run.name}: {run.outcome}")
 
@@ -365,10 +371,9 @@ def pack(runs: list[Run], args: argparse.Namespace, log: Log) -> list[Path]:
     presets, checkpoints = {}, {}
     for run in runs:
         base = f"{run.name}/"
-        train_log = run.folder.parent / f"{run.name}.log"
         files = [(f, base + "preset/" + f.name) for f in run.preset_files()]
-        if train_log.is_file():
-            files.append((train_log, base + "train.log"))
+        if run.log.is_file():
+            files.append((run.log, f"logs/{run.log.name}"))
         if files:
             presets[run.name] = files
         files = [(f, base + f.name) for f in run.checkpoint_files()]

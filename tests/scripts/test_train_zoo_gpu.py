@@ -221,7 +221,7 @@ def test_gpu_script_packs_parts_drops_what_does_not_fit_and_reassembles(tmp_path
         for k, v in expected.items()
         if not k.startswith("tiny_groupdnet-seed1/") or "preset/" in k
     }
-    assert {k: v for k, v in got.items() if not k.endswith("train.log")} == kept
+    assert {k: v for k, v in got.items() if not k.startswith("logs/")} == kept
     (out / "checkpoints.tar.gz.001").unlink()
     with pytest.raises(FileNotFoundError, match=r"lacks parts \[1\]"):
         train_zoo_gpu.unpack(out, tmp_path / "again", log)
@@ -281,7 +281,8 @@ def test_tiny_zoo_is_interrupted_packed_and_resumed_from_the_returned_parts(tmp_
     log2 = (out2 / "log.txt").read_text()
     for name, step in stopped.items():
         folder = tmp_path / "runs2" / name
-        train_log = (tmp_path / "runs2" / f"{name}.log").read_text()
+        train_log = (tmp_path / "runs2" / "logs" / f"{name}.log").read_text()
+        assert "SIGTERM received" in train_log  # call 1's output, carried in the parts
         assert f"resuming {folder} at step {step}/12" in train_log  # not from 0
         assert zoo_recipe.completed_steps(folder) == 16 and zoo_recipe.preset_steps(folder) == 16
         assert f"{name}: steps {step} -> 16" in log2
