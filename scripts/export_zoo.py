@@ -2,7 +2,10 @@
 discriminator, the code prior fitted to its codes of 2,048 training scenes, sample grid and
 model card.
 
-Usage: python scripts/export_zoo.py [--cards-only] RUNS_DIR [MODEL ...]
+Usage: python scripts/export_zoo.py [--cards-only] [--seed S] RUNS_DIR [MODEL ...]
+
+With `--seed S` the runs are `RUNS_DIR/MODEL-seedS` (`scripts/train_zoo.sh --seed S`), else
+`RUNS_DIR/MODEL`.
 
 The observations written into each card are what a person saw in the run's sample grid
 (`RUNS_DIR/MODEL/samples.png`, rewritten here from the final checkpoint); edit OBSERVATIONS
@@ -27,6 +30,9 @@ from smis_layers.presets import (
     zoo_directory,
 )
 from smis_layers.training import run as runs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import zoo_recipe
 
 DESCRIPTIONS = {
     "groupdnet_shapes64": "GroupDNet (group convolutions with decreasing groups), synthetic 64x64",
@@ -111,8 +117,8 @@ def epoch_seconds(runs_dir: Path, model: str) -> float | None:
     return None
 
 
-def export(runs_dir: Path, model: str) -> Path:
-    out = runs_dir / model
+def export(runs_dir: Path, model: str, seed: int | None = None) -> Path:
+    out = runs_dir / (model if seed is None else zoo_recipe.run_name(model, seed))
     keras.backend.clear_session()  # fresh layer names: the same files whatever the order
     generator, discriminator, run, state = runs.load_run_models(out)
     if state["completed_steps"] < run["steps"]:
@@ -170,11 +176,16 @@ def write_card(model: str) -> Path:
 def main(argv: list[str]) -> int:
     cards_only = "--cards-only" in argv
     argv = [a for a in argv if a != "--cards-only"]
+    seed = None
+    if "--seed" in argv:
+        at = argv.index("--seed")
+        seed = int(argv[at + 1])
+        del argv[at : at + 2]
     runs_dir = Path(argv[0])
     models = argv[1:] or list(DESCRIPTIONS)
     for model in models:
         if not cards_only:
-            export(runs_dir, model)
+            export(runs_dir, model, seed)
         print(write_card(model))
     return 0
 

@@ -13,7 +13,8 @@ docs/zoo.md says why each setting was chosen:
 
 The models with class-owned codes get the region colour code (`colour=1`), written as small
 specs (`smis_layers.models.architectures.small_architecture`) that equal their named
-*_shapes64 architectures plus the colour code, except GroupNet: its named architecture keeps
+*_shapes64 architectures plus the colour code (`groupdnet_shapes64`'s named architecture has
+it since zoo v2), except GroupNet: its named architecture keeps
 64 channels in its last blocks (`width_multipliers=(16, 8, 4, 4, 4)`), which no small spec
 expresses, so it trains as `groupnet_shapes64`, without the colour code. VSPADE has one code
 for the whole image and refuses the colour code.
