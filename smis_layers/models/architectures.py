@@ -82,7 +82,7 @@ ARCHITECTURES = {
     "groupnet_shapes64": _shapes64(
         GroupNet, 16, SHAPES64_CLASSES, 16, width_multipliers=(16, 8, 4, 4, 4)
     ),
-    "mulnet_shapes64": _shapes64(MulNet, 16, SHAPES64_CLASSES, 16),
+    "mulnet_shapes64": _with_region_colour_code(_shapes64(MulNet, 16, SHAPES64_CLASSES, 16)),
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take
     # most of the budget and left a decoder 3 channels wide at 64x64, which drew blotches. Hidden
     # 16 (still twice C) buys twice the decoder width within the same budget.

@@ -17,7 +17,8 @@ Intrinsic differences between the backends, and how the JAX step handles them:
   measured here, losses within 2.4e-6 relative and updated weights within 3e-6 (absolute;
   weights and `u` vectors of norm <= 1) on 2 CPU cores, over 14 random starts. A fifteenth
   start differed by 2.6e-4, so the helper seeds the start (parity_helper.INITIAL_WEIGHTS_SEED).
-  Biases followed by a normalization get a zero gradient in exact arithmetic; both backends give them ~1e-8 noise that differs.
+  Biases followed by a normalization get a zero gradient in exact arithmetic; both backends
+  give them ~1e-8 noise that differs.
 """
 
 from __future__ import annotations
