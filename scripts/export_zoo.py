@@ -55,13 +55,13 @@ OBSERVATIONS = {
         "every class (docs/zoo.md measures it per class)."
     ),
     "mulnet_shapes64": (
-        "Reconstructions give shapes crisp edges and their own colours (a cyan square, a "
-        "magenta disk, a blue cross, a green bar, a yellow ring), some with stripes or "
-        "checker: each class has its own generator. Backgrounds come out red or green (a "
-        "purple one red) and textured backgrounds as red with dark green blotches. Random "
-        "samples (the fitted code prior): crisp shapes in varied colours, many checkered or "
-        "striped, but three quarters of the backgrounds are red with dark green blotches, the "
-        "rest flat red or green. Per-class control is exact by construction."
+        "Zoo v2 (4,800 steps, `region_colour_code=True`). Reconstructions give flat shapes "
+        "crisp edges and their own colour (a cyan square, a magenta ring, a yellow disk); "
+        "textured shapes come out as multicoloured checker, and backgrounds as their colour "
+        "(purple) under green blotches and a faint frame. Random samples (the fitted code "
+        "prior): purple backgrounds with green blotches, one in ten magenta; shapes in flat "
+        "colours (cyan disks, magenta bars, a green cross) or noisy texture. Per-class control "
+        "is exact by construction: each class has its own generator."
     ),
     "groupnet_shapes64": (
         "Looks like the data's scenes, without its textured backgrounds. Reconstructions give "

@@ -126,7 +126,8 @@ def atomic_save_variables(
     for variable in model.weights:
         array = keras.ops.convert_to_numpy(variable)
         if dtype is not None and np.issubdtype(array.dtype, np.floating):
-            narrowed = array.astype(dtype)
+            with np.errstate(over="ignore"):  # an overflow keeps the variable's own dtype
+                narrowed = array.astype(dtype)
             if np.isfinite(narrowed).all() or not np.isfinite(array).all():
                 array = narrowed
         arrays[variable.path] = array
