@@ -5,6 +5,11 @@ collapses onto the prior: `encode` returns codes close to N(0, I), reconstructio
 what the label map alone suggests, and appearance transfer has nothing to transfer. The KL of the
 posterior q(z | x) to the prior, summed over a class's channels, is the number of nats that
 class's code carries about the image (an upper bound on the mutual information).
+
+With `region_colour_code=True` the first channels of every class's code are not the encoder's:
+they hold the region's mean colour with a fixed, tiny variance, so their KL (about 4.5 nats per
+channel and latent cell whatever the image) says nothing about what the encoder passes on.
+`code_information` leaves them out and counts only the encoder's channels.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ def code_information(model, images, labels, batch_size: int = 16) -> dict:
         `nats_per_class` (C,) (mean over images of the KL of each class's channels; for a
         model with one global code, VSPADE, the channels only nominally belong to a class) and
         `nats_present_class` (C,) (the same, averaged only over the images in which the class
-        occurs; NaN for a class that occurs in none).
+        occurs; NaN for a class that occurs in none). With `region_colour_code=True` the
+        colour channels are left out of all three (`REGION_COLOUR_CHANNELS` of each class).
 
     Examples:
         >>> info = code_information(model, images, labels)
@@ -60,6 +66,13 @@ def code_information(model, images, labels, batch_size: int = 16) -> dict:
             for i in range(0, len(images), batch_size)
         ]
     )
+    if getattr(model, "region_colour_code", False):
+        from smis_layers.models.groupdnet.groupdnet import REGION_COLOUR_CHANNELS
+
+        kl = kl.copy()
+        for c in range(model.num_classes):
+            start = model.class_channels(c)[0]
+            kl[..., start : start + REGION_COLOUR_CHANNELS] = 0.0
     per_class = np.stack(
         [
             kl[..., slice(*model.class_channels(c))].reshape(len(kl), -1).sum(axis=1)

@@ -106,8 +106,8 @@ def evaluate_presets(
       `swap_target_distance`, `swap_reconstruction_distance`, ...;
     - `code_nats`: `code_information(...)["nats_per_image"]`, the KL of the encoder's codes of
       the held-out real images to the prior: near 0 means the posterior collapsed (encoded
-      codes say little about the image); `code_nats_per_class` lists it per class (present
-      classes only);
+      codes say little about the image; a model's region colour channels are not counted);
+      `code_nats_per_class` lists it per class (present classes only);
     - `params_encoder`, `params_generator` (`model.parameter_counts()`), `images_per_s` of
       `generate` at batch `timing_batch_size` (16) on this machine, and `generator_gflops` =
       `flops(model)` / 1e9, the generator's (decoder's) forward FLOPs per image.

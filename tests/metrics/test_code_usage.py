@@ -49,3 +49,27 @@ def test_groupdnet_nats_equal_the_training_kl_per_image():
     assert info["nats_per_class"].sum() == pytest.approx(info["nats_per_image"], rel=1e-6)
     with pytest.raises(ValueError, match="as many samples"):
         code_information(model, data["images"][:2], data["masks"])
+
+
+def test_region_colour_channels_are_not_counted():
+    """The colour channels hold the region's mean colour with a fixed variance, not the
+    encoder's output: the count is the KL of the encoder's channels alone."""
+    from smis_layers.models.groupdnet.groupdnet import REGION_COLOUR_CHANNELS
+
+    data = SyntheticShapes(image_size=64, num_classes=C, seed=3).batch(np.arange(2))
+    model = GroupDNet(
+        num_classes=C,
+        image_size=64,
+        schedule=GroupDecreasingSchedule.decreasing(C, 2, 64),
+        encoder_channels=8,
+        region_colour_code=True,
+    )
+    info = code_information(model, data["images"], data["masks"])
+    mu, logvar = model.encode(data["images"], data["masks"])
+    kl = gaussian_kl_nats(mu, logvar)
+    per_class = kl.reshape(*kl.shape[:3], C, -1)
+    colour = per_class[..., :REGION_COLOUR_CHANNELS].sum() / 2
+    learned = per_class[..., REGION_COLOUR_CHANNELS:].sum() / 2
+    assert colour > 4 * REGION_COLOUR_CHANNELS * C  # what the count would be inflated by
+    assert info["nats_per_image"] == pytest.approx(learned, rel=1e-6)
+    assert info["nats_per_class"].sum() == pytest.approx(learned, rel=1e-6)
