@@ -1,6 +1,7 @@
 """Evaluation metrics: FID, LPIPS, segmentation scores, mCSD / mOCD, diversity, the
-synthetic benchmark's appearance-swap score, the codes' information (posterior collapse), plus
-`evaluate_presets` (docs/evaluation.md)."""
+synthetic benchmark's appearance-swap score, the codes' information (posterior collapse), the
+texture agreement of reconstructions, the domain FID of morphs, plus `evaluate_presets`
+(docs/evaluation.md)."""
 
 from smis_layers.metrics.class_control import class_code_control, reconstruction_colour_errors
 from smis_layers.metrics.code_usage import code_information, gaussian_kl_nats
@@ -35,12 +36,14 @@ from smis_layers.metrics.lpips import (
     convert_lpips_torch_weights,
     vgg16_backbone,
 )
+from smis_layers.metrics.morph import morph_fid_ratio
 from smis_layers.metrics.segmentation import (
     SegmentationScores,
     confusion_matrix,
     scores_from_confusion,
     segmentation_scores,
 )
+from smis_layers.metrics.texture import dominant_frequency, texture_agreement
 
 #: The streaming FID metric under its usual name (any feature extractor).
 FrechetInceptionDistance = FrechetDistance
@@ -62,6 +65,7 @@ __all__ = [
     "confusion_matrix",
     "convert_lpips_torch_weights",
     "discriminator_flops",
+    "dominant_frequency",
     "donor_appearance",
     "evaluate_presets",
     "feature_statistics",
@@ -75,11 +79,13 @@ __all__ = [
     "masked_feature_distance",
     "masked_l1_distance",
     "masked_lpips_distance",
+    "morph_fid_ratio",
     "overall_diversity",
     "reconstruction_colour_errors",
     "resize_region",
     "scores_from_confusion",
     "segmentation_scores",
+    "texture_agreement",
     "train_step_flops",
     "vgg16_backbone",
 ]
