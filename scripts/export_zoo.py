@@ -79,16 +79,14 @@ OBSERVATIONS = {
         "1,500 steps; it went during the second phase."
     ),
     "groupenc_shapes64": (
-        "Backgrounds look like the data's, shapes partly. Reconstructions give every "
+        "Zoo v2 (4,800 steps, `region_colour_code=True`). Reconstructions give every "
         "background a flat field of its colour (red, green, purple; the checkered one red, the "
-        "striped ones their dominant colour); small and simple shapes come out clean in one "
-        "colour (a cyan square and cross, yellow disks, dark bars), large or textured ones as "
-        "multicoloured blotches (a radial pink disk, a striped ring). Random samples (the "
-        "fitted code prior): two thirds have clean flat red, green or purple backgrounds, a "
-        "third dark dots or blotches (a crude dotted background); shapes as in the "
-        "reconstructions. Clearly better than the first GroupEnc preset, whose decoder was "
-        "half as wide (3 channels in the last block; docs/models.md): its backgrounds were "
-        "framed and muddy, its shapes all blotches."
+        "striped one purple); a few shapes keep their colour (a blue cross, a green square, a "
+        "magenta bar), most come out as multicoloured blotches. Random samples (the fitted code "
+        "prior): flat red, green or purple backgrounds, a third of them with dark or green "
+        "blotches; shapes as multicoloured blotches. Every class's code now changes its region "
+        "(the first GroupEnc used one of eight), but the dense decoder spreads it: redrawing one "
+        "class's code changes the rest of the image too (docs/zoo.md)."
     ),
     "vspade_shapes64": (
         "Backgrounds look like the data's, shapes do not. Reconstructions give every background "

@@ -86,7 +86,7 @@ ARCHITECTURES = {
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take
     # most of the budget and left a decoder 3 channels wide at 64x64, which drew blotches. Hidden
     # 16 (still twice C) buys twice the decoder width within the same budget.
-    "groupenc_shapes64": _shapes64(GroupEnc, 6, 1, 16, hidden=16),
+    "groupenc_shapes64": _with_region_colour_code(_shapes64(GroupEnc, 6, 1, 16, hidden=16)),
     "vspade_shapes64": _shapes64(VSPADE, 6, 1, 8, hidden=16),
 }
 OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the table
