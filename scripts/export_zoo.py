@@ -89,16 +89,14 @@ OBSERVATIONS = {
         "class's code changes the rest of the image too (docs/zoo.md)."
     ),
     "vspade_shapes64": (
-        "Backgrounds look like the data's, shapes do not. Reconstructions give every background "
-        "a flat field of its real colour (the checkered one red, with its pink disk pink, the "
-        "striped ones purple and green); shapes come out as dark outlines filled with muddy "
-        "blue, purple, orange or magenta, rarely their real colour; textures are lost. Random "
-        "samples (the fitted code prior: one Gaussian over the whole image-level code): two "
-        "thirds have clean flat green, red or purple backgrounds, a third dark blotches; "
-        "shapes as in the reconstructions. The whole image changes with the code: VSPADE has "
-        "no per-class control by construction. Better than the first VSPADE preset, whose "
-        "decoder was half as wide (3 channels in the last block; docs/models.md): it had "
-        "framed, wavy backgrounds in more than half of its samples."
+        "Zoo v2 (4,800 steps with the recipe; VSPADE's one image-level code has no class "
+        "regions, so no colour code). Reconstructions give every background a flat field of "
+        "its real colour (red, green, purple; the checkered one red, the striped one purple); "
+        "shapes come out as dark outlines filled with muddy blue, cyan, magenta or orange, "
+        "rarely their real colour; textures are lost. Random samples (the fitted code prior): "
+        "mostly flat green backgrounds, some purple, red or dark with red blotches; shapes as "
+        "in the reconstructions. The whole image changes with the code: VSPADE has no "
+        "per-class control by construction."
     ),
 }
 
