@@ -39,11 +39,14 @@ FONT_FILES = (
 
 def reconstruct(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 16):
     """`generate` from the encoder's means of the real images."""
-    parts = []
-    for i in range(0, len(images), batch_size):
-        mu, _ = model.encode(images[i : i + batch_size], labels[i : i + batch_size])
-        parts.append(np.asarray(model.generate(labels[i : i + batch_size], z=mu)))
-    return np.concatenate(parts)
+    from smis_layers.metrics.batching import map_batches
+
+    return map_batches(
+        lambda x, m: model.generate(m, z=model.encode(x, m)[0]),
+        images,
+        labels,
+        batch_size=batch_size,
+    )
 
 
 def texture_rows(name: str, scores: dict) -> list[str]:

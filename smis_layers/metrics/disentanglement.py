@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from smis_layers.data.synthetic import TEXTURES, SyntheticShapes
+from smis_layers.metrics.batching import map_batches
 from smis_layers.metrics.distances import ImageDistance
 from smis_layers.metrics.diversity import as_distances
 from smis_layers.utils.validation import require_positive_int
@@ -39,15 +40,6 @@ def donor_appearance(dataset: SyntheticShapes, palette, texture, params, seed: i
         new_palette.astype("int32"),
         new_texture.astype("int32"),
         new_params.astype("float32"),
-    )
-
-
-def _batched(fn, *arrays, batch_size: int):
-    return np.concatenate(
-        [
-            np.asarray(fn(*(a[i : i + batch_size] for a in arrays)))
-            for i in range(0, len(arrays[0]), batch_size)
-        ]
     )
 
 
@@ -123,9 +115,9 @@ def appearance_swap_score(
     def encode(images, m):
         return model.encode(images, m)[0]
 
-    mu_a = _batched(encode, images_a, labels, batch_size=batch_size)
-    mu_b = _batched(encode, images_b, labels, batch_size=batch_size)
-    reconstruction = _batched(
+    mu_a = map_batches(encode, images_a, labels, batch_size=batch_size)
+    mu_b = map_batches(encode, images_b, labels, batch_size=batch_size)
+    reconstruction = map_batches(
         lambda m, z: model.generate(m, z=z), labels, mu_a, batch_size=batch_size
     )
 

@@ -20,17 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from smis_layers.metrics.batching import map_batches
 from smis_layers.metrics.fid import feature_statistics, frechet_distance
 from smis_layers.utils.validation import require_positive_int
-
-
-def _features(features: Callable, images: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate(
-        [
-            np.asarray(features(images[i : i + batch_size]), dtype="float64")
-            for i in range(0, len(images), batch_size)
-        ]
-    )
 
 
 def morph_fid_ratio(
@@ -107,15 +99,11 @@ def morph_fid_ratio(
         raise ValueError(f"`steps` must be an int >= 3 (a middle frame); received {steps!r}")
     batch_size = require_positive_int("batch_size", batch_size)
 
-    def encode(images):
-        return np.concatenate(
-            [
-                np.asarray(model.encode(images[i : i + batch_size], labels[i : i + batch_size])[0])
-                for i in range(0, len(images), batch_size)
-            ]
-        )
+    def encode(images, m):
+        return model.encode(images, m)[0]
 
-    codes_a, codes_b = encode(images_a), encode(images_b)
+    codes_a = map_batches(encode, images_a, labels, batch_size=batch_size)
+    codes_b = map_batches(encode, images_b, labels, batch_size=batch_size)
     frames = np.stack(
         [
             np.asarray(morph(model, scene, z_a, z_b, steps=int(steps)))
@@ -123,10 +111,12 @@ def morph_fid_ratio(
         ],
         axis=1,
     )  # (steps, N, H, W, 3)
-    real = feature_statistics(_features(features, reference, batch_size))
+    real = feature_statistics(map_batches(features, reference, batch_size=batch_size))
     fids = np.asarray(
         [
-            frechet_distance(*real, *feature_statistics(_features(features, f, batch_size)))
+            frechet_distance(
+                *real, *feature_statistics(map_batches(features, f, batch_size=batch_size))
+            )
             for f in frames
         ]
     )

@@ -11,6 +11,11 @@ from tests.metrics.fakes import CopyGenerator
 C = 4
 
 
+def small_groupdnet(**config) -> GroupDNet:
+    schedule = GroupDecreasingSchedule.decreasing(C, 2, 64)
+    return GroupDNet(num_classes=C, image_size=64, schedule=schedule, encoder_channels=8, **config)
+
+
 def test_gaussian_kl_matches_the_closed_form():
     mu, logvar = np.array([0.0, 1.0, 0.5]), np.array([0.0, 0.0, np.log(4.0)])
     expected = 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar)
@@ -35,12 +40,7 @@ def test_each_class_is_charged_for_its_own_channels():
 
 def test_groupdnet_nats_equal_the_training_kl_per_image():
     data = SyntheticShapes(image_size=64, num_classes=C, seed=3).batch(np.arange(3))
-    model = GroupDNet(
-        num_classes=C,
-        image_size=64,
-        schedule=GroupDecreasingSchedule.decreasing(C, 2, 64),
-        encoder_channels=8,
-    )
+    model = small_groupdnet()
     info = code_information(model, data["images"], data["masks"], batch_size=2)
     mu, logvar = model.encode(data["images"], data["masks"])
     assert info["nats_per_image"] == pytest.approx(
@@ -57,13 +57,7 @@ def test_region_colour_channels_are_not_counted():
     from smis_layers.models.groupdnet.groupdnet import REGION_COLOUR_CHANNELS
 
     data = SyntheticShapes(image_size=64, num_classes=C, seed=3).batch(np.arange(2))
-    model = GroupDNet(
-        num_classes=C,
-        image_size=64,
-        schedule=GroupDecreasingSchedule.decreasing(C, 2, 64),
-        encoder_channels=8,
-        region_colour_code=True,
-    )
+    model = small_groupdnet(region_colour_code=True)
     info = code_information(model, data["images"], data["masks"])
     mu, logvar = model.encode(data["images"], data["masks"])
     kl = gaussian_kl_nats(mu, logvar)
