@@ -450,10 +450,18 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     and the table as Markdown), `--record` (each evaluated preset's metadata.json and model
     card: the maintainers' step) and `--zoo-page` (the zoo page's table, whose other presets'
     rows are kept). Every output is checked before the evaluation starts."""
-    from smis_layers.metrics.evaluate import evaluate_presets, markdown_table
+    from smis_layers.metrics import evaluate
+    from smis_layers.metrics.evaluate import markdown_table
     from smis_layers.presets import resolve_preset
     from smis_layers.utils.io import atomic_write_bytes
 
+    if len(set(args.seed)) != len(args.seed):
+        raise CommandError(f"--seed must not repeat a seed; received {args.seed}")
+    if args.diversity_images is not None and not 1 <= args.diversity_images <= args.n_images:
+        raise CommandError(
+            f"--diversity-images must be between 1 and --n-images ({args.n_images}); received "
+            f"{args.diversity_images}"
+        )
     out = _writable(args.out, args.overwrite) if args.out else None
     page = Path(args.zoo_page) if args.zoo_page else None
     if page is not None:
@@ -461,12 +469,17 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
     if args.record:
         for preset in args.presets:
             resolve_preset(preset)  # an unknown name fails before the evaluation
-    results = evaluate_presets(
-        args.presets,
-        n_images=args.n_images,
-        seed=args.seed,
-        segmenter=args.segmenter,
-    )
+    runs = [
+        evaluate.evaluate_presets(
+            args.presets,
+            n_images=args.n_images,
+            seed=seed,
+            segmenter=args.segmenter,
+            diversity_images=args.diversity_images,
+        )
+        for seed in args.seed
+    ]
+    results = runs[0] if len(runs) == 1 else evaluate.combine_seeds(runs)
     table = markdown_table(results)
     print(table)
     command = _evaluate_command_line(args.presets, args)
@@ -482,9 +495,12 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
 
 def _evaluate_command_line(presets, args: argparse.Namespace) -> str:
     segmenter = "" if args.segmenter == DEFAULT_SEGMENTER else f" --segmenter {args.segmenter}"
+    diversity = (
+        "" if args.diversity_images is None else f" --diversity-images {args.diversity_images}"
+    )
     return (
         f"smis evaluate --presets {' '.join(map(str, presets))} --n-images {args.n_images} "
-        f"--seed {args.seed}{segmenter}"
+        f"--seed {' '.join(map(str, args.seed))}{diversity}{segmenter}"
     )
 
 
@@ -515,36 +531,66 @@ def _page_settings(text: str) -> dict[str, object] | None:
     words = shlex.split(found.group(1))
     settings: dict[str, object] = {
         "n_images": 64,
-        "seed": 0,
+        "seed": [0],
+        "diversity_images": None,
         "segmenter": DEFAULT_SEGMENTER,
     }
     key = None
     for word in words[2:]:
         if word.startswith("--"):
             key = word[2:].replace("-", "_")
-        elif key in ("n_images", "seed"):
+            if key == "seed":
+                settings["seed"] = []
+        elif key == "seed":
+            settings["seed"].append(int(word))
+        elif key in ("n_images", "diversity_images"):
             settings[key] = int(word)
         elif key == "segmenter":
             settings[key] = word
     return settings
 
 
+def _replaces_every_row(page: Path, args: argparse.Namespace) -> bool:
+    """Whether this evaluation covers every preset row of the page (which it then rewrites
+    whole, whatever settings and columns the page had)."""
+    text = page.read_text() if page.is_file() else ""
+    table = text.split(FINDINGS_MARKER)[0]
+    evaluated = {Path(p).name if Path(p).is_dir() else str(p) for p in args.presets}
+    rows = {_row_name(row) for row in _table_rows(table)[1]} - {REAL_IMAGES_ROW}
+    return rows <= evaluated
+
+
+def _row_name(row: str) -> str:
+    return row.strip("|").split("|")[0].strip()
+
+
 def _check_page_settings(page: Path, args: argparse.Namespace) -> None:
-    """Rows measured with other settings cannot share a table: refuse before any work."""
-    if not page.is_file():
+    """Rows measured with other settings cannot share a table: refuse before any work (an
+    evaluation of every preset of the page replaces the whole table)."""
+    if not page.is_file() or _replaces_every_row(page, args):
         return
     settings = _page_settings(page.read_text())
     if settings is None:
         raise CommandError(f"--zoo-page {page} records no `smis evaluate` command to merge with")
-    ours = {"n_images": args.n_images, "seed": args.seed, "segmenter": args.segmenter}
+    ours = {
+        "n_images": args.n_images,
+        "seed": list(args.seed),
+        "diversity_images": args.diversity_images,
+        "segmenter": args.segmenter,
+    }
     different = {k: (settings[k], v) for k, v in ours.items() if settings[k] != v}
+
+    def shown_value(value) -> str:
+        return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
     if different:
         shown = ", ".join(
-            f"{k} {page_value} (page) vs {v}" for k, (page_value, v) in different.items()
+            f"{k} {shown_value(page_value)} (page) vs {shown_value(v)}"
+            for k, (page_value, v) in different.items()
         )
         raise CommandError(
             f"--zoo-page {page} was measured with other settings ({shown}); evaluate with the "
-            "page's settings, or evaluate every preset of the page and write a new page"
+            "page's settings, or evaluate every preset of the page to replace its table"
         )
 
 
@@ -567,18 +613,16 @@ def _update_zoo_page(page: Path, results: list[dict], args: argparse.Namespace) 
     table_text = previous[: previous.index(FINDINGS_MARKER)] if findings else previous
     old_header, old_rows = _table_rows(table_text)
     new_header, new_rows = _table_rows(markdown_table(results))
+    if _replaces_every_row(page, args):
+        old_rows = []
     if old_rows and old_header != new_header:
         raise CommandError(
             f"--zoo-page {page}'s table has other columns than this evaluation's; evaluate "
-            "every preset of the page and write a new page"
+            "every preset of the page to replace its table"
         )
-
-    def key(row: str) -> str:
-        return row.strip("|").split("|")[0].strip()
-
-    fresh = {key(row): row for row in new_rows}
-    rows = [fresh.pop(key(row), row) for row in old_rows] + list(fresh.values())
-    presets = [key(row) for row in rows if key(row) != REAL_IMAGES_ROW]
+    fresh = {_row_name(row): row for row in new_rows}
+    rows = [fresh.pop(_row_name(row), row) for row in old_rows] + list(fresh.values())
+    presets = [_row_name(row) for row in rows if _row_name(row) != REAL_IMAGES_ROW]
     command = _evaluate_command_line(presets, args)
     separator = markdown_table(results).splitlines()[1]
     table = "\n".join([new_header, separator, *rows])
@@ -788,7 +832,22 @@ def add_parsers(commands) -> None:
     )
     evaluate.add_argument("--presets", nargs="+", required=True, help="zoo names or folders")
     evaluate.add_argument("--n-images", type=int, default=64)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds of the held-out data and codes; with several, each number is the mean over "
+        "them, shown with its spread (mean ± sample std)",
+    )
+    evaluate.add_argument(
+        "--diversity-images",
+        type=int,
+        default=None,
+        metavar="N",
+        help="label maps (the first N) behind mCSD / mOCD and the overall diversity (default: "
+        "all --n-images); they cost 6 images per class and label map",
+    )
     evaluate.add_argument("--segmenter", default=DEFAULT_SEGMENTER)
     evaluate.add_argument("--out", default=None, help="also write the table to this Markdown file")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -202,7 +202,7 @@ def test_decode_refuses_codes_of_another_model_and_warns_on_other_weights(files,
     assert status == 1 and "records no preset; pass --preset" in err
 
 
-def _fake_rows(presets, n_images, seed, segmenter):
+def _fake_rows(presets, n_images, seed, segmenter, diversity_images=None):
     """`evaluate_presets` rows without the evaluation (what a test of the writes needs)."""
     rows = [{"preset": "real images", "fid_segmenter": 1.0, "miou": 0.8}]
     for i, preset in enumerate(presets):
@@ -267,3 +267,16 @@ def test_zoo_page_keeps_the_other_presets_rows(tmp_path, monkeypatch, capsys):
     assert "| vspade_shapes64 | 9.00 |" in text and "| mulnet_shapes64 | 7.00 |" in text
     assert f"--presets {PRESET} mulnet_shapes64 vspade_shapes64 groupnet_shapes64" in text
     assert text.endswith("<!-- findings -->\nWhat the table shows.\n")
+    # an evaluation of every preset of the page replaces the table whatever its settings
+    presets = [PRESET, "mulnet_shapes64", "vspade_shapes64", "groupnet_shapes64"]
+    assert main([*argv, "--presets", *presets, "--seed", "0", "1", "--n-images", "4"]) == 0
+    text = page.read_text()
+    assert "| mulnet_shapes64 | 8.50 ± 0.71 |" in text and "| vspade_shapes64 | 9.50 ± 0.71" in text
+    assert "--n-images 4 --seed 0 1" in text
+    assert text.endswith("<!-- findings -->\nWhat the table shows.\n")
+    assert main([*argv, "--presets", "mulnet_shapes64", "--seed", "0", "0"]) == 1
+    assert "--seed must not repeat a seed" in capsys.readouterr().err
+    assert main([*argv, "--presets", "mulnet_shapes64", "--diversity-images", "3"]) == 1
+    assert "--diversity-images must be between 1 and --n-images (2); received 3" in (
+        capsys.readouterr().err
+    )

@@ -17,7 +17,12 @@ from smis_layers.metrics.distances import (
     resize_region,
 )
 from smis_layers.metrics.diversity import class_specific_diversity, overall_diversity
-from smis_layers.metrics.evaluate import evaluate_presets, images_per_second, markdown_table
+from smis_layers.metrics.evaluate import (
+    combine_seeds,
+    evaluate_presets,
+    images_per_second,
+    markdown_table,
+)
 from smis_layers.metrics.fid import (
     FrechetDistance,
     feature_statistics,
@@ -62,6 +67,7 @@ __all__ = [
     "class_code_control",
     "class_specific_diversity",
     "code_information",
+    "combine_seeds",
     "confusion_matrix",
     "convert_lpips_torch_weights",
     "discriminator_flops",

@@ -23,6 +23,7 @@ COLUMNS = (
     ("fid_segmenter", "domain FID ↓", "{:.2f}"),
     ("miou", "mIoU ↑", "{:.3f}"),
     ("pixel_accuracy", "pixel acc. ↑", "{:.3f}"),
+    ("miou_standard_prior", "mIoU, N(0, 1) codes ↑", "{:.3f}"),
     ("mcsd_l1", "mCSD L1 ↑", "{:.4f}"),
     ("mocd_l1", "mOCD L1 ↓", "{:.4f}"),
     ("mcsd_segmenter", "mCSD seg ↑", "{:.4f}"),
@@ -48,11 +49,16 @@ def _say(progress: bool, message: str) -> None:
         print(message, flush=True)
 
 
-def _generate_all(model, labels, seed: int, batch_size: int) -> np.ndarray:
+def _generate_all(model, labels, seed: int, batch_size: int, prior: str = "auto") -> np.ndarray:
     seeds = _seed_list(seed, math.ceil(len(labels) / batch_size))
     return np.concatenate(
         [
-            np.asarray(model.generate(labels[i : i + batch_size], seed=s))
+            np.asarray(
+                model.generate(
+                    labels[i : i + batch_size],
+                    z=model.sample_z(len(labels[i : i + batch_size]), seed=s, prior=prior),
+                )
+            )
             for s, i in zip(seeds, range(0, len(labels), batch_size), strict=True)
         ]
     )
@@ -86,6 +92,7 @@ def evaluate_presets(
     reference: bool = True,
     timing_repeats: int = 3,
     timing_batch_size: int = 16,
+    diversity_images: int | None = None,
 ) -> list[dict]:
     """Evaluates generator presets on held-out synthetic label maps; one dict (table row) per
     preset.
@@ -98,9 +105,11 @@ def evaluate_presets(
       generated images (one code per label map) and of the real images (a "domain FID"; with few
       images it is biased upwards, compare rows measured with the same `n_images`);
     - `miou`, `pixel_accuracy`: segmenter predictions on the generated images vs the label maps;
+    - `miou_standard_prior`: the mIoU of images whose codes are drawn from N(0, 1), the paper's
+      sampling (`sample_z(prior="standard")`), instead of the preset's fitted code prior;
     - `mcsd_l1`, `mocd_l1`, `mcsd_segmenter`, `mocd_segmenter`: `class_specific_diversity` with
-      `num_samples` codes per (image, class), scored with `masked_l1_distance` and with
-      `masked_feature_distance(segmenter.feature_maps)`;
+      `num_samples` codes per (image, class) of the first `diversity_images` label maps,
+      scored with `masked_l1_distance` and with `masked_feature_distance(segmenter.feature_maps)`;
     - `diversity_l1`, `diversity_segmenter`: `overall_diversity` with `num_samples` codes;
     - `swap_*`: `appearance_swap_score` (masked L1): `swap_region_transfer`, `swap_leakage`,
       `swap_target_distance`, `swap_reconstruction_distance`, ...;
@@ -123,6 +132,9 @@ def evaluate_presets(
         segmenter: the `ShapesSegmenter` preset (folder or zoo name).
         progress: print the stages and show progress bars.
         num_samples: codes per (image, class) for mCSD / mOCD and per label map for diversity.
+        diversity_images: the label maps (the first ones) behind mCSD / mOCD and the overall
+            diversity, which cost `num_samples` x classes images per label map and, being
+            per-image means, need fewer images than the FID; default (None): all `n_images`.
         flops: callable model -> generator FLOPs per image; default: the analytic count
             `generator_flops(model, "decoder")` of `smis_layers.metrics.flops`.
         batch_size: images per `generate` call.
@@ -152,6 +164,14 @@ def evaluate_presets(
     require_positive_int("n_images", n_images)
     if n_images < 2:
         raise ValueError(f"`n_images` must be >= 2 (FID covariances); received {n_images}")
+    if diversity_images is None:
+        diversity_images = n_images
+    require_positive_int("diversity_images", diversity_images)
+    if diversity_images > n_images:
+        raise ValueError(
+            f"`diversity_images` must be at most `n_images` ({n_images}); received "
+            f"{diversity_images}"
+        )
     seg = load_preset(segmenter, expected_class=ShapesSegmenter)
     distances = {
         "l1": masked_l1_distance(),
@@ -226,15 +246,32 @@ def evaluate_presets(
             "miou": scores["miou"],
             "pixel_accuracy": scores["pixel_accuracy"],
         }
+        _say(progress, f"[{name}] generating {n_images} images from N(0, 1) codes")
+        standard = _generate_all(model, labels, seed, batch_size, prior="standard")
+        row["miou_standard_prior"] = segmenter_scores(standard, labels)["miou"]
+        row["diversity_images"] = diversity_images
+        diversity_labels = labels[:diversity_images]
         _say(progress, f"[{name}] mCSD / mOCD ({num_samples} codes per image and class)")
         diversity = class_specific_diversity(
-            model, labels, distances, num_samples, seed, batch_size=batch_size, progress=progress
+            model,
+            diversity_labels,
+            distances,
+            num_samples,
+            seed,
+            batch_size=batch_size,
+            progress=progress,
         )
         for key, value in diversity.items():
             row[f"mcsd_{key}"], row[f"mocd_{key}"] = value["mcsd"], value["mocd"]
         _say(progress, f"[{name}] overall diversity")
         overall = overall_diversity(
-            model, labels, distances, num_samples, seed, batch_size=batch_size, progress=progress
+            model,
+            diversity_labels,
+            distances,
+            num_samples,
+            seed,
+            batch_size=batch_size,
+            progress=progress,
         )
         for key, value in overall.items():
             row[f"diversity_{key}"] = value["diversity"]
@@ -261,8 +298,61 @@ def evaluate_presets(
     return rows
 
 
+#: Row keys that describe how a row was measured rather than what was measured.
+_SETTINGS = ("n_images", "diversity_images", "seed")
+
+
+def combine_seeds(runs: Sequence[Sequence[dict]]) -> list[dict]:
+    """One row per preset from `evaluate_presets` rows of several seeds: the mean of every
+    number, its spread as `<key>_std` (the sample standard deviation over the seeds, where it
+    varies) and the seeds as `seeds`.
+
+    Args:
+        runs: for each seed, the rows `evaluate_presets` returned (the same presets in the same
+            order).
+
+    Returns:
+        list of dicts; `markdown_table` shows a spread as "mean ± std".
+
+    Examples:
+        >>> runs = [evaluate_presets(["vspade_shapes64"], n_images=256, seed=s) for s in range(3)]
+        >>> print(markdown_table(combine_seeds(runs)))
+    """
+    if not runs:
+        raise ValueError("`runs` must hold the rows of at least one seed; received none")
+    names = [[row["preset"] for row in rows] for rows in runs]
+    if any(n != names[0] for n in names):
+        raise ValueError(f"every seed's rows must name the same presets; received {names}")
+    combined = []
+    for rows in zip(*runs, strict=True):
+        row = {}
+        for key, value in rows[0].items():
+            values = [r.get(key) for r in rows]
+            if key == "seed":
+                row["seeds"] = values
+            elif isinstance(value, bool) or not isinstance(value, int | float | list):
+                row[key] = value
+            elif isinstance(value, int) and len(set(values)) == 1:
+                row[key] = value  # parameter counts and settings
+            elif isinstance(value, list):
+                row[key] = [_mean_present(items) for items in zip(*values, strict=True)]
+            else:
+                numbers = np.array(values, dtype=float)
+                row[key] = float(np.mean(numbers))
+                if len(numbers) > 1 and key not in _SETTINGS:
+                    row[f"{key}_std"] = float(np.std(numbers, ddof=1))
+        combined.append(row)
+    return combined
+
+
+def _mean_present(values) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return round(float(np.mean(present)), 3) if present else None
+
+
 def markdown_table(results: Sequence[dict], columns: Sequence[str] | None = None) -> str:
-    """A Markdown table of `evaluate_presets` rows.
+    """A Markdown table of `evaluate_presets` (or `combine_seeds`) rows; a value with a
+    `<key>_std` shows as "mean ± std".
 
     Args:
         results: the rows.
@@ -279,7 +369,9 @@ def markdown_table(results: Sequence[dict], columns: Sequence[str] | None = None
             return "-"
         fmt = titles.get(key, (key, "{}"))[1]
         try:
-            return fmt.format(value)
+            text = fmt.format(value)
+            spread = row.get(f"{key}_std")
+            return text if spread is None else f"{text} ± {fmt.format(spread)}"
         except (ValueError, TypeError):
             return str(value)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from smis_layers import GroupDecreasingSchedule
-from smis_layers.metrics.evaluate import evaluate_presets, markdown_table
+from smis_layers.metrics.evaluate import combine_seeds, evaluate_presets, markdown_table
 from smis_layers.models import GroupDNet, MulNet
 from smis_layers.models.segmenter import ShapesSegmenter
 from smis_layers.presets import save_preset
@@ -54,6 +54,7 @@ def test_evaluate_presets_rows_and_determinism(presets):
             "fid_segmenter",
             "miou",
             "pixel_accuracy",
+            "miou_standard_prior",
             "mcsd_l1",
             "mocd_l1",
             "mcsd_segmenter",
@@ -76,7 +77,7 @@ def test_evaluate_presets_rows_and_determinism(presets):
     again = evaluate_presets(
         [presets / "tiny_groupdnet"], reference=False, timing_repeats=0, **kwargs
     )
-    assert "images_per_s" not in again[0]
+    assert "images_per_s" not in again[0] and again[0]["diversity_images"] == 2
     timing = {"images_per_s", "generator_gflops"}
     assert {k: v for k, v in again[0].items() if k not in timing} == {
         k: v for k, v in groupdnet.items() if k not in timing
@@ -86,6 +87,60 @@ def test_evaluate_presets_rows_and_determinism(presets):
     assert lines[0].startswith("| preset | domain FID ↓ | mIoU ↑")
     assert len(lines) == 5 and "| tiny_mulnet |" in lines[4]
     assert "| real images |" in lines[2] and " - |" in lines[2]  # no diversity for real images
+
+
+def test_diversity_images_limits_only_the_diversity_metrics(presets):
+    kwargs = {
+        "n_images": 3,
+        "seed": 0,
+        "segmenter": presets / "tiny_segmenter",
+        "progress": False,
+        "num_samples": 2,
+        "reference": False,
+        "timing_repeats": 0,
+    }
+    (full,) = evaluate_presets([presets / "tiny_groupdnet"], **kwargs)
+    (few,) = evaluate_presets([presets / "tiny_groupdnet"], diversity_images=1, **kwargs)
+    assert few["diversity_images"] == 1 and full["diversity_images"] == 3
+    for key in ("fid_segmenter", "miou", "miou_standard_prior", "swap_region_transfer"):
+        assert few[key] == full[key], key
+    assert few["mcsd_l1"] != full["mcsd_l1"] and few["diversity_l1"] != full["diversity_l1"]
+    # a preset without a fitted code prior draws its codes from N(0, 1) either way
+    assert few["miou"] == few["miou_standard_prior"]
+    with pytest.raises(ValueError, match=r"`diversity_images` must be at most `n_images` \(3\)"):
+        evaluate_presets([presets / "tiny_groupdnet"], diversity_images=4, **kwargs)
+
+
+def test_combine_seeds_means_spreads_and_table():
+    def rows(seed, fid, miou, nats):
+        return [
+            {"preset": "real images", "fid_segmenter": fid / 4, "seed": seed},
+            {
+                "preset": "g",
+                "class_name": "GroupDNet",
+                "n_images": 256,
+                "seed": seed,
+                "fid_segmenter": fid,
+                "miou": miou,
+                "params_generator": 1000,
+                "code_nats_per_class": nats,
+            },
+        ]
+
+    combined = combine_seeds([rows(0, 6.0, 0.3, [1.0, None]), rows(1, 8.0, 0.5, [3.0, None])])
+    real, g = combined
+    assert g["seeds"] == [0, 1] and g["n_images"] == 256 and g["class_name"] == "GroupDNet"
+    assert g["fid_segmenter"] == 7.0 and g["fid_segmenter_std"] == pytest.approx(2**0.5)
+    assert g["miou"] == pytest.approx(0.4) and g["params_generator"] == 1000
+    assert "params_generator_std" not in g and "n_images_std" not in g
+    assert g["code_nats_per_class"] == [2.0, None]
+    assert real["fid_segmenter"] == 1.75
+    lines = markdown_table(combined).splitlines()
+    assert lines[3] == "| g | 7.00 ± 1.41 | 0.400 ± 0.141 | 1,000 |"
+    (single,) = combine_seeds([rows(3, 6.0, 0.3, [1.0])[1:]])
+    assert "fid_segmenter_std" not in single and single["seeds"] == [3]
+    with pytest.raises(ValueError, match="the same presets"):
+        combine_seeds([rows(0, 6.0, 0.3, []), rows(1, 6.0, 0.3, [])[1:]])
 
 
 def test_evaluate_presets_checks_the_segmenter(presets, tmp_path):
