@@ -93,7 +93,14 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     metrics = meta.get("metrics")
     if metrics:
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items() if isinstance(v, int | float)]
+        for key, value in metrics.items():
+            if not isinstance(value, int | float) or (
+                key.endswith("_std") and key[: -len("_std")] in metrics
+            ):
+                continue
+            spread = metrics.get(f"{key}_std")
+            shown = f"{value:.4g}" if spread is None else f"{value:.4g} ± {spread:.2g}"
+            lines.append(f"| {key} | {shown} |")
         lines += ["", "Definitions: docs/evaluation.md; all presets compared: docs/zoo.md."]
         if meta.get("metrics_command"):
             lines += ["", f"Measured by `{meta['metrics_command']}`."]

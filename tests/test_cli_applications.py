@@ -151,14 +151,17 @@ def test_evaluate_record_writes_the_page_metadata_and_card(tmp_path, capsys):
     preset = tmp_path / "g"
     shutil.copytree(zoo_directory() / PRESET, preset)
     page = tmp_path / "zoo.md"
-    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--record"]
-    assert main([*argv, "--zoo-page", str(page)]) == 0
+    argv = ["evaluate", "--presets", str(preset), "--n-images", "2", "--seed", "0", "1"]
+    assert main([*argv, "--record", "--zoo-page", str(page)]) == 0
     assert "| real images |" in capsys.readouterr().out
     text = page.read_text()
-    assert "mIoU" in text and "| g |" in text and "--n-images 2 --seed 0" in text
+    assert "mIoU" in text and "| g |" in text and "--n-images 2 --seed 0 1" in text
     metadata = json.loads((preset / "metadata.json").read_text())
-    assert {"miou", "mcsd_l1", "mocd_l1"} <= set(metadata["metrics"])
-    assert "## Metrics" in (preset / "README.md").read_text()
+    metrics = metadata["metrics"]
+    assert {"miou", "miou_std", "mcsd_l1", "mocd_l1", "miou_standard_prior"} <= set(metrics)
+    card = (preset / "README.md").read_text()
+    assert "## Metrics" in card and f"| miou | {metrics['miou']:.4g} ± " in card
+    assert "| miou_std |" not in card
 
 
 def test_decode_uses_the_model_recorded_by_encode(files, tmp_path):
