@@ -250,29 +250,14 @@ def evaluate_presets(
         standard = _generate_all(model, labels, seed, batch_size, prior="standard")
         row["miou_standard_prior"] = segmenter_scores(standard, labels)["miou"]
         row["diversity_images"] = diversity_images
-        diversity_labels = labels[:diversity_images]
+        diversity_args = (model, labels[:diversity_images], distances, num_samples, seed)
+        diversity_kwargs = {"batch_size": batch_size, "progress": progress}
         _say(progress, f"[{name}] mCSD / mOCD ({num_samples} codes per image and class)")
-        diversity = class_specific_diversity(
-            model,
-            diversity_labels,
-            distances,
-            num_samples,
-            seed,
-            batch_size=batch_size,
-            progress=progress,
-        )
+        diversity = class_specific_diversity(*diversity_args, **diversity_kwargs)
         for key, value in diversity.items():
             row[f"mcsd_{key}"], row[f"mocd_{key}"] = value["mcsd"], value["mocd"]
         _say(progress, f"[{name}] overall diversity")
-        overall = overall_diversity(
-            model,
-            diversity_labels,
-            distances,
-            num_samples,
-            seed,
-            batch_size=batch_size,
-            progress=progress,
-        )
+        overall = overall_diversity(*diversity_args, **diversity_kwargs)
         for key, value in overall.items():
             row[f"diversity_{key}"] = value["diversity"]
         _say(progress, f"[{name}] appearance swap")
