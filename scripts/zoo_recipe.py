@@ -14,10 +14,11 @@ docs/zoo.md says why each setting was chosen:
 The models with class-owned codes get the region colour code (`colour=1`), written as small
 specs (`smis_layers.models.architectures.small_architecture`) that equal their named
 *_shapes64 architectures plus the colour code (`groupdnet_shapes64`'s named architecture has
-it since zoo v2), except GroupNet: its named architecture keeps
-64 channels in its last blocks (`width_multipliers=(16, 8, 4, 4, 4)`), which no small spec
-expresses, so it trains as `groupnet_shapes64`, without the colour code. VSPADE has one code
-for the whole image and refuses the colour code.
+it since zoo v2), except GroupNet: its named architecture keeps 64 channels in its last blocks
+(`width_multipliers=(16, 8, 4, 4, 4)`), which no small spec expresses, so it trains as
+`groupnet_shapes64`, whose named architecture has the colour code (trained without it, GroupNet
+used 2 of its 8 class codes). VSPADE has one code for the whole image and refuses the colour
+code.
 
 Command line (one shell word per line, for bash's `mapfile -t`):
 
@@ -71,7 +72,7 @@ ZOO = Recipe(
     models={
         "groupdnet_shapes64": "groupdnet:size=64,width=12,encoder=16,colour=1",
         "mulnet_shapes64": "mulnet:size=64,width=16,encoder=16,colour=1",
-        # No small spec expresses its widths (see the module docstring): no colour code.
+        # No small spec expresses its widths; its named architecture has the colour code.
         "groupnet_shapes64": "groupnet_shapes64",
         "groupenc_shapes64": "groupenc:size=64,width=6,encoder=16,colour=1",
         "vspade_shapes64": "vspade_shapes64",  # one code for the image: no colour code

@@ -78,9 +78,10 @@ ARCHITECTURES = {
     "groupdnet_shapes64": _with_region_colour_code(_shapes64(GroupDNet, 12, None, 16)),
     # With 8 groups in every block, the default widths (256 ... 16) left each class 2 channels at
     # 64x64 and the preset drew speckle; the last blocks are cheap in parameters, so they keep
-    # 8 channels per class (64 wide) within the budget.
-    "groupnet_shapes64": _shapes64(
-        GroupNet, 16, SHAPES64_CLASSES, 16, width_multipliers=(16, 8, 4, 4, 4)
+    # 8 channels per class (64 wide) within the budget. Trained with the zoo v2 recipe without
+    # the colour code, it used 2 of its 8 class codes (docs/zoo.md).
+    "groupnet_shapes64": _with_region_colour_code(
+        _shapes64(GroupNet, 16, SHAPES64_CLASSES, 16, width_multipliers=(16, 8, 4, 4, 4))
     ),
     "mulnet_shapes64": _with_region_colour_code(_shapes64(MulNet, 16, SHAPES64_CLASSES, 16)),
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take

@@ -61,7 +61,7 @@ def test_recipe_models_equal_the_named_architectures_plus_the_colour_code():
     assert sorted(zoo_recipe.ZOO.models) == sorted(ARCHITECTURES)
     for name, spec in zoo_recipe.ZOO.models.items():
         model_class, config = ARCHITECTURES[name]
-        if ":" not in spec:  # the named architecture itself, without the colour code
+        if ":" not in spec:  # the named architecture itself
             assert spec == name
             continue
         assert spec.endswith(",colour=1"), spec
@@ -71,10 +71,12 @@ def test_recipe_models_equal_the_named_architectures_plus_the_colour_code():
         # A preset retrained for zoo v2 has the colour code in its named architecture too.
         config = {k: v for k, v in config.items() if k != "region_colour_code"}
         assert small == config, name
-    # GroupNet's widths have no small spec (so it trains without the colour code); VSPADE has
-    # no per-class codes.
+    # GroupNet's widths have no small spec, so its named architecture carries the colour code;
+    # VSPADE has no per-class codes.
     assert zoo_recipe.ZOO.models["groupnet_shapes64"] == "groupnet_shapes64"
-    groupnet = ARCHITECTURES["groupnet_shapes64"][1]
+    groupnet = dict(ARCHITECTURES["groupnet_shapes64"][1])
+    assert groupnet.pop("region_colour_code") is True
+    assert "region_colour_code" not in ARCHITECTURES["vspade_shapes64"][1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # widths that mix classes
         for width in range(1, 65):
