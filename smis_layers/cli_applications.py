@@ -457,11 +457,6 @@ def evaluate_command(args: argparse.Namespace) -> Path | None:
 
     if len(set(args.seed)) != len(args.seed):
         raise CommandError(f"--seed must not repeat a seed; received {args.seed}")
-    if args.diversity_images is not None and not 1 <= args.diversity_images <= args.n_images:
-        raise CommandError(
-            f"--diversity-images must be between 1 and --n-images ({args.n_images}); received "
-            f"{args.diversity_images}"
-        )
     out = _writable(args.out, args.overwrite) if args.out else None
     page = Path(args.zoo_page) if args.zoo_page else None
     if page is not None:

@@ -50,16 +50,12 @@ def _say(progress: bool, message: str) -> None:
 
 
 def _generate_all(model, labels, seed: int, batch_size: int, prior: str = "auto") -> np.ndarray:
-    seeds = _seed_list(seed, math.ceil(len(labels) / batch_size))
+    batches = [labels[i : i + batch_size] for i in range(0, len(labels), batch_size)]
+    seeds = _seed_list(seed, len(batches))
     return np.concatenate(
         [
-            np.asarray(
-                model.generate(
-                    labels[i : i + batch_size],
-                    z=model.sample_z(len(labels[i : i + batch_size]), seed=s, prior=prior),
-                )
-            )
-            for s, i in zip(seeds, range(0, len(labels), batch_size), strict=True)
+            np.asarray(model.generate(b, z=model.sample_z(len(b), seed=s, prior=prior)))
+            for s, b in zip(seeds, batches, strict=True)
         ]
     )
 
