@@ -14,6 +14,7 @@ after looking at them.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
@@ -170,18 +171,30 @@ def write_card(model: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    cards_only = "--cards-only" in argv
-    argv = [a for a in argv if a != "--cards-only"]
-    seed = None
-    if "--seed" in argv:
-        at = argv.index("--seed")
-        seed = int(argv[at + 1])
-        del argv[at : at + 2]
-    runs_dir = Path(argv[0])
-    models = argv[1:] or list(DESCRIPTIONS)
-    for model in models:
-        if not cards_only:
-            export(runs_dir, model, seed)
+    parser = argparse.ArgumentParser(
+        prog="scripts/export_zoo.py",
+        description="Exports finished runs of scripts/train_zoo.sh into zoo/ and writes the cards.",
+    )
+    parser.add_argument("runs_dir", type=Path, help="the RUNS_DIR given to scripts/train_zoo.sh")
+    parser.add_argument(
+        "models", nargs="*", metavar="MODEL", help=f"of {', '.join(DESCRIPTIONS)} (default: all)"
+    )
+    parser.add_argument(
+        "--seed", type=int, help="the runs are RUNS_DIR/MODEL-seedS (train_zoo.sh --seed S)"
+    )
+    parser.add_argument(
+        "--cards-only", action="store_true", help="rewrite the model cards only, export nothing"
+    )
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.models if m not in DESCRIPTIONS]
+    if unknown:
+        known = ", ".join(DESCRIPTIONS)
+        parser.error(f"unknown MODEL {', '.join(unknown)}; expected one of {known}")
+    if not args.cards_only and not args.runs_dir.is_dir():
+        parser.error(f"runs_dir {args.runs_dir} is not a folder")
+    for model in args.models or list(DESCRIPTIONS):
+        if not args.cards_only:
+            export(args.runs_dir, model, args.seed)
         print(write_card(model))
     return 0
 
