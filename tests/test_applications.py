@@ -72,9 +72,11 @@ def test_every_class_code_moves_its_region_and_only_it(model):
     assert np.all(errors < 0.25), errors
 
 
-def test_fitted_code_prior_draws_images_the_segmenter_recognizes(model):
-    """The zoo preset's random samples from its fitted code prior against N(0, 1) codes,
-    judged by the benchmark's segmenter (pixel accuracy against the masks drawn)."""
+def test_fitted_and_standard_codes_draw_images_the_segmenter_recognizes(model):
+    """The zoo preset's random samples from its fitted code prior and from N(0, 1) codes (the
+    paper's sampling; each class's colour channels one colour in [-1, 1]), judged by the
+    benchmark's segmenter (pixel accuracy against the masks drawn). Colour channels drawn per
+    grid position, as the encoder's channels are, are far worse: why `sample_z` does not."""
     segmenter = from_preset("segmenter_shapes64")
     batch = SyntheticShapes(image_size=64, num_classes=8, seed=1000).batch(np.arange(32))
     masks = batch["masks"]
@@ -84,12 +86,17 @@ def test_fitted_code_prior_draws_images_the_segmenter_recognizes(model):
 
     assert model.code_prior is not None
     fitted = accuracy(model.generate(masks, seed=0))  # the fitted prior is the default
-    standard = accuracy(model.generate(masks, z=model.sample_z(32, seed=0, prior="standard")))
-    # Measured on the shipped preset (zoo v2): 0.73 against 0.52 (real images: 0.96).
-    assert fitted > standard + 0.1, (fitted, standard)
+    z = model.sample_z(32, seed=0, prior="standard")
+    standard = accuracy(model.generate(masks, z=z))
+    per_position = z.reshape(32, 4, 4, 8, 8).copy()
+    per_position[..., :3] = np.random.default_rng(0).standard_normal(per_position[..., :3].shape)
+    scattered = accuracy(model.generate(masks, z=per_position.reshape(z.shape)))
+    # Measured on the shipped preset (zoo v2): 0.73, 0.75 and 0.52 (real images: 0.96).
+    assert fitted > 0.65 and standard > 0.9 * fitted, (fitted, standard)
+    assert scattered < standard - 0.1, (scattered, standard)
 
 
-def test_shared_codes_are_one_code_per_class_and_give_smoother_backgrounds(model, scene):
+def test_shared_codes_are_one_code_per_class_and_standard_backgrounds_stay_flat(model, scene):
     z = model.sample_z(3, seed=4, spatially_shared=True)
     assert z.shape == (3, *model.latent_shape) and z.dtype == np.float32
     np.testing.assert_array_equal(z, np.broadcast_to(z[:, :1, :1], z.shape))
@@ -105,9 +112,10 @@ def test_shared_codes_are_one_code_per_class_and_give_smoother_backgrounds(model
             spreads += [image[mask == 0].std(axis=0).mean() for image in images]
         return np.mean(spreads)
 
-    # Measured on the shipped preset (zoo v2): 0.190 shared against 0.287 independent
-    # (real: 0.126).
-    assert background_spread(True) < 0.9 * background_spread(False)
+    # Measured on the shipped preset (zoo v2): 0.165 independent, 0.172 shared (real: 0.126;
+    # 0.287 when the colour channels, too, were drawn per grid position).
+    independent = background_spread(False)
+    assert independent < 0.22 and independent < 1.1 * background_spread(True)
     images = apps.resample_class(model, scene["masks"][0], 0, n=3, seed=1, shared_codes=True)
     inside, outside = _region_change(images[0], images[1:], scene["masks"][0] == 0)
     assert inside > 2 * outside

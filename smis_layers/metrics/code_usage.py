@@ -66,13 +66,12 @@ def code_information(model, images, labels, batch_size: int = 16) -> dict:
             for i in range(0, len(images), batch_size)
         ]
     )
-    if getattr(model, "region_colour_code", False):
-        from smis_layers.models.groupdnet.groupdnet import REGION_COLOUR_CHANNELS
-
+    colour = getattr(model, "region_colour_channels", 0)
+    if colour:
         kl = kl.copy()
         for c in range(model.num_classes):
             start = model.class_channels(c)[0]
-            kl[..., start : start + REGION_COLOUR_CHANNELS] = 0.0
+            kl[..., start : start + colour] = 0.0
     per_class = np.stack(
         [
             kl[..., slice(*model.class_channels(c))].reshape(len(kl), -1).sum(axis=1)

@@ -137,7 +137,9 @@ def test_new_style_changes_only_that_class(mulnet_engine):
         new = engine.new_style(state, c)
         lo, hi = engine.model.class_channels(c)
         changed = np.any(engine.z(new) != engine.z(state), axis=(0, 1, 2))
-        assert np.flatnonzero(changed).tolist() == list(range(lo, hi))
+        assert set(np.flatnonzero(changed)) <= set(range(lo, hi)), c
+        # A colour channel's N(0, 1) draw is clipped to [-1, 1], so two draws can both be 1.
+        assert changed[lo + engine.model.region_colour_channels : hi].all(), c
         inside, outside = class_region_change(before, engine.render(new), state.labels, c)
         assert inside > 0.5, (c, inside)
         assert outside.max() == 0, c  # MulNet: exactly class-isolated

@@ -327,6 +327,12 @@ class GroupDNet(keras.Model):
         return (*self.schedule.latent_size, self.schedule.latent_channels * self.num_classes)
 
     @property
+    def region_colour_channels(self) -> int:
+        """Leading channels of every class's code that hold its region's mean RGB:
+        `REGION_COLOUR_CHANNELS` with `region_colour_code`, else 0."""
+        return REGION_COLOUR_CHANNELS if self.region_colour_code else 0
+
+    @property
     def condition_channels(self) -> int:
         """Channels of the decoder's condition, which CGNorm sees (2C with instance edges)."""
         return (2 if self.use_instance_edges else 1) * self.num_classes
