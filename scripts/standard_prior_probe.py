@@ -1,8 +1,8 @@
 """Where do codes from N(0, 1) lose image quality: in the region colour channels or in the
 encoder's own channels? For a preset with the region colour code, the segmenter's mIoU on
-`smis evaluate`'s held-out scenes (the same scenes and seeds) when each half of every class's
-code comes from the fitted code prior or from N(0, 1), drawn per latent grid position (as the
-paper draws codes) or once per class.
+`smis evaluate`'s held-out scenes of `--seed` (its codes are drawn here) when each half of
+every class's code comes from the fitted code prior or from N(0, 1), drawn per latent grid
+position (as the paper draws codes) or once per class.
 
     python scripts/standard_prior_probe.py groupdnet_shapes64 mulnet_shapes64 --n-images 256
 
@@ -48,6 +48,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for preset in args.presets:
         model = load_preset(preset)
+        name = os.path.basename(os.path.normpath(preset))
         width = model.region_colour_channels
         if not width or model.code_prior is None:
             parser.error(f"{preset} has no region colour code or no fitted code prior")
@@ -80,7 +81,6 @@ def main() -> None:
             metric.update_state(labels, seg.predict_labels(images, BATCH))
             miou = float(np.asarray(metric.result()["miou"]))
             reference = reference or miou
-            name = os.path.basename(os.path.normpath(preset))
             print(
                 f"| {name} | {colour_source} | {encoder_source} | {miou:.3f} | "
                 f"{miou / reference:.0%} |",

@@ -329,7 +329,13 @@ class GroupDNet(keras.Model):
     @property
     def region_colour_channels(self) -> int:
         """Leading channels of every class's code that hold its region's mean RGB:
-        `REGION_COLOUR_CHANNELS` with `region_colour_code`, else 0."""
+        `REGION_COLOUR_CHANNELS` with `region_colour_code`, else 0.
+
+        Examples:
+            >>> model = GroupDNet(num_classes=4, image_size=32, region_colour_code=True)
+            >>> k, width = model.schedule.latent_channels, model.region_colour_channels  # 8, 3
+            >>> colours = model.sample_z(2, seed=0)[..., 2 * k : 2 * k + width]  # class 2's RGB
+        """
         return REGION_COLOUR_CHANNELS if self.region_colour_code else 0
 
     @property
