@@ -59,7 +59,7 @@ TINY_ARGS = {
 }
 
 
-def small_trainer(feature_extractor=None, lowering: str = "native"):
+def small_trainer(feature_extractor=None, lowering: str = "native", **generator_config):
     """A GroupDNet trainer (4 classes, 64x64, one-layer discriminator) small enough for XLA's CPU
     compile of the whole JAX train step (native grouped kernels compile fastest); shared by the
     JAX trainer tests and the cross-backend parity check."""
@@ -77,6 +77,7 @@ def small_trainer(feature_extractor=None, lowering: str = "native"):
         encoder_channels=4,
         split_mode="mask",
         lowering=lowering,
+        **generator_config,
     )
     discriminator = MultiScaleDiscriminator(
         num_scales=1, num_layers=1, base_filters=4, lowering=lowering
@@ -97,6 +98,20 @@ def blocky_segmap(batch, height, width, num_classes, block=4, seed=0):
     labels = rng.integers(0, num_classes, (batch, height // block, width // block))
     labels = np.repeat(np.repeat(labels, block, axis=1), block, axis=2)
     return np.eye(num_classes, dtype="float32")[labels]
+
+
+def assert_one_colour_per_class(z, num_classes: int, colour: int = 3) -> np.ndarray:
+    """Random codes (B, h, w, K * num_classes) of a model with the region colour code: each
+    class's first `colour` channels hold one value per sample for the whole grid, in the image
+    range [-1, 1], clipped from N(0, 1) (both ends reached, most values inside). Returns the
+    encoder's channels (B, h, w, num_classes, K - colour)."""
+    z = to_numpy(z)
+    per_class = z.reshape(*z.shape[:3], num_classes, -1)
+    colours = per_class[..., :colour]
+    np.testing.assert_array_equal(colours, np.broadcast_to(colours[:, :1, :1], colours.shape))
+    assert colours.min() == -1.0 and colours.max() == 1.0
+    assert 0.3 < np.mean(np.abs(colours) < 1.0) < 0.9
+    return per_class[..., colour:]
 
 
 def to_numpy(x):

@@ -62,6 +62,7 @@ class RunConfig:
         dtype_policy: the Keras dtype policy of the training step (`DTYPE_POLICIES`).
         prior_gan_weight: weight of the GAN term on images from random codes.
         latent_weight: weight of the latent regression on images from random codes.
+        region_colour_weight: weight of the per-class mean-colour L1 of reconstructions.
     """
 
     model: str = _setting(
@@ -123,6 +124,14 @@ class RunConfig:
         0.0,
         "weight of the latent regression: images generated from random codes are encoded "
         "again and must give their codes back (0, the official recipe; docs/training.md)",
+        extendable=True,
+        omit_default=True,
+    )
+    region_colour_weight: float = _setting(
+        0.0,
+        "weight of an L1 between every class's mean colour in the real image and in its "
+        "reconstruction, each class present counting alike (0, the official recipe; not in "
+        "the paper; docs/training.md)",
         extendable=True,
         omit_default=True,
     )

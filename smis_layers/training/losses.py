@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from keras import ops
 
+from smis_layers.models.groupdnet.groupdnet import region_mean_colours
+
 VGG_LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 
@@ -59,6 +61,16 @@ def latent_regression_loss(z, mu, segmap, channels_per_class: int | None = None)
     weights = ops.repeat(present, channels_per_class, axis=-1)[:, None, None, :]
     cells = error.shape[1] * error.shape[2]
     return ops.sum(error * weights) / ops.maximum(ops.sum(weights) * cells, 1.0)
+
+
+def region_colour_loss(real, fake, segmap):
+    """Mean absolute difference between each class's mean colour in `fake` and in the (fixed)
+    `real` images (B, H, W, 3), averaged over RGB and over the classes present in each
+    sample's one-hot `segmap` (B, H, W, C), every class counting alike whatever its area: in a
+    pixel L1 the large regions outweigh the small ones."""
+    present = ops.cast(ops.max(segmap, axis=(1, 2)) > 0, "float32")  # (B, C)
+    gap = region_mean_colours(fake, segmap) - ops.stop_gradient(region_mean_colours(real, segmap))
+    return ops.sum(ops.mean(ops.abs(gap), axis=-1) * present) / ops.maximum(ops.sum(present), 1.0)
 
 
 def perceptual_loss(

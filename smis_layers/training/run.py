@@ -191,6 +191,7 @@ def _build_trainer(run: dict, feature_extractor=None):
         kl_weight=config.kl_weight,
         prior_gan_weight=config.prior_gan_weight,
         latent_weight=config.latent_weight,
+        region_colour_weight=config.region_colour_weight,
     )
     return trainer
 
@@ -230,6 +231,7 @@ def train_run(
     dtype_policy: str = _RUN["dtype_policy"],
     prior_gan_weight: float = _RUN["prior_gan_weight"],
     latent_weight: float = _RUN["latent_weight"],
+    region_colour_weight: float = _RUN["region_colour_weight"],
     code_prior_samples: int = _OPTIONS["code_prior_samples"],
     verify_data: bool = _OPTIONS["verify_data"],
 ) -> Path | None:
@@ -270,6 +272,9 @@ def train_run(
             official recipe; see `SMISTrainer.compile`).
         latent_weight: weight of the latent regression on images from random codes (0, the
             official recipe; see `SMISTrainer.compile`).
+        region_colour_weight: weight of the L1 between every class's mean colour in the real
+            image and in its reconstruction (0, the official recipe; see
+            `SMISTrainer.compile`).
         code_prior_samples: the exported preset ships a `FittedCodePrior` fitted to the
             generator's codes of this many training samples (`fit_code_prior`), which
             `sample_z` then draws from; 0 ships none (random codes from N(0, 1)). An export
@@ -364,7 +369,13 @@ def _checked(config: RunConfig, options: RunOptions, out: Path) -> tuple[RunConf
     check_run_arguments(model, config.data, config.data_dir)
     weights = {
         name: require_loss_weight(name, getattr(config, name))
-        for name in ("reconstruction_weight", "kl_weight", "prior_gan_weight", "latent_weight")
+        for name in (
+            "reconstruction_weight",
+            "kl_weight",
+            "prior_gan_weight",
+            "latent_weight",
+            "region_colour_weight",
+        )
     }
     return dataclasses.replace(config, model=model, **weights), stop
 

@@ -130,6 +130,7 @@ class SMISTrainer(keras.Model):
             "g_feature_matching",
             "g_perceptual",
             "g_reconstruction",
+            "g_region_colour",
             "g_kl",
             "g_prior_gan",
             "g_latent",
@@ -147,6 +148,7 @@ class SMISTrainer(keras.Model):
         perceptual_weight: float = 10.0,
         kl_weight: float = _RUN["kl_weight"],
         reconstruction_weight: float = _RUN["reconstruction_weight"],
+        region_colour_weight: float = _RUN["region_colour_weight"],
         prior_gan_weight: float = _RUN["prior_gan_weight"],
         latent_weight: float = _RUN["latent_weight"],
         jit_compile="auto",
@@ -160,6 +162,11 @@ class SMISTrainer(keras.Model):
         `reconstruction_weight` (0 in the official recipe) weights a pixel L1 between the real
         image and its reconstruction from its own codes; the zoo uses it in place of the VGG19
         perceptual loss, whose weights cannot be downloaded everywhere.
+
+        `region_colour_weight` (0 in the official recipe; not in the paper) weights an L1
+        between each class's mean colour in the real image and in its reconstruction, every
+        class present counting alike (`losses.region_colour_loss`): the pixel L1 is dominated
+        by the large regions, and a small class's colour can drift while it shrinks.
 
         `prior_gan_weight` (0 in the official recipe) weights a hinge GAN term on images decoded
         from codes drawn from N(0, 1) for the batch's label maps, and the discriminator then takes
@@ -201,6 +208,7 @@ class SMISTrainer(keras.Model):
             "perceptual": perceptual_weight,
             "kl": kl_weight,
             "reconstruction": reconstruction_weight,
+            "region_colour": region_colour_weight,
             "prior_gan": prior_gan_weight,
             "latent": latent_weight,
         }
@@ -245,9 +253,15 @@ class SMISTrainer(keras.Model):
             ),
             "g_perceptual": ops.convert_to_tensor(0.0),
             "g_reconstruction": w["reconstruction"] * losses.reconstruction_loss(real, fake),
+            "g_region_colour": ops.convert_to_tensor(0.0),
             "g_prior_gan": ops.convert_to_tensor(0.0),
             "g_latent": ops.convert_to_tensor(0.0),
         }
+        if w["region_colour"] > 0:
+            segmap = self.generator.segmap(data["masks"])
+            terms["g_region_colour"] = w["region_colour"] * losses.region_colour_loss(
+                real, fake, segmap
+            )
         prior_fake = None
         if w["prior_gan"] > 0:
             prior_fake = self._prior_fake(out["mu"], condition, training)

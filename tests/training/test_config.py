@@ -34,6 +34,7 @@ RUN_ONLY = {
     "reconstruction_weight",
     "prior_gan_weight",
     "latent_weight",
+    "region_colour_weight",
     "d_scales",
     "d_layers",
     "d_filters",
@@ -76,7 +77,8 @@ def test_the_trainer_defaults_are_the_run_defaults():
 
     parameters = inspect.signature(SMISTrainer.compile).parameters
     run = defaults(RunConfig)
-    for name in ("kl_weight", "reconstruction_weight", "prior_gan_weight", "latent_weight"):
+    weights = ("kl_weight", "reconstruction_weight", "prior_gan_weight", "latent_weight")
+    for name in (*weights, "region_colour_weight"):
         assert parameters[name].default == run[name], name
 
 
@@ -156,16 +158,21 @@ def test_run_json_of_an_earlier_version_is_read_with_the_defaults(tmp_path):
 
 def test_run_json_keeps_its_format():
     config = RunConfig(
-        model="m", steps=4, dtype_policy="mixed_bfloat16", prior_gan_weight=1.0, latent_weight=1.0
+        model="m",
+        steps=4,
+        dtype_policy="mixed_bfloat16",
+        prior_gan_weight=1.0,
+        latent_weight=1.0,
+        region_colour_weight=1.0,
     )
     run = config.to_run_json(image_size=64, num_classes=8)
     assert list(run) == [
         "model", "steps", "batch_size", "data", "data_dir", "checkpoint_every", "seed", "lr_g",
         "lr_d", "d_scales", "d_layers", "d_filters", "reconstruction_weight", "kl_weight",
         "jit_compile", "vgg_weights", "image_size", "num_classes", "dtype_policy",
-        "prior_gan_weight", "latent_weight",
+        "prior_gan_weight", "latent_weight", "region_colour_weight",
     ]  # fmt: skip
     assert EXTENDABLE == (
         "steps", "lr_g", "lr_d", "reconstruction_weight", "kl_weight", "jit_compile",
-        "vgg_weights", "prior_gan_weight", "latent_weight",
+        "vgg_weights", "prior_gan_weight", "latent_weight", "region_colour_weight",
     )  # fmt: skip

@@ -17,21 +17,23 @@ pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer nee
 C, SIZE = 8, 64
 
 
-def tiny_generator(model_class=GroupDNet):
+def tiny_generator(model_class=GroupDNet, **config):
     constant = model_class is MulNet
     schedule = (
         GroupDecreasingSchedule.constant(C, 8, SIZE, norm_hidden_channels=16)
         if constant
         else GroupDecreasingSchedule.decreasing(C, 4, SIZE, norm_hidden_channels=16)
     )
-    return model_class(num_classes=C, image_size=SIZE, schedule=schedule, encoder_channels=8)
+    return model_class(
+        num_classes=C, image_size=SIZE, schedule=schedule, encoder_channels=8, **config
+    )
 
 
-def tiny_trainer(model_class=GroupDNet, feature_extractor=None):
+def tiny_trainer(model_class=GroupDNet, feature_extractor=None, **generator_config):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return SMISTrainer(
-            tiny_generator(model_class),
+            tiny_generator(model_class, **generator_config),
             MultiScaleDiscriminator(num_layers=2, base_filters=8),
             feature_extractor=feature_extractor,
         )
@@ -201,6 +203,42 @@ def test_latent_regression_counts_only_the_classes_present():
     assert float(loss) == pytest.approx(1.0 * 8 / 24)
     # Codes not owned by classes (VSPADE): every channel counts.
     assert float(losses.latent_regression_loss(z, mu, segmap)) == pytest.approx(np.abs(mu).mean())
+
+
+def test_region_colour_loss_counts_every_present_class_alike():
+    real = np.zeros((2, 16, 16, 3), "float32")
+    segmap = np.zeros((2, 16, 16, 3), "float32")
+    segmap[..., 0] = 1
+    segmap[0, :2, :2] = [0, 1, 0]  # sample 0: a 4-pixel class 1 on class 0; class 2 absent
+    fake = real.copy()
+    fake[0, :2, :2] += 0.6  # only the small region's colour is wrong
+    fake[1] += 0.3  # sample 1 (class 0 alone) off by 0.3 everywhere
+    # Present (sample, class) pairs: (0, 0) 0, (0, 1) 0.6, (1, 0) 0.3.
+    loss = losses.region_colour_loss(real, fake, segmap)
+    assert float(loss) == pytest.approx(0.9 / 3)
+    assert float(losses.reconstruction_loss(real[:1], fake[:1])) < 0.01  # the pixel L1: 4 / 256
+
+
+def test_region_colour_term_trains_the_reconstruction():
+    import tensorflow as tf
+
+    trainer = tiny_trainer()
+    trainer.compile(**{**ONLY_PRIOR_GAN, "prior_gan_weight": 0.0, "region_colour_weight": 2.0})
+    data = next(iter(_data()))
+    with tf.GradientTape() as tape:
+        terms, (fake, _) = trainer.generator_losses(data, training=True)
+    segmap = trainer.generator.segmap(data["masks"])
+    expected = losses.region_colour_loss(data["images"], fake, segmap)
+    assert float(terms["g_region_colour"]) == pytest.approx(2 * float(expected), rel=1e-5)
+    assert float(terms["g_loss"]) == pytest.approx(float(terms["g_region_colour"]))
+    assert float(expected) > 0.0
+    decoder = [v for v in trainer.generator.trainable_variables if "encoder" not in v.path]
+    reached = [
+        g is not None and np.any(to_numpy(g)) for g in tape.gradient(terms["g_loss"], decoder)
+    ]
+    assert np.mean(reached) > 0.9
+    with pytest.raises(ValueError, match=r"`region_colour_weight` must be a finite number >= 0"):
+        trainer.compile(region_colour_weight=-1.0)
 
 
 def test_discriminator_takes_random_code_images_as_fakes_too():
