@@ -147,21 +147,6 @@ def test_standard_codes_draw_one_colour_per_class_in_the_image_range():
     assert np.abs(plain).max() > 2.0
 
 
-def test_training_prior_codes_draw_the_colours_as_sample_z_does():
-    """The prior-GAN and latent-regression terms decode `training_prior_z`: with the region
-    colour code its colour channels take the form `sample_z` gives them (one colour per class
-    in [-1, 1]), so the decoder is not trained on colours it is never given."""
-    model = tiny(region_colour_code=True)
-    like = np.zeros((64, 4, 4, 8 * C), "float32")
-    learned = assert_one_colour_per_class(model.training_prior_z(like), C)
-    assert learned.std(axis=(1, 2)).mean() > 0.5 and np.abs(learned).max() > 2.0
-    shared = model.training_prior_z(like, spatially_shared=True)
-    learned = assert_one_colour_per_class(shared, C)
-    np.testing.assert_array_equal(learned, np.broadcast_to(learned[:, :1, :1], learned.shape))
-    plain = to_numpy(tiny().training_prior_z(like)).reshape(64, 4, 4, C, 8)
-    assert plain[..., :3].std(axis=(1, 2)).mean() > 0.5 and np.abs(plain).max() > 2.0
-
-
 def test_region_colour_code_refuses_models_it_cannot_serve():
     from smis_layers.models import VSPADE
 

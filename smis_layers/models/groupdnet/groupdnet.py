@@ -485,10 +485,6 @@ class GroupDNet(keras.Model):
         uninterrupted one draws), replica-aware like the posterior codes of `call`. Used by
         `SMISTrainer`'s `prior_gan_weight` and `latent_weight` terms.
 
-        With `region_colour_code`, each class's colour channels are drawn as `sample_z` draws
-        them: one colour per class for the whole grid, clipped to [-1, 1] (the draw of the
-        grid's first position), so the decoder trains on the colour codes it is given later.
-
         Args:
             like: a batch of codes (B, h, w, K) whose shape and dtype the draw takes.
             spatially_shared: draw one code per sample and repeat it over the h x w grid
@@ -499,16 +495,7 @@ class GroupDNet(keras.Model):
             >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(labels))
         """
         zeros = ops.zeros_like(like[:, :1, :1, :] if spatially_shared else like)
-        shape = ops.shape(like)
-        z = ops.broadcast_to(self._sample_training_z(zeros, zeros), shape)
-        colour = self.region_colour_channels
-        if not colour:
-            return z
-        per_class = (*shape[:3], self.num_classes, self.schedule.latent_channels)
-        z = ops.reshape(z, per_class)
-        colours = ops.clip(z[:, :1, :1, :, :colour], -1.0, 1.0)
-        colours = ops.broadcast_to(colours, (*per_class[:4], colour))
-        return ops.reshape(ops.concatenate([colours, z[..., colour:]], axis=-1), shape)
+        return ops.broadcast_to(self._sample_training_z(zeros, zeros), ops.shape(like))
 
     def _sample_training_z(self, mu, logvar):
         """z = mu + eps * exp(logvar / 2). Under a tf.distribute strategy every replica holds the
