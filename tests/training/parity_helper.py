@@ -33,7 +33,12 @@ BATCH = 2
 # by 2.6e-4 relative between the backends, the other 14 within 2.4e-6.
 INITIAL_WEIGHTS_SEED = 0
 LEARNING_RATE = 0.1  # SGD: each update is the gradient, so the check compares gradients
-COMPILE = {"reconstruction_weight": 1.0, "prior_gan_weight": 1.0, "latent_weight": 1.0}
+COMPILE = {
+    "reconstruction_weight": 1.0,
+    "region_colour_weight": 1.0,
+    "prior_gan_weight": 1.0,
+    "latent_weight": 1.0,
+}
 
 
 def fixed_noise(generator) -> None:
