@@ -100,20 +100,6 @@ def blocky_segmap(batch, height, width, num_classes, block=4, seed=0):
     return np.eye(num_classes, dtype="float32")[labels]
 
 
-def assert_one_colour_per_class(z, num_classes: int, colour: int = 3) -> np.ndarray:
-    """Random codes (B, h, w, K * num_classes) of a model with the region colour code: each
-    class's first `colour` channels hold one value per sample for the whole grid, in the image
-    range [-1, 1], clipped from N(0, 1) (both ends reached, most values inside). Returns the
-    encoder's channels (B, h, w, num_classes, K - colour)."""
-    z = to_numpy(z)
-    per_class = z.reshape(*z.shape[:3], num_classes, -1)
-    colours = per_class[..., :colour]
-    np.testing.assert_array_equal(colours, np.broadcast_to(colours[:, :1, :1], colours.shape))
-    assert colours.min() == -1.0 and colours.max() == 1.0
-    assert 0.3 < np.mean(np.abs(colours) < 1.0) < 0.9
-    return per_class[..., colour:]
-
-
 def to_numpy(x):
     if hasattr(x, "detach"):  # torch tensors that require grad
         x = x.detach().cpu()

@@ -57,7 +57,7 @@ def latent_regression_loss(z, mu, segmap, channels_per_class: int | None = None)
     error = ops.abs(ops.cast(mu, "float32") - ops.cast(ops.stop_gradient(z), "float32"))
     if channels_per_class is None:
         return ops.mean(error)
-    present = ops.cast(ops.max(segmap, axis=(1, 2)) > 0, "float32")  # (B, C)
+    present = _present_classes(segmap)
     weights = ops.repeat(present, channels_per_class, axis=-1)[:, None, None, :]
     cells = error.shape[1] * error.shape[2]
     return ops.sum(error * weights) / ops.maximum(ops.sum(weights) * cells, 1.0)
@@ -67,10 +67,20 @@ def region_colour_loss(real, fake, segmap):
     """Mean absolute difference between each class's mean colour in `fake` and in the (fixed)
     `real` images (B, H, W, 3), averaged over RGB and over the classes present in each
     sample's one-hot `segmap` (B, H, W, C), every class counting alike whatever its area: in a
-    pixel L1 the large regions outweigh the small ones."""
-    present = ops.cast(ops.max(segmap, axis=(1, 2)) > 0, "float32")  # (B, C)
+    pixel L1 the large regions outweigh the small ones.
+
+    Examples:
+        >>> segmap = model.segmap(labels)  # (B, H, W, C)
+        >>> loss = region_colour_loss(images, model.decode(mu, segmap), segmap)
+    """
+    present = _present_classes(segmap)
     gap = region_mean_colours(fake, segmap) - ops.stop_gradient(region_mean_colours(real, segmap))
     return ops.sum(ops.mean(ops.abs(gap), axis=-1) * present) / ops.maximum(ops.sum(present), 1.0)
+
+
+def _present_classes(segmap):
+    """(B, C) float32: 1 where class c has a pixel in sample b's one-hot `segmap`, else 0."""
+    return ops.cast(ops.max(segmap, axis=(1, 2)) > 0, "float32")
 
 
 def perceptual_loss(

@@ -369,13 +369,8 @@ def _checked(config: RunConfig, options: RunOptions, out: Path) -> tuple[RunConf
     check_run_arguments(model, config.data, config.data_dir)
     weights = {
         name: require_loss_weight(name, getattr(config, name))
-        for name in (
-            "reconstruction_weight",
-            "kl_weight",
-            "prior_gan_weight",
-            "latent_weight",
-            "region_colour_weight",
-        )
+        for name in _fields(RunConfig)
+        if name.endswith("_weight")
     }
     return dataclasses.replace(config, model=model, **weights), stop
 
