@@ -38,12 +38,13 @@ def flat_squares(colours: np.ndarray, class_index: int) -> tuple[np.ndarray, np.
     return images, masks
 
 
-def _r2(predicted: np.ndarray, actual: np.ndarray) -> float:
+def r_squared(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Coefficient of determination of `predicted` for `actual` (rows: samples); 0 for the mean."""
     total = ((actual - actual.mean(axis=0)) ** 2).sum()
     return float(1 - ((actual - predicted) ** 2).sum() / total)
 
 
-def colour_r2(model, colours: np.ndarray, class_index: int) -> tuple[float, float]:
+def colourr_squared(model, colours: np.ndarray, class_index: int) -> tuple[float, float]:
     """Held-out R^2 of colour predicted from the class's code (fit on the first half, codes
     standardized): (ridge regression, 5-nearest-neighbour regression). The second also sees
     colour information that reaches the code nonlinearly."""
@@ -55,10 +56,10 @@ def colour_r2(model, colours: np.ndarray, class_index: int) -> tuple[float, floa
     x = np.concatenate([codes, np.ones((len(codes), 1))], axis=1)
     a, b = x[:half], colours[:half]
     weights = np.linalg.solve(a.T @ a + 1e-2 * np.eye(a.shape[1]), a.T @ b)
-    linear = _r2(x[half:] @ weights, colours[half:])
+    linear = r_squared(x[half:] @ weights, colours[half:])
     distances = ((codes[half:, None] - codes[None, :half]) ** 2).sum(axis=-1)
     nearest = np.argsort(distances, axis=1)[:, :5]
-    neighbours = _r2(colours[:half][nearest].mean(axis=1), colours[half:])
+    neighbours = r_squared(colours[:half][nearest].mean(axis=1), colours[half:])
     return linear, neighbours
 
 
@@ -91,7 +92,7 @@ def main() -> None:
     for preset in args.presets:
         model = from_preset(preset)
         for c in args.class_index:
-            linear, neighbours = colour_r2(model, colours, c)
+            linear, neighbours = colourr_squared(model, colours, c)
             distance = red_green_distance(model, c)
             print(f"| {preset} | {c} | {linear:.2f} | {neighbours:.2f} | {distance:.2f} |")
     for norm in args.norms:
@@ -103,7 +104,7 @@ def main() -> None:
                     args.architecture, encoder_channels=width, encoder_norm=norm
                 )
                 c = args.class_index[0]
-                rows.append((*colour_r2(model, colours, c), red_green_distance(model, c)))
+                rows.append((*colourr_squared(model, colours, c), red_green_distance(model, c)))
             linear, neighbours, distance = np.mean(rows, axis=0)
             name = f"{args.architecture} untrained, {width} channels, norm {norm}"
             print(f"| {name} | {c} | {linear:.2f} | {neighbours:.2f} | {distance:.2f} |")

@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-STRIPES = 1  # index of "stripes" in smis_layers.data.synthetic.TEXTURES
-MIN_PIXELS = 64
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quality_gap_probe import MIN_PIXELS, code_probe
 
 
 def main() -> None:
@@ -47,44 +47,36 @@ def main() -> None:
     )
     from smis_layers.models import build_architecture
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from quality_gap_probe import code_probe
-
-    assert TEXTURES[STRIPES] == "stripes"
+    stripes = TEXTURES.index("stripes")
     overrides = {k: int(v) if v.isdigit() else v for k, v in (s.split("=", 1) for s in args.set)}
     keras.utils.set_random_seed(args.seed)
     model = build_architecture(args.model, seed=args.seed, **overrides)
     classes, latent = model.num_classes, model.schedule.latent_channels
-    data = iter(synthetic_tf_dataset(SyntheticShapes(64, seed=args.seed), 32, factors=True))
+    training = SyntheticShapes(64, classes, seed=args.seed)
+    data = iter(synthetic_tf_dataset(training, 32, factors=True))
     held_out = SyntheticShapes(64, classes, seed=HELD_OUT_SEED)
     sample = held_out.batch(np.arange(2))
     grid = int(np.prod(model.encode(sample["images"], sample["masks"])[0].shape[1:3]))
-    heads = [keras.layers.Dense(3) for _ in range(classes)]
-    for head in heads:
-        head.build((None, grid * latent))
+    # One linear head per class: (class, code numbers, 3 targets).
+    head = keras.Variable(keras.initializers.GlorotUniform(args.seed)((classes, grid * latent, 3)))
+    head_bias = keras.Variable(np.zeros((classes, 3), "float32"))
     optimizer = keras.optimizers.Adam(1e-3)
 
     @tf.function
     def step(batch):
         segmap = tf.one_hot(batch["masks"], classes)
-        area = tf.reduce_sum(segmap, axis=(1, 2))
+        area = tf.reduce_sum(segmap, axis=(1, 2))  # (B, C)
+        angle, frequency = batch["params"][..., 1], batch["params"][..., 0]
+        target = tf.stack([tf.cos(2 * angle), tf.sin(2 * angle), (frequency - 7) / 1.7], -1)
+        weight = tf.cast((batch["texture"] == stripes) & (area >= MIN_PIXELS), "float32")
         with tf.GradientTape() as tape:
             mu, _ = model.encode_segmap(batch["images"], segmap, training=True)
-            codes = tf.reshape(mu, (-1, grid, classes, latent))
-            total, count = 0.0, 0.0
-            for c in range(classes):
-                angle, frequency = batch["params"][:, c, 1], batch["params"][:, c, 0]
-                target = tf.stack([tf.cos(2 * angle), tf.sin(2 * angle), (frequency - 7) / 1.7], -1)
-                weight = tf.cast(
-                    (batch["texture"][:, c] == STRIPES) & (area[:, c] >= MIN_PIXELS), "float32"
-                )
-                predicted = heads[c](tf.reshape(codes[:, :, c], (-1, grid * latent)))
-                total += tf.reduce_sum(weight[:, None] * (predicted - target) ** 2)
-                count += tf.reduce_sum(weight)
-            loss = total / tf.maximum(count, 1.0)
-        variables = model.encoder.trainable_variables + [
-            v for head in heads for v in head.trainable_variables
-        ]
+            codes = tf.transpose(tf.reshape(mu, (-1, grid, classes, latent)), (0, 2, 1, 3))
+            codes = tf.reshape(codes, (-1, classes, grid * latent))
+            predicted = tf.einsum("bck,ckt->bct", codes, head) + head_bias
+            total = tf.reduce_sum(weight[..., None] * (predicted - target) ** 2)
+            loss = total / tf.maximum(tf.reduce_sum(weight), 1.0)
+        variables = [*model.encoder.trainable_variables, head, head_bias]
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(
             [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]

@@ -27,29 +27,31 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from encoder_colour_probe import r_squared
+from texture_and_morph import font, reconstruct
+
 MIN_PIXELS = 64  # smaller regions are left out of the code probe
+
+
+def _region_colours(images: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(B, C, 3) mean colour of every (image, class) region."""
+    from smis_layers.models.groupdnet.groupdnet import region_mean_colours
+
+    return np.asarray(region_mean_colours(images, np.eye(num_classes, dtype="float32")[labels]))
 
 
 def mean_colour_images(images: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Each (image, class) region painted its own mean colour."""
-    out = np.empty_like(images)
-    for b in range(len(images)):
-        for c in range(num_classes):
-            region = labels[b] == c
-            if region.any():
-                out[b][region] = images[b][region].mean(axis=0)
-    return out
-
-
-def _r2(predicted: np.ndarray, actual: np.ndarray) -> float:
-    total = ((actual - actual.mean(axis=0)) ** 2).sum()
-    return float(1 - ((actual - predicted) ** 2).sum() / total)
+    colours = _region_colours(images, labels, num_classes)
+    return colours[np.arange(len(images))[:, None, None], labels]
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, fit: int, alpha: float = 1.0) -> np.ndarray:
@@ -66,9 +68,8 @@ def region_features(model, batch: dict, mu, class_index: int, keep: np.ndarray) 
     """(regions, features): the class's code (in the encoder's means `mu`) of each kept image,
     or (model None) the region's mean colour, the reference of what the colour alone tells."""
     if model is None:
-        region = batch["masks"][keep] == class_index
-        sums = (batch["images"][keep] * region[..., None]).sum(axis=(1, 2))
-        return sums / region.sum(axis=(1, 2))[:, None]
+        images, labels = batch["images"][keep], batch["masks"][keep]
+        return _region_colours(images, (labels == class_index).astype("int32"), 2)[:, 1]
     return model.class_code(mu[keep], class_index).reshape(keep.sum(), -1)
 
 
@@ -104,21 +105,16 @@ def code_probe(model, dataset, n_images: int, batch_size: int = 64) -> dict[str,
         "family_accuracy": accuracy,
         "family_majority": majority,
         "stripe_regions": len(xs),
-        "stripe_angle_r2": _r2(_ridge(xs, angle, fit_s), angle[fit_s:]),
-        "stripe_frequency_r2": _r2(_ridge(xs, ps[:, :1], fit_s), ps[fit_s:, :1]),
+        "stripe_angle_r2": r_squared(_ridge(xs, angle, fit_s), angle[fit_s:]),
+        "stripe_frequency_r2": r_squared(_ridge(xs, ps[:, :1], fit_s), ps[fit_s:, :1]),
     }
 
 
 def figure(path: Path, columns: list[tuple[str, np.ndarray]], scale: int = 2) -> None:
     """A grid: one row per scene, one titled column per (name, images or label maps)."""
-    import sys
-
     from PIL import Image, ImageDraw
 
     from smis_layers.utils.images import MASK_COLOURS
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from texture_and_morph import font
 
     tile, gap, title = 64 * scale, 6, 34
     rows = len(columns[0][1])
@@ -165,14 +161,18 @@ def main() -> None:
     reference = feature_statistics(map_batches(segmenter.features, other, batch_size=32))
 
     # The texture family of every pixel's region.
-    family = np.take_along_axis(batch["texture"][:, None, None, :], labels[..., None], -1)[..., 0]
+    pixel_family = np.take_along_axis(batch["texture"][:, None, None], labels[..., None], -1)[
+        ..., 0
+    ]
 
     def iou_row(name: str, images: np.ndarray) -> str:
         predicted = segmenter.predict_labels(images)
         scores = segmentation_scores(labels, predicted, classes)
         ours = feature_statistics(map_batches(segmenter.features, images, batch_size=32))
         right = predicted == labels
-        accuracy = " | ".join(f"{right[family == f].mean():.3f}" for f in range(len(TEXTURES)))
+        accuracy = " | ".join(
+            f"{right[pixel_family == f].mean():.3f}" for f in range(len(TEXTURES))
+        )
         cells = " | ".join(f"{v:.3f}" for v in scores["iou"])
         fid = frechet_distance(*reference, *ours)
         return f"| {name} | {fid:.2f} | {scores['miou']:.3f} | {accuracy} | {cells} |"
@@ -183,12 +183,7 @@ def main() -> None:
     for preset in args.presets:
         name = str(preset)
         model = load_preset(preset)
-        rebuilt = map_batches(
-            lambda x, m, model=model: model.generate(m, z=model.encode(x, m)[0]),
-            real,
-            labels,
-            batch_size=32,
-        )
+        rebuilt = reconstruct(model, real, labels, batch_size=32)
         rows.append(iou_row(f"{name} reconstructions", rebuilt))
         rows.append(
             iou_row(f"{name} samples (fitted prior)", _generate_all(model, labels, args.seed, 32))

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
 
 BACKEND = keras.backend.backend()
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str):
+    """A script of scripts/ as a module (scripts/ on sys.path, as the scripts import each other)."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    return importlib.import_module(name)
+
 
 # A tiny architecture for tests of `smis train`'s orchestration (signals, checkpoints, resuming,
 # extending), which is the same for any model. TINY_SETUP registers it and makes `train_run`

@@ -3,20 +3,14 @@ before anything is exported or any card is rewritten."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from tests.helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def export_zoo():
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    return importlib.import_module("export_zoo")
+    return load_script("export_zoo")
 
 
 def test_unknown_model_is_refused_by_name(export_zoo, tmp_path, capsys, monkeypatch):

@@ -5,7 +5,6 @@ subprocesses (slow)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -17,19 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
+from tests.helpers import SCRIPTS, load_script
+
+ROOT = SCRIPTS.parent
 
 
-def _load(name: str):
-    """A script as a module (from scripts/ on sys.path, as train_zoo_gpu imports zoo_recipe)."""
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    return importlib.import_module(name)
-
-
-zoo_recipe = _load("zoo_recipe")
-train_zoo_gpu = _load("train_zoo_gpu")
+zoo_recipe = load_script("zoo_recipe")
+train_zoo_gpu = load_script("train_zoo_gpu")
 
 
 def _fake_run(folder: Path, steps: int, completed: int | None, preset: int | None) -> None:
