@@ -63,6 +63,7 @@ class RunConfig:
         prior_gan_weight: weight of the GAN term on images from random codes.
         latent_weight: weight of the latent regression on images from random codes.
         region_colour_weight: weight of the per-class mean-colour L1 of reconstructions.
+        region_spectrum_weight: weight of the per-class amplitude-spectrum L1 of reconstructions.
     """
 
     model: str = _setting(
@@ -132,6 +133,14 @@ class RunConfig:
         "weight of an L1 between every class's mean colour in the real image and in its "
         "reconstruction, each class present counting alike (0, the official recipe; not in "
         "the paper; docs/training.md)",
+        extendable=True,
+        omit_default=True,
+    )
+    region_spectrum_weight: float = _setting(
+        0.0,
+        "weight of an L1 between the amplitude spectra of every class's region in the real "
+        "image and in its reconstruction, which compares textures but not their phase (0, "
+        "the official recipe; not in the paper; docs/training.md)",
         extendable=True,
         omit_default=True,
     )

@@ -13,9 +13,12 @@ import platform
 KERNEL_FLAGS = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16")
 
 
-def cpu_description() -> str:
-    """The CPU model and the kernel-relevant flags it has, e.g.
-    "AMD EPYC (avx512f, avx512_bf16; no AMX)", read from /proc/cpuinfo where it exists."""
+#: CPU flags of native 16-bit arithmetic that oneDNN's bfloat16 / float16 kernels use.
+NATIVE_16BIT_FLAGS = ("avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16")
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    """(model name, flags) of the first CPU in /proc/cpuinfo; ("", set()) where it is absent."""
     model, flags = "", set()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
         for line in f:
@@ -27,6 +30,21 @@ def cpu_description() -> str:
                 flags = set(value.split())
             if model and flags:
                 break
+    return model, flags
+
+
+def cpu_lacks_16bit_kernels() -> bool:
+    """True when /proc/cpuinfo lists none of `NATIVE_16BIT_FLAGS`: TensorFlow's CPU kernels
+    then emulate bfloat16 and float16, and a mixed-precision training step runs several times
+    slower than in float32 (docs/benchmarks.md). False where the flags cannot be read."""
+    _, flags = _cpuinfo()
+    return bool(flags) and not flags.intersection(NATIVE_16BIT_FLAGS)
+
+
+def cpu_description() -> str:
+    """The CPU model and the kernel-relevant flags it has, e.g.
+    "AMD EPYC (avx512f, avx512_bf16; no AMX)", read from /proc/cpuinfo where it exists."""
+    model, flags = _cpuinfo()
     model = model or platform.processor() or platform.machine() or "unknown CPU"
     present = [flag for flag in KERNEL_FLAGS if flag in flags]
     if not flags:

@@ -36,6 +36,7 @@ LEARNING_RATE = 0.1  # SGD: each update is the gradient, so the check compares g
 COMPILE = {
     "reconstruction_weight": 1.0,
     "region_colour_weight": 1.0,
+    "region_spectrum_weight": 0.1,
     "prior_gan_weight": 1.0,
     "latent_weight": 1.0,
 }

@@ -35,6 +35,7 @@ RUN_ONLY = {
     "prior_gan_weight",
     "latent_weight",
     "region_colour_weight",
+    "region_spectrum_weight",
     "d_scales",
     "d_layers",
     "d_filters",
@@ -78,7 +79,7 @@ def test_the_trainer_defaults_are_the_run_defaults():
     parameters = inspect.signature(SMISTrainer.compile).parameters
     run = defaults(RunConfig)
     weights = ("kl_weight", "reconstruction_weight", "prior_gan_weight", "latent_weight")
-    for name in (*weights, "region_colour_weight"):
+    for name in (*weights, "region_colour_weight", "region_spectrum_weight"):
         assert parameters[name].default == run[name], name
 
 
@@ -164,15 +165,17 @@ def test_run_json_keeps_its_format():
         prior_gan_weight=1.0,
         latent_weight=1.0,
         region_colour_weight=1.0,
+        region_spectrum_weight=1.0,
     )
     run = config.to_run_json(image_size=64, num_classes=8)
     assert list(run) == [
         "model", "steps", "batch_size", "data", "data_dir", "checkpoint_every", "seed", "lr_g",
         "lr_d", "d_scales", "d_layers", "d_filters", "reconstruction_weight", "kl_weight",
         "jit_compile", "vgg_weights", "image_size", "num_classes", "dtype_policy",
-        "prior_gan_weight", "latent_weight", "region_colour_weight",
+        "prior_gan_weight", "latent_weight", "region_colour_weight", "region_spectrum_weight",
     ]  # fmt: skip
     assert EXTENDABLE == (
         "steps", "lr_g", "lr_d", "reconstruction_weight", "kl_weight", "jit_compile",
         "vgg_weights", "prior_gan_weight", "latent_weight", "region_colour_weight",
+        "region_spectrum_weight",
     )  # fmt: skip

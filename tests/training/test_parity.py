@@ -60,7 +60,7 @@ def test_one_jax_step_equals_one_tensorflow_step(tmp_path):
     jax_step = _step("jax", tmp_path)
     assert sorted(tf_step) == sorted(jax_step)
     losses = [k for k in tf_step if k.startswith("loss/")]
-    assert len(losses) == 12  # every term on, the latent regression and region colour included
+    assert len(losses) == 13  # every term on, the latent regression and region terms included
     for name in losses:
         assert tf_step[name] != 0.0, name
         np.testing.assert_allclose(jax_step[name], tf_step[name], rtol=1e-5, err_msg=name)

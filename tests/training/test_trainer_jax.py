@@ -13,6 +13,7 @@ C, SIZE, BATCH = 4, 64, 2
 ALL_TERMS = {
     "reconstruction_weight": 1.0,
     "region_colour_weight": 1.0,
+    "region_spectrum_weight": 0.1,
     "prior_gan_weight": 1.0,
     "latent_weight": 1.0,
 }

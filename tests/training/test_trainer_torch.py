@@ -29,7 +29,7 @@ def _values(variables):
 @pytest.mark.parametrize("model_class", [GroupDNet, MulNet])
 def test_fit_runs_and_updates_both_networks(model_class):
     trainer = tiny_trainer(model_class)
-    trainer.compile(latent_weight=1.0, region_colour_weight=1.0)
+    trainer.compile(latent_weight=1.0, region_colour_weight=1.0, region_spectrum_weight=0.1)
     assert trainer.jit_compile is False  # "auto": eager on PyTorch
     g_before = _values(trainer.generator.trainable_variables)
     d_before = _values(trainer.discriminator.trainable_variables)
@@ -37,6 +37,7 @@ def test_fit_runs_and_updates_both_networks(model_class):
     for name in ("g_loss", "d_loss", "g_gan", "g_feature_matching", "g_kl", "d_real", "d_fake"):
         assert np.isfinite(history.history[name][-1]), name
     assert history.history["g_latent"][-1] > 0 and history.history["g_region_colour"][-1] > 0
+    assert history.history["g_region_spectrum"][-1] > 0
     g_after = _values(trainer.generator.trainable_variables)
     d_after = _values(trainer.discriminator.trainable_variables)
     assert np.mean([not np.allclose(a, b) for a, b in zip(g_before, g_after, strict=True)]) > 0.9
