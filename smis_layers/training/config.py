@@ -64,6 +64,7 @@ class RunConfig:
         latent_weight: weight of the latent regression on images from random codes.
         region_colour_weight: weight of the per-class mean-colour L1 of reconstructions.
         region_spectrum_weight: weight of the per-class amplitude-spectrum L1 of reconstructions.
+        init_from: a preset a new run starts from (its generator's and discriminator's weights).
     """
 
     model: str = _setting(
@@ -143,6 +144,14 @@ class RunConfig:
         "the official recipe; not in the paper; docs/training.md)",
         extendable=True,
         omit_default=True,
+    )
+    init_from: str | None = _setting(
+        None,
+        "fine-tuning: a preset (zoo name or folder) whose generator and discriminator weights "
+        "a new run starts from; --model and the --d-* settings must be the preset's "
+        "(its metadata.json's training section has them)",
+        omit_default=True,
+        metavar="PRESET",
     )
 
     @classmethod

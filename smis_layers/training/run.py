@@ -235,6 +235,7 @@ def train_run(
     latent_weight: float = _RUN["latent_weight"],
     region_colour_weight: float = _RUN["region_colour_weight"],
     region_spectrum_weight: float = _RUN["region_spectrum_weight"],
+    init_from: str | None = _RUN["init_from"],
     code_prior_samples: int = _OPTIONS["code_prior_samples"],
     verify_data: bool = _OPTIONS["verify_data"],
 ) -> Path | None:
@@ -281,6 +282,11 @@ def train_run(
         region_spectrum_weight: weight of the L1 between the amplitude spectra of every
             class's region in the real image and in its reconstruction (0, the official
             recipe; see `SMISTrainer.compile`).
+        init_from: fine-tuning: a preset (zoo name or folder, with its discriminator) whose
+            generator and discriminator weights a new run starts from instead of random ones
+            (the optimizers start afresh); `model` and the `d_*` settings must build the
+            preset's networks. Recorded in run.json; a resumed run continues from its own
+            checkpoint.
         code_prior_samples: the exported preset ships a `FittedCodePrior` fitted to the
             generator's codes of this many training samples (`fit_code_prior`), which
             `sample_z` then draws from; 0 ships none (random codes from N(0, 1)). An export
@@ -317,6 +323,8 @@ def train_run(
         for warning in filter(None, warnings_):
             print(f"smis train: warning: {warning}", file=sys.stderr)
         state, completed = restore(trainer, out, resume_from, steps)
+        if state is None and config.init_from is not None:
+            _start_from_preset(trainer, config.init_from)
         checkpoint = ResumableCheckpoint(
             out,
             checkpoint_every,
@@ -374,12 +382,51 @@ def _checked(config: RunConfig, options: RunOptions, out: Path) -> tuple[RunConf
     classes = dataset_facts(config.data).num_classes if config.data in DATASETS else None
     model = complete_architecture_name(config.model, classes or SHAPES64_CLASSES)
     check_run_arguments(model, config.data, config.data_dir)
+    _check_init_from(config.init_from)
     weights = {
         name: require_loss_weight(name, getattr(config, name))
         for name in _fields(RunConfig)
         if name.endswith("_weight")
     }
     return dataclasses.replace(config, model=model, **weights), stop
+
+
+def _check_init_from(init_from: str | None) -> None:
+    """A clear error, before any model is built, for an `init_from` that is no preset or
+    ships no discriminator."""
+    if init_from is None:
+        return
+    from smis_layers.presets import DISCRIMINATOR_WEIGHTS_FILE, resolve_preset
+
+    try:
+        directory = resolve_preset(init_from)
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(f"`init_from` must be a preset; {error}") from None
+    if not (directory / DISCRIMINATOR_WEIGHTS_FILE).is_file():
+        raise ValueError(
+            f"`init_from` {init_from!r} ships no discriminator ({directory} has no "
+            f"{DISCRIMINATOR_WEIGHTS_FILE}); a run needs both networks"
+        )
+
+
+def _start_from_preset(trainer, init_from: str) -> None:
+    """Sets the new run's generator and discriminator weights to the preset's."""
+    from smis_layers.presets import load_preset, load_preset_discriminator
+
+    networks = (
+        ("generator", trainer.generator, load_preset, "--model"),
+        ("discriminator", trainer.discriminator, load_preset_discriminator, "--d-*"),
+    )
+    for name, network, load, settings in networks:
+        weights = load(init_from).get_weights()
+        shapes = [tuple(w.shape) for w in network.get_weights()]
+        if shapes != [tuple(w.shape) for w in weights]:
+            raise ValueError(
+                f"`init_from` {init_from!r}: the run's {name} ({len(shapes)} weights) is not "
+                f"the preset's ({len(weights)} weights, other shapes); give the {settings} "
+                "settings of the preset's metadata.json (training section)"
+            )
+        network.set_weights(weights)
 
 
 def _dtype_policy_warning(dtype_policy: str) -> str | None:

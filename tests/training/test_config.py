@@ -36,6 +36,7 @@ RUN_ONLY = {
     "latent_weight",
     "region_colour_weight",
     "region_spectrum_weight",
+    "init_from",
     "d_scales",
     "d_layers",
     "d_filters",

@@ -8,6 +8,7 @@ import pytest
 
 from smis_layers.model_card import write_model_card
 from smis_layers.models import GroupDNet
+from smis_layers.presets import load_preset_discriminator
 from smis_layers.training import run as run_module
 from smis_layers.training import run_folder
 from smis_layers.training.run import (
@@ -157,6 +158,33 @@ def test_mixed_bfloat16_run_exports_a_float32_preset_with_its_weights(tmp_path):
     # A float32 run folder keeps no dtype_policy key (runs from before the option resume).
     train_run(out=tmp_path / "f32", **args)
     assert "dtype_policy" not in json.loads((tmp_path / "f32" / "run.json").read_text())
+
+
+def test_a_new_run_starts_from_a_preset_with_init_from(tmp_path):
+    args = {**ARGS, "steps": 2}
+    source = train_run(out=tmp_path / "source", **{**args, "seed": 1})  # other initial weights
+    with pytest.raises(ValueError, match="`init_from` must be a preset; Unknown preset"):
+        train_run(out=tmp_path / "bad", init_from=str(tmp_path / "nowhere"), **args)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
+    # With learning rates of 0 the exported networks are the ones the run started from, up to
+    # the spectral normalization's in-place rescaling of the kernels in its one training step.
+    frozen = {**args, "steps": 1, "lr_g": 0.0, "lr_d": 0.0}
+    preset = train_run(out=tmp_path / "tuned", init_from=str(source), **frozen)
+    run = json.loads((tmp_path / "tuned" / "run.json").read_text())
+    assert run["init_from"] == str(source)
+    scratch = train_run(out=tmp_path / "scratch", **frozen)  # seed 0's random weights
+
+    def close(a, b):
+        return np.allclose(a.numpy(), b.numpy(), rtol=0.05, atol=1e-3)
+
+    for load in (GroupDNet.from_preset, load_preset_discriminator):
+        source_weights = load(source).trainable_weights
+        started = zip(load(preset).trainable_weights, source_weights, strict=True)
+        assert all(close(ours, theirs) for ours, theirs in started)
+        fresh = zip(load(scratch).trainable_weights, source_weights, strict=True)
+        assert np.mean([close(ours, theirs) for ours, theirs in fresh]) < 0.5
+    with pytest.raises(ValueError, match=r"the run's discriminator .* give the --d-\* settings"):
+        train_run(out=tmp_path / "other", init_from=str(source), **{**frozen, "d_filters": 4})
 
 
 def test_non_finite_loss_stops_without_saving(tmp_path):
