@@ -14,7 +14,7 @@ KERNEL_FLAGS = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16")
 
 
 #: CPU flags of native 16-bit arithmetic that oneDNN's bfloat16 / float16 kernels use.
-NATIVE_16BIT_FLAGS = ("avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16")
+NATIVE_16BIT_FLAGS = tuple(flag for flag in KERNEL_FLAGS if flag != "avx512f")
 
 
 def _cpuinfo() -> tuple[str, set[str]]:
@@ -36,7 +36,11 @@ def _cpuinfo() -> tuple[str, set[str]]:
 def cpu_lacks_16bit_kernels() -> bool:
     """True when /proc/cpuinfo lists none of `NATIVE_16BIT_FLAGS`: TensorFlow's CPU kernels
     then emulate bfloat16 and float16, and a mixed-precision training step runs several times
-    slower than in float32 (docs/benchmarks.md). False where the flags cannot be read."""
+    slower than in float32 (docs/benchmarks.md). False where the flags cannot be read.
+
+    Examples:
+        >>> policy = "float32" if cpu_lacks_16bit_kernels() else "mixed_bfloat16"
+    """
     _, flags = _cpuinfo()
     return bool(flags) and not flags.intersection(NATIVE_16BIT_FLAGS)
 
