@@ -6,6 +6,7 @@ Parts (each prints Markdown tables; `--tiny` runs any of them in seconds, as the
     train-step   images/s, FLOP/s and MFU of the G+D training step; models x jit x policy
     mfu          train-step for the GroupDNet models only, jit off (the MFU headline)
     inference    latency, images/s and peak RSS of model.generate at batch 1 and 16
+    demo         milliseconds per action of the demo page's handlers (smis demo)
     scaling      cost vs number of classes and resolution, GroupDNet vs MulNet (+ figure)
     group-conv   grouped-convolution lowerings, forward+backward
     pipeline     the training step fed from memory, synthetic tf.data, JPEG/PNG files
@@ -38,6 +39,7 @@ PARTS = {
     "train-step": "benchmarks.train_step",
     "mfu": "benchmarks.train_step",
     "inference": "benchmarks.inference",
+    "demo": "benchmarks.demo",
     "scaling": "benchmarks.scaling",
     "group-conv": "benchmarks.group_conv",
     "pipeline": "benchmarks.pipeline",
@@ -45,7 +47,7 @@ PARTS = {
     "gpu": "benchmarks.gpu",
     "vs-official": "benchmarks.vs_official",
 }
-ALL = ("flops", "group-conv", "train-step", "inference", "scaling", "pipeline", "profile")
+ALL = ("flops", "group-conv", "train-step", "inference", "demo", "scaling", "pipeline", "profile")
 MFU_MODELS = ["groupdnet_shapes64", "groupdnet_deepfashion_small"]
 
 

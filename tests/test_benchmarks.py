@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import __main__ as suite
-from benchmarks import common
+from benchmarks import common, demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,6 +107,14 @@ def test_inference_part_measures_memory_in_a_fresh_process(capsys):
         assert number(row["latency ms"]) > 0 and number(row["images/s"]) > 0
         assert 0 < number(row["RSS built MB"]) <= number(row["peak RSS MB"])
         assert number(row["eager/tf.function"]) > 0
+
+
+def test_demo_part_times_every_page_action(capsys):
+    assert suite.main(["demo", "--tiny"]) == 0
+    (row,) = only_table(capsys.readouterr().out, "Demo page")
+    assert row["model"] == "mulnet_shapes64" and row["size"] == "64x64"
+    times = [number(row[f"{action} ms"]) for action in demo.ACTIONS]
+    assert min(times) > 0 and number(row["slowest ms"]) >= max(times)
 
 
 def test_scaling_part_sweeps_classes_and_resolution(capsys, tmp_path):
