@@ -98,6 +98,15 @@ def median_times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tup
     cores, so FLOPs per CPU-second compare runs made under different loads; it also counts the
     thread pools' spinning, so it understates the efficiency of an otherwise idle machine.
     """
+    wall, cpu = timed_calls(fn, repeats, warmup)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def timed_calls(
+    fn: Callable[[], object], repeats: int, warmup: int = 1
+) -> tuple[list[float], list[float]]:
+    """(wall seconds, process CPU seconds) of each of `repeats` calls of `fn()` after `warmup`
+    untimed calls."""
     for _ in range(warmup):
         fn()
     wall, cpu = [], []
@@ -106,7 +115,7 @@ def median_times(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tup
         fn()
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall), statistics.median(cpu)
+    return wall, cpu
 
 
 def machine_description() -> str:

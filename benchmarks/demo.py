@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 from benchmarks import common
 
@@ -27,40 +26,41 @@ COLUMNS = ["model", "size", *(f"{action} ms" for action in ACTIONS), "slowest ms
 
 
 def _actions(callbacks, engine) -> dict:
-    """One zero-argument function per page action, each from the state the previous left."""
+    """One zero-argument function per page action; each call starts from the state the previous
+    call of any action left, and alternates its argument where repeating it would do nothing."""
     from PIL import Image
 
     from smis_layers.serve.app import ALL_SHARED
 
-    state = callbacks.initial(0, 0)[0]
     example = engine.examples["masks"][1]
     editor = callbacks.editor_value(example)
     ref_image, ref_mask = callbacks.reference_example(2)
     ref_mask = Image.fromarray(ref_mask)
     cls = engine.present_classes(example)[-1]
-    steps = iter(range(1, 1_000_000))
-    holder = {"state": state}
+    state = [callbacks.initial(0, 0)[0]]
+    calls = [0]
 
     def act(fn):
         def call():
-            holder["state"] = fn(holder["state"])[0]
+            calls[0] += 1
+            state[0] = fn(state[0], calls[0])[0]
 
         return call
 
     return {
-        "example": act(lambda s: callbacks.choose_example(s, next(steps) % 2)),
-        "painted mask": act(lambda s: callbacks.use_painted_mask(s, editor)),
-        "new style": act(lambda s: callbacks.new_style(s, cls)),
-        "morph": act(lambda s: callbacks.morph(s, cls, (next(steps) % 10) / 10)),
+        "example": act(lambda s, n: callbacks.choose_example(s, n % 2)),
+        "painted mask": act(lambda s, n: callbacks.use_painted_mask(s, editor)),
+        "new style": act(lambda s, n: callbacks.new_style(s, cls)),
+        "morph": act(lambda s, n: callbacks.morph(s, cls, (n % 10) / 10)),
         "copy appearance": act(
-            lambda s: callbacks.copy_appearance(s, ALL_SHARED, ref_image, ref_mask)
+            lambda s, n: callbacks.copy_appearance(s, ALL_SHARED, ref_image, ref_mask)
         ),
-        "reset": act(lambda s: callbacks.reset(s, next(steps))),
+        "reset": act(lambda s, n: callbacks.reset(s, n)),
     }
 
 
 def measure(name: str, repeats: int) -> dict:
-    """One model, in this process: {action: (median seconds, slowest seconds)}."""
+    """One model, in this process: {action: [median seconds, slowest seconds]}."""
     import keras
 
     from smis_layers.serve.app import DemoCallbacks
@@ -69,15 +69,9 @@ def measure(name: str, repeats: int) -> dict:
     keras.backend.clear_session()
     generator, _ = common.build_models(name)
     engine = DemoEngine(generator)
-    callbacks = DemoCallbacks(engine)
     result = {"size": "x".join(str(d) for d in engine.image_size)}
-    for action, call in _actions(callbacks, engine).items():
-        call()  # warm-up
-        seconds = []
-        for _ in range(max(1, repeats)):
-            start = time.perf_counter()
-            call()
-            seconds.append(time.perf_counter() - start)
+    for action, call in _actions(DemoCallbacks(engine), engine).items():
+        seconds, _ = common.timed_calls(call, repeats, warmup=1)
         result[action] = [statistics.median(seconds), max(seconds)]
     return result
 
