@@ -5,6 +5,9 @@ means; the region colour channels (`region_colour_code`) keep the region's true 
 The table compares the reconstructions from the encoder's means with those from the optimised
 codes: texture agreement of striped and checked regions (`texture_agreement`, as
 `texture_and_morph.py`), the segmenter's mIoU, the pixel L1, and the codes' mean absolute value.
+For the encoder's codes it also gives the signal-to-noise ratio of the posterior the decoder
+is trained on (`posterior_snr`): how far the means move from scene to scene against the noise
+`z = mu + sigma * eps` adds to them in a training step.
 
     python scripts/decoder_texture_probe.py groupdnet_shapes64 --n-images 16 --steps 300
     python scripts/decoder_texture_probe.py groupdnet_shapes64 --spectrum-weight 0.2
@@ -27,6 +30,22 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quality_gap_probe import figure
 from texture_and_morph import FAMILIES
+
+
+def posterior_snr(model, mu: np.ndarray, logvar: np.ndarray) -> tuple[float, float]:
+    """(the median over code elements of the means' spread across scenes divided by the median
+    posterior sigma, that median sigma), over the encoder's channels (the region colour channels
+    are left out: they have no noise)."""
+    channels = model.schedule.latent_channels
+    colour = getattr(model, "region_colour_channels", 0)
+
+    def own(t: np.ndarray) -> np.ndarray:
+        per_class = np.asarray(t, "float64").reshape(*t.shape[:3], model.num_classes, channels)
+        return per_class[..., colour:]
+
+    spread = own(mu).std(axis=0)
+    sigma = np.exp(0.5 * own(logvar)).mean(axis=0)
+    return float(np.median(spread / sigma)), float(np.median(sigma))
 
 
 def invert_codes(
@@ -105,7 +124,7 @@ def main() -> None:
     real, labels = batch["images"], batch["masks"]
     factors = (labels, batch["texture"], batch["params"])
 
-    def row(name: str, images: np.ndarray, codes: np.ndarray | None) -> str:
+    def row(name: str, images: np.ndarray, codes: np.ndarray | None, snr: str = "-") -> str:
         scores = texture_agreement(images, *factors, families=FAMILIES)
         cells = [
             f"{s['agreement']:.3f} ({int(s['matches'].sum())} / {s['count']})"
@@ -114,11 +133,12 @@ def main() -> None:
         miou = segmentation_scores(labels, segmenter.predict_labels(images), classes)["miou"]
         l1 = float(np.mean(np.abs(images - real)))
         size = "-" if codes is None else f"{float(np.mean(np.abs(codes))):.3f}"
-        return f"| {name} | {' | '.join(cells)} | {miou:.3f} | {l1:.3f} | {size} |"
+        return f"| {name} | {' | '.join(cells)} | {miou:.3f} | {l1:.3f} | {size} | {snr} |"
 
     lines = [
-        "| images | stripes agreement | checker agreement | mIoU | pixel L1 | mean abs code |",
-        "|---|---|---|---|---|---|",
+        "| images | stripes agreement | checker agreement | mIoU | pixel L1 | mean abs code "
+        "| posterior SNR (sigma) |",
+        "|---|---|---|---|---|---|---|",
         row("real images", real, None),
     ]
     columns = [("real", real)]
@@ -138,8 +158,9 @@ def main() -> None:
         condition = model.condition_segmap(model.segmap(labels))
         from_mu = np.asarray(model.decode(mu, condition), "float32")
         from_codes = np.asarray(model.decode(codes, condition), "float32")
+        snr, sigma = posterior_snr(model, mu, model.encode(real, labels)[1])
         lines += [
-            row(f"{name}, from the encoder's means", from_mu, mu),
+            row(f"{name}, from the encoder's means", from_mu, mu, f"{snr:.3f} ({sigma:.3f})"),
             row(f"{name}, from the optimised codes", from_codes, codes),
         ]
         columns += [(f"{name}: means", from_mu), (f"{name}: optimised", from_codes)]

@@ -28,3 +28,17 @@ def test_invert_codes_lowers_the_loss_and_keeps_the_colour_channels():
     after = codes.reshape(*codes.shape[:3], 4, -1)
     np.testing.assert_array_equal(after[..., :colour], before[..., :colour])
     assert np.abs(after[..., colour:] - before[..., colour:]).max() > 0.1
+
+
+def test_posterior_snr_divides_the_means_spread_by_the_noise_and_skips_colour_channels():
+    probe = load_script("decoder_texture_probe")
+    model = build_architecture("groupdnet:classes=4,size=64,width=2,encoder=4,colour=1", seed=0)
+    channels, colour = model.schedule.latent_channels, model.region_colour_channels
+    shape = (2, 4, 4, 4, channels)
+    mu = np.zeros(shape, "float32")
+    mu[0, ..., colour:], mu[1, ..., colour:] = 0.3, -0.3  # spread (std over scenes) 0.3
+    mu[0, ..., :colour], mu[1, ..., :colour] = 5.0, -5.0  # colour channels: ignored
+    logvar = np.full(shape, 2 * np.log(0.5), "float32")  # sigma 0.5
+    logvar[..., :colour] = -20.0
+    snr, sigma = probe.posterior_snr(model, mu.reshape(2, 4, 4, -1), logvar.reshape(2, 4, 4, -1))
+    np.testing.assert_allclose([snr, sigma], [0.6, 0.5], rtol=1e-6)
