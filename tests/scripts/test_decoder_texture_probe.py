@@ -42,3 +42,23 @@ def test_posterior_snr_divides_the_means_spread_by_the_noise_and_skips_colour_ch
     logvar[..., :colour] = -20.0
     snr, sigma = probe.posterior_snr(model, mu.reshape(2, 4, 4, -1), logvar.reshape(2, 4, 4, -1))
     np.testing.assert_allclose([snr, sigma], [0.6, 0.5], rtol=1e-6)
+
+
+def test_train_encoder_moves_only_the_encoder():
+    probe = load_script("decoder_texture_probe")
+    model = build_architecture("groupdnet:classes=4,size=64,width=2,encoder=4,colour=1", seed=0)
+    model.class_mask_split.mode = model.split_mode = "mask"
+    batch = SyntheticShapes(64, 4, seed=3).batch(np.arange(2))
+    model.encode(batch["images"], batch["masks"])  # builds every weight
+    encoder_before = [np.array(w) for w in model.encoder.get_weights()]
+    others = [w for w in model.weights if not any(w is v for v in model.encoder.weights)]
+    others_before = [np.array(w) for w in others]
+    losses = probe.train_encoder(model, steps=3, learning_rate=0.01, batch_size=2, seed=4)
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    moved = [
+        np.abs(a - b).max()
+        for a, b in zip(model.encoder.get_weights(), encoder_before, strict=True)
+    ]
+    assert max(moved) > 1e-3
+    for weight, before in zip(others, others_before, strict=True):
+        np.testing.assert_array_equal(np.array(weight), before, err_msg=weight.path)
