@@ -37,11 +37,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quality_gap_probe import figure
 from texture_and_morph import FAMILIES
 
+#: Training scenes per batch of `train_encoder`.
+ENCODER_BATCH = 16
+
 
 def posterior_snr(model, mu: np.ndarray, logvar: np.ndarray) -> tuple[float, float]:
-    """(the median over code elements of the means' spread across scenes divided by the median
-    posterior sigma, that median sigma), over the encoder's channels (the region colour channels
-    are left out: they have no noise)."""
+    """(the median over code elements of each element's spread of the means across scenes over
+    its mean posterior sigma, the median of those sigmas), over the encoder's channels only (the
+    region colour channels have no noise)."""
     channels = model.schedule.latent_channels
     colour = getattr(model, "region_colour_channels", 0)
 
@@ -67,12 +70,22 @@ def reconstruction_objective(real, fake, segmap, spectrum_weight: float = 0.0):
     return loss
 
 
+def with_split_mode(model, split_mode: str):
+    """The same network and weights with its encoder reading each class through `split_mode`
+    (`ClassMaskSplit` has no weights); `model` itself when it already does."""
+    if model.split_mode == split_mode:
+        return model
+    copy = type(model).from_config({**model.get_config(), "split_mode": split_mode})
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def train_encoder(
     model,
     steps: int,
     learning_rate: float = 1e-3,
     spectrum_weight: float = 0.0,
-    batch_size: int = 16,
+    batch_size: int = ENCODER_BATCH,
     seed: int = 0,
 ) -> list[float]:
     """Trains `model.encoder` alone (Adam, the decoder fixed) to reconstruct `steps` batches of
@@ -213,6 +226,11 @@ def main() -> None:
         row("real images", real, None),
     ]
     columns = [("real", real)]
+
+    def decode(model, codes: np.ndarray) -> np.ndarray:
+        condition = model.condition_segmap(model.segmap(labels))
+        return np.asarray(model.decode(codes, condition), "float32")
+
     for preset in args.presets:
         name = Path(preset).name if Path(preset).is_dir() else str(preset)
         model = load_preset(preset)
@@ -221,14 +239,9 @@ def main() -> None:
                 f"Preset {name} is {model.image_size} with {model.num_classes} classes; the "
                 f"segmenter and the held-out data are 64 x 64 with {classes} classes"
             )
-        condition = model.condition_segmap(model.segmap(labels))
-
-        def decode(codes: np.ndarray, model=model, condition=condition) -> np.ndarray:
-            return np.asarray(model.decode(codes, condition), "float32")
-
         mu, logvar = (np.asarray(t, "float32") for t in model.encode(real, labels))
         snr, sigma = posterior_snr(model, mu, logvar)
-        from_mu = decode(mu)
+        from_mu = decode(model, mu)
         lines.append(
             row(f"{name}, from the encoder's means", from_mu, mu, f"{snr:.3f} ({sigma:.3f})")
         )
@@ -238,7 +251,7 @@ def main() -> None:
             _, codes, losses = invert_codes(
                 model, real, labels, args.steps, args.lr, args.spectrum_weight
             )
-            from_codes = decode(codes)
+            from_codes = decode(model, codes)
             lines.append(row(f"{name}, from the optimised codes", from_codes, codes))
             columns.append((f"{name}: optimised", from_codes))
             print(
@@ -248,14 +261,13 @@ def main() -> None:
             )
         if args.train_encoder:
             if args.split_mode:
-                model.class_mask_split.mode = model.split_mode = args.split_mode
+                model = with_split_mode(model, args.split_mode)
             start = time.perf_counter()
             losses = train_encoder(
                 model, args.train_encoder, args.encoder_lr, args.spectrum_weight, seed=args.seed
             )
-            # Eager: the task's compiled `encode` was traced with the preset's split.
-            trained = np.asarray(model.encode_segmap(real, model.segmap(labels))[0], "float32")
-            from_trained = decode(trained)
+            trained = np.asarray(model.encode(real, labels)[0], "float32")
+            from_trained = decode(model, trained)
             label = f"{name}, the encoder trained alone ({model.split_mode} split)"
             lines.append(row(label, from_trained, trained))
             columns.append((f"{name}: encoder trained", from_trained))
@@ -269,7 +281,7 @@ def main() -> None:
     print(
         f"\n{args.n_images} held-out scenes (seed {HELD_OUT_SEED + args.seed}); inversion: "
         f"{args.steps} Adam steps at {args.lr}; encoder alone: {args.train_encoder} batches of "
-        f"16 at {args.encoder_lr}; spectrum weight {args.spectrum_weight}\n"
+        f"{ENCODER_BATCH} at {args.encoder_lr}; spectrum weight {args.spectrum_weight}\n"
     )
     print("\n".join(lines))
     if args.figure:

@@ -44,12 +44,23 @@ def test_posterior_snr_divides_the_means_spread_by_the_noise_and_skips_colour_ch
     np.testing.assert_allclose([snr, sigma], [0.6, 0.5], rtol=1e-6)
 
 
-def test_train_encoder_moves_only_the_encoder():
+def test_with_split_mode_keeps_the_weights_and_changes_what_the_encoder_reads():
     probe = load_script("decoder_texture_probe")
     model = build_architecture("groupdnet:classes=4,size=64,width=2,encoder=4,colour=1", seed=0)
-    model.class_mask_split.mode = model.split_mode = "mask"
+    masked = probe.with_split_mode(model, "mask")
+    assert probe.with_split_mode(model, "crop_resize") is model
+    assert masked.split_mode == "mask" and masked.get_config()["split_mode"] == "mask"
+    for a, b in zip(masked.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
     batch = SyntheticShapes(64, 4, seed=3).batch(np.arange(2))
-    model.encode(batch["images"], batch["masks"])  # builds every weight
+    codes = [m.encode(batch["images"], batch["masks"])[0] for m in (model, masked)]
+    assert np.abs(codes[0] - codes[1]).max() > 1e-3
+
+
+def test_train_encoder_moves_only_the_encoder():
+    probe = load_script("decoder_texture_probe")
+    base = build_architecture("groupdnet:classes=4,size=64,width=2,encoder=4,colour=1", seed=0)
+    model = probe.with_split_mode(base, "mask")
     encoder_before = [np.array(w) for w in model.encoder.get_weights()]
     others = [w for w in model.weights if not any(w is v for v in model.encoder.weights)]
     others_before = [np.array(w) for w in others]
