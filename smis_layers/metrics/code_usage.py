@@ -6,8 +6,9 @@ what the label map alone suggests, and appearance transfer has nothing to transf
 posterior q(z | x) to the prior, summed over a class's channels, is the number of nats that
 class's code carries about the image (an upper bound on the mutual information).
 
-With `region_colour_code=True` the first channels of every class's code are not the encoder's:
-they hold the region's mean colour with a fixed, tiny variance, so their KL (about 4.5 nats per
+With `region_colour_code=True` (or `region_texture_code=True`) the first channels of every
+class's code are not the encoder's: they hold the region's mean colour (and texture wave) with a
+fixed, tiny variance, so their KL (about 4.5 nats per
 channel and latent cell whatever the image) says nothing about what the encoder passes on.
 `code_information` leaves them out and counts only the encoder's channels.
 """
@@ -46,8 +47,9 @@ def code_information(model, images, labels, batch_size: int = 16) -> dict:
         `nats_per_class` (C,) (mean over images of the KL of each class's channels; for a
         model with one global code, VSPADE, the channels only nominally belong to a class) and
         `nats_present_class` (C,) (the same, averaged only over the images in which the class
-        occurs; NaN for a class that occurs in none). With `region_colour_code=True` the
-        colour channels are left out of all three (`REGION_COLOUR_CHANNELS` of each class).
+        occurs; NaN for a class that occurs in none). The channels measured from the image
+        (`region_colour_code`, `region_texture_code`: `measured_code_channels` of each class)
+        are left out of all three.
 
     Examples:
         >>> info = code_information(model, images, labels)
@@ -66,12 +68,12 @@ def code_information(model, images, labels, batch_size: int = 16) -> dict:
             for i in range(0, len(images), batch_size)
         ]
     )
-    colour = getattr(model, "region_colour_channels", 0)
-    if colour:
+    measured = getattr(model, "measured_code_channels", 0)
+    if measured:
         kl = kl.copy()
         for c in range(model.num_classes):
             start = model.class_channels(c)[0]
-            kl[..., start : start + colour] = 0.0
+            kl[..., start : start + measured] = 0.0
     per_class = np.stack(
         [
             kl[..., slice(*model.class_channels(c))].reshape(len(kl), -1).sum(axis=1)

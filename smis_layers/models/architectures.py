@@ -94,7 +94,7 @@ OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the tabl
 
 
 #: Small models for any dataset, by family:
-#: `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]`
+#: `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1][,texture=1]`
 #: (see `small_architecture`).
 SMALL_FAMILIES = {
     "groupdnet": GroupDNet,
@@ -103,9 +103,9 @@ SMALL_FAMILIES = {
     "groupenc": GroupEnc,
     "vspade": VSPADE,
 }
-SMALL_KEYS = ("classes", "size", "width", "encoder", "colour")
+SMALL_KEYS = ("classes", "size", "width", "encoder", "colour", "texture")
 #: Settings that switch an option on (1) or off (0) rather than count something.
-SMALL_SWITCHES = ("colour",)
+SMALL_SWITCHES = ("colour", "texture")
 SMALL_DEFAULTS = {"size": 64, "width": 16}
 
 
@@ -143,12 +143,13 @@ def complete_architecture_name(name: str, num_classes: int) -> str:
 
 
 def small_architecture(name: str):
-    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]`: the
+    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]
+    [,texture=1]`: the
     recipe of the *_shapes64 models at any class count and size. S is the square image size (a
     power of two times the 4x4 latent), W the width unit (`base_filters`: the first blocks are 16W
     wide), E the encoder's base channels (a multiple of C for the grouped encoders; default 2C,
-    8 for VSPADE's ungrouped one); `colour=1` switches `region_colour_code` on (not in the
-    paper; docs/zoo.md). GroupDNet's groups
+    8 for VSPADE's ungrouped one); `colour=1` switches `region_colour_code` on and `texture=1`
+    `region_texture_code` (neither in the paper; docs/zoo.md). GroupDNet's groups
     decrease from C (`GroupDecreasingSchedule.decreasing`, which warns when W makes its first
     layers mix classes); GroupNet and MulNet keep C groups; GroupEnc and VSPADE use 1."""
     family, settings = parse_small_architecture(name)
@@ -165,6 +166,8 @@ def small_architecture(name: str):
     model_class, config = _recipe(model_class, c, size, width, groups, encoder, hidden)
     if settings.get("colour"):
         config["region_colour_code"] = True
+    if settings.get("texture"):
+        config["region_texture_code"] = True
     return model_class, config
 
 

@@ -44,3 +44,9 @@ def test_small_spec_colour_switch():
     )
     with pytest.raises(ValueError, match=r"Setting colour in .* must be 0 or 1; received '2'"):
         small_architecture("groupdnet:classes=8,colour=2")
+    _, textured = small_architecture("groupnet:classes=8,colour=1,texture=1")
+    assert textured["region_texture_code"] is True and textured["region_colour_code"] is True
+    assert "region_texture_code" not in small_architecture("groupnet:classes=8,texture=0")[1]
+    assert complete_architecture_name("mulnet:texture=1", 8) == (
+        "mulnet:classes=8,size=64,width=16,texture=1"
+    )

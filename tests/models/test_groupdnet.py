@@ -164,6 +164,77 @@ def test_region_colour_code_refuses_models_it_cannot_serve():
         tiny(schedule=schedule, region_colour_code=True)
 
 
+def test_region_texture_code_carries_each_class_wave_and_hands_it_to_cgnorm():
+    """With `region_texture_code`, class c's channels 3-6 (after its colour) are its region's
+    texture wave, noise-free; the decoder's CGNorms see the wave drawn inside class c's region,
+    right after class c's segmap channel; a class's texture channels move its carrier alone."""
+    from smis_layers.models.region_codes import region_texture_waves, texture_carriers
+
+    images, labels = _images(), _labels()
+    segmap = np.eye(C, dtype="float32")[labels]
+    plain = tiny(seed=3)
+    model = tiny(seed=3, region_colour_code=True, region_texture_code=True)
+    assert (model.measured_code_channels, model.decoder_condition_channels) == (7, 2 * C)
+    model.encoder.set_weights(plain.encoder.get_weights())
+    mu, logvar = model.encode(images, labels)
+    waves = to_numpy(region_texture_waves(images, segmap))
+    per_class = mu.reshape(2, 4, 4, C, 8)
+    np.testing.assert_allclose(
+        per_class[..., 3:7],
+        np.broadcast_to(waves[:, None, None], per_class[..., 3:7].shape),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        per_class[..., 7],
+        plain.encode(images, labels)[0].reshape(2, 4, 4, C, 8)[..., 7],
+        atol=1e-6,
+    )
+    assert np.all(logvar.reshape(2, 4, 4, C, 8)[..., :7] == -10.0)
+
+    condition = to_numpy(model.decoder_condition(mu, segmap))
+    assert condition.shape == (2, SIZE, SIZE, 2 * C)
+    np.testing.assert_array_equal(condition[..., 0::2], segmap)
+    carriers = to_numpy(texture_carriers(waves, (SIZE, SIZE))) * segmap
+    np.testing.assert_allclose(condition[..., 1::2], carriers, atol=1e-4)
+    assert np.abs(carriers).max() > 0.1
+
+    retextured = per_class.copy()
+    retextured[..., 1, 3:7] = [0.5, 0.25, 1.0, 0.0]  # fx 4, fy 2, amplitude 1, phase 0
+    retextured = retextured.reshape(mu.shape)
+    moved = np.abs(to_numpy(model.decoder_condition(retextured, segmap)) - condition)
+    assert moved[..., 3][labels == 1].max() > 0.5
+    np.testing.assert_array_equal(np.delete(moved, 3, axis=-1), 0.0)
+    changed = model.generate(labels, z=retextured) - model.generate(labels, z=mu)
+    assert np.abs(changed)[labels == 1].mean() > 1e-4
+    assert GroupDNet.from_config(model.get_config()).region_texture_code
+    assert tiny().get_config()["region_texture_code"] is False
+
+
+def test_region_texture_code_draws_one_wave_per_class_and_checks_its_room():
+    model = tiny(region_colour_code=True, region_texture_code=True)
+    z = model.sample_z(64, seed=4, prior="standard").reshape(64, 4, 4, C, 8)
+    measured = z[..., :7]
+    np.testing.assert_array_equal(measured, np.broadcast_to(measured[:, :1, :1], measured.shape))
+    assert np.abs(z[..., :3]).max() == 1.0 and np.abs(z[..., 3:7]).max() > 2.0  # not clipped
+    assert z[..., 7].std(axis=(1, 2)).mean() > 0.5
+    drawn = to_numpy(model.training_prior_z(np.zeros((3, 4, 4, 8 * C), "float32")))
+    drawn = drawn.reshape(3, 4, 4, C, 8)  # the training step's random codes: the same waves
+    np.testing.assert_array_equal(
+        drawn[..., 3:7], np.broadcast_to(drawn[:, :1, :1, :, 3:7], (3, 4, 4, C, 4))
+    )
+    assert drawn[..., 3:7].std() > 0.5 and drawn[..., 7].std(axis=(1, 2)).mean() > 0.5
+    schedule = GroupDecreasingSchedule.decreasing(
+        C, base_filters=2, image_size=SIZE, latent_channels=7
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"`region_colour_code=True` and `region_texture_code=True` needs more than 7 "
+        "latent channels per class",
+    ):
+        tiny(schedule=schedule, region_colour_code=True, region_texture_code=True)
+    tiny(schedule=schedule, region_texture_code=True)  # 4 measured channels leave 3
+
+
 def test_save_load_round_trip(tmp_path):
     model = tiny(seed=5)
     labels, z = _labels(), model.sample_z(2, seed=0)

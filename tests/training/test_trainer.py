@@ -189,6 +189,26 @@ def test_latent_regression_asks_the_decoder_for_the_codes_back():
         trainer.compile(latent_weight=-1.0)
 
 
+def test_region_texture_code_model_trains_and_reads_its_waves_back():
+    """With the texture code the latent-regression term reaches the weights that read the
+    texture carriers (the CGNorm shared kernels' carrier inputs), through the amplitude
+    channels measured from the generated images."""
+    import tensorflow as tf
+
+    trainer = tiny_trainer(region_colour_code=True, region_texture_code=True)
+    trainer.compile(**{**ONLY_PRIOR_GAN, "prior_gan_weight": 0.0, "latent_weight": 1.0})
+    generator = trainer.generator
+    with tf.GradientTape() as tape:
+        terms, _ = trainer.generator_losses(next(iter(_data())), training=True)
+    kernel = generator.blocks[-1].norm_0.shared.kernel  # inputs: (class, carrier) pairs
+    gradient = to_numpy(tape.gradient(terms["g_loss"], kernel))
+    assert np.abs(gradient[:, :, 1::2]).max() > 0  # the carrier inputs learn
+    trainer.compile(latent_weight=1.0, prior_gan_weight=1.0, region_colour_weight=1.0)
+    logs = trainer.fit(_data(), epochs=1, steps_per_epoch=1, verbose=0).history
+    assert logs["g_latent"][-1] > 0.0
+    assert all(np.isfinite(values[-1]) for values in logs.values())
+
+
 def test_latent_regression_counts_only_the_classes_present():
     z = np.zeros((2, 2, 2, 6), "float32")
     mu = np.zeros_like(z)

@@ -118,8 +118,12 @@ def test_evaluate_runs_the_stateless_test_step(fitted):
         np.testing.assert_array_equal(a, b)
 
 
-def test_region_colour_code_model_trains_with_the_random_code_terms():
-    trainer = small_trainer(region_colour_code=True)
+@pytest.mark.parametrize(
+    "codes",
+    [{"region_colour_code": True}, {"region_colour_code": True, "region_texture_code": True}],
+)
+def test_region_code_models_train_with_the_random_code_terms(codes):
+    trainer = small_trainer(**codes)
     trainer.compile(prior_gan_weight=1.0, latent_weight=1.0)
     logs = trainer.fit(batches(), epochs=1, steps_per_epoch=1, verbose=0).history
     assert logs["g_prior_gan"][-1] != 0.0 and logs["g_latent"][-1] > 0.0

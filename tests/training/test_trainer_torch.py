@@ -44,8 +44,12 @@ def test_fit_runs_and_updates_both_networks(model_class):
     assert np.mean([not np.allclose(a, b) for a, b in zip(d_before, d_after, strict=True)]) > 0.9
 
 
-def test_region_colour_code_model_trains_with_the_random_code_terms():
-    trainer = tiny_trainer(region_colour_code=True)
+@pytest.mark.parametrize(
+    "codes",
+    [{"region_colour_code": True}, {"region_colour_code": True, "region_texture_code": True}],
+)
+def test_region_code_models_train_with_the_random_code_terms(codes):
+    trainer = tiny_trainer(**codes)
     trainer.compile(prior_gan_weight=1.0, latent_weight=1.0)
     logs = trainer.fit(_batches(), epochs=1, steps_per_epoch=1, verbose=0).history
     assert logs["g_prior_gan"][-1] != 0.0 and logs["g_latent"][-1] > 0.0

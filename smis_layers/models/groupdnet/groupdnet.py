@@ -15,6 +15,14 @@ from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.layers.normalization import NORMS
 from smis_layers.models.groupdnet.groupdnet_presets import official_config
 from smis_layers.models.groupdnet.synthesizer import Synthesizer
+from smis_layers.models.region_codes import (
+    REGION_COLOUR_CHANNELS,
+    REGION_COLOUR_LOGVAR,
+    REGION_TEXTURE_CHANNELS,
+    region_mean_colours,
+    region_texture_waves,
+    texture_carriers,
+)
 from smis_layers.models.segmaps import (
     instance_edge_map,
     pair_with_instance_edges,
@@ -28,28 +36,6 @@ from smis_layers.utils.validation import (
     require_int_pair,
     require_positive_int,
 )
-
-#: Latent channels per class that carry the region's mean RGB with `region_colour_code`.
-REGION_COLOUR_CHANNELS = 3
-#: Their log-variance: a noise standard deviation of 0.0067, negligible against colours in
-#: [-1, 1]. The KL term counts these channels like the others (about 4.5 nats each).
-REGION_COLOUR_LOGVAR = -10.0
-
-
-def region_mean_colours(images, segmap):
-    """(B, C, 3) float32 mean RGB of every class's region in `images` (B, H, W, 3) under the
-    one-hot `segmap` (B, H, W, C); 0 for a class absent from an image.
-
-    Examples:
-        >>> labels = np.random.randint(0, 4, (2, 32, 32))
-        >>> segmap = np.eye(4, dtype="float32")[labels]
-        >>> region_mean_colours(np.random.uniform(-1, 1, (2, 32, 32, 3)), segmap).shape
-        (2, 4, 3)
-    """
-    segmap = ops.cast(segmap, "float32")
-    area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)
-    totals = ops.einsum("bhwc,bhwk->bck", segmap, ops.cast(images, "float32"))
-    return totals / area[..., None]
 
 
 def _replica_position():
@@ -100,6 +86,15 @@ class GroupDNet(keras.Model):
             code in use (docs/zoo.md). At generation such channels are drawn like the others
             (the fitted code prior learns the data's colours). Needs per-class codes and at
             least 4 latent channels per class.
+        region_texture_code: not in the paper (default False): the 4 latent channels of each
+            class after the colour channels hold its region's dominant texture wave, measured
+            from the image (`region_codes.region_texture_waves`: wave vector and complex
+            amplitude) and not sampled in training, and the decoder's CGNorms see that wave
+            drawn at full resolution inside the region (`texture_carriers`), paired with the
+            class's condition channels: a decoder fed only a constant code and the label map
+            cannot place stripes of a given angle and phase. Generation draws these channels
+            like the others, so a class's code sets its texture. Needs per-class codes and
+            more latent channels per class than the colour and texture channels together.
         lowering: grouped-convolution lowering, see `GroupConv2D`.
         seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
@@ -139,6 +134,7 @@ class GroupDNet(keras.Model):
         spectral_norm: bool = True,
         use_instance_edges: bool = False,
         region_colour_code: bool = False,
+        region_texture_code: bool = False,
         lowering: str = "auto",
         seed: int | None = None,
         **kwargs,
@@ -165,7 +161,8 @@ class GroupDNet(keras.Model):
         self.spectral_norm = bool(spectral_norm)
         self.use_instance_edges = bool(use_instance_edges)
         self.region_colour_code = bool(region_colour_code)
-        self._validate_region_colour_code()
+        self.region_texture_code = bool(region_texture_code)
+        self._validate_measured_channels()
         self.lowering = lowering
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -290,31 +287,41 @@ class GroupDNet(keras.Model):
                 f"`image_size` is {self.image_size}"
             )
 
-    def _validate_region_colour_code(self):
-        if not self.region_colour_code:
+    def _validate_measured_channels(self):
+        options = [
+            name
+            for name, on in (
+                ("region_colour_code", self.region_colour_code),
+                ("region_texture_code", self.region_texture_code),
+            )
+            if on
+        ]
+        if not options:
             return
+        switched = " and ".join(f"`{name}=True`" for name in options)
         if not self.class_owned_codes:
             raise ValueError(
-                f"`region_colour_code=True` needs per-class codes; {type(self).__name__}'s code "
-                "belongs to no class"
+                f"{switched} needs per-class codes; {type(self).__name__}'s code belongs to no "
+                "class"
             )
-        if self.schedule.latent_channels <= REGION_COLOUR_CHANNELS:
+        if self.schedule.latent_channels <= self.measured_code_channels:
             raise ValueError(
-                "`region_colour_code=True` needs more than "
-                f"{REGION_COLOUR_CHANNELS} latent channels per class; the schedule has "
-                f"{self.schedule.latent_channels}"
+                f"{switched} needs more than {self.measured_code_channels} latent channels per "
+                f"class; the schedule has {self.schedule.latent_channels} (the encoder's code "
+                "fills the channels after the measured ones)"
             )
 
     def _validate_condition_groups(self):
         """Every CGNorm's shared convolution splits the decoder's condition (C channels, 2C
         with instance edges) into `norm_shared_groups` groups."""
         for spec in self.schedule.blocks:
-            if self.condition_channels % spec.norm_shared_groups:
+            if self.decoder_condition_channels % spec.norm_shared_groups:
                 raise ValueError(
                     f"Block {spec.name}: `norm_shared_groups` ({spec.norm_shared_groups}) must "
-                    f"divide the condition channels CGNorm sees ({self.condition_channels}: "
-                    f"num_classes={self.num_classes}, "
-                    f"use_instance_edges={self.use_instance_edges})"
+                    "divide the condition channels CGNorm sees "
+                    f"({self.decoder_condition_channels}: num_classes={self.num_classes}, "
+                    f"use_instance_edges={self.use_instance_edges}, "
+                    f"region_texture_code={self.region_texture_code})"
                 )
 
     def _default_encoder_layers(self) -> int:
@@ -339,9 +346,27 @@ class GroupDNet(keras.Model):
         return REGION_COLOUR_CHANNELS if self.region_colour_code else 0
 
     @property
+    def region_texture_channels(self) -> int:
+        """Channels of every class's code, after its colour channels, that hold its region's
+        dominant texture wave: `REGION_TEXTURE_CHANNELS` with `region_texture_code`, else 0."""
+        return REGION_TEXTURE_CHANNELS if self.region_texture_code else 0
+
+    @property
+    def measured_code_channels(self) -> int:
+        """Leading channels of every class's code measured from the image (colour, then
+        texture) rather than encoded; the encoder's code fills the rest."""
+        return self.region_colour_channels + self.region_texture_channels
+
+    @property
     def condition_channels(self) -> int:
         """Channels of the decoder's condition, which CGNorm sees (2C with instance edges)."""
         return (2 if self.use_instance_edges else 1) * self.num_classes
+
+    @property
+    def decoder_condition_channels(self) -> int:
+        """Channels CGNorm sees: the condition's, plus every class's texture wave with
+        `region_texture_code` (`decoder_condition`)."""
+        return self.condition_channels + (self.num_classes if self.region_texture_code else 0)
 
     @property
     def mask_channels(self) -> int:
@@ -363,7 +388,7 @@ class GroupDNet(keras.Model):
                 f"images to {tuple(encoded[1:3])} codes but the schedule's latent size is "
                 f"{self.schedule.latent_size}; change `encoder_layers`"
             )
-        condition_shape = (None, height, width, self.condition_channels)
+        condition_shape = (None, height, width, self.decoder_condition_channels)
         self.fc.build((None, *self.latent_shape))
         channels, (h, w) = self.schedule.input_filters, self.schedule.latent_size
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
@@ -403,22 +428,29 @@ class GroupDNet(keras.Model):
     def encode_segmap(self, images, segmap, training=None):
         """(mu, logvar) of one-hot `segmap` and images."""
         mu, logvar = self.encoder(self._encoder_input(images, segmap), training=training)
+        measured = []
         if self.region_colour_code:
-            mu, logvar = self._with_region_colours(mu, logvar, images, segmap)
+            measured.append(region_mean_colours(images, segmap))
+        if self.region_texture_code:
+            measured.append(region_texture_waves(images, segmap))
+        if measured:
+            mu, logvar = self._with_measured_channels(mu, logvar, measured)
         return mu, logvar
 
-    def _with_region_colours(self, mu, logvar, images, segmap):
-        """`mu` / `logvar` whose first channels of every class hold its region's mean RGB
-        (over the whole latent grid) with `REGION_COLOUR_LOGVAR`."""
+    def _with_measured_channels(self, mu, logvar, measured):
+        """`mu` / `logvar` whose leading channels of every class hold `measured` ((B, C, k)
+        summaries of its region, in order) over the whole latent grid, with
+        `REGION_COLOUR_LOGVAR`."""
         c, latent = self.num_classes, self.schedule.latent_channels
-        colours = ops.cast(region_mean_colours(images, segmap), mu.dtype)
+        values = ops.cast(ops.concatenate(measured, axis=-1), mu.dtype)
+        width = self.measured_code_channels
         shape = ops.shape(mu)
         per_class = (shape[0], shape[1], shape[2], c, latent)
-        colours = ops.broadcast_to(colours[:, None, None], (*per_class[:4], REGION_COLOUR_CHANNELS))
-        mu = ops.reshape(mu, per_class)[..., REGION_COLOUR_CHANNELS:]
-        logvar = ops.reshape(logvar, per_class)[..., REGION_COLOUR_CHANNELS:]
-        fixed = ops.full_like(colours, REGION_COLOUR_LOGVAR)
-        mu = ops.reshape(ops.concatenate([colours, mu], axis=-1), shape)
+        values = ops.broadcast_to(values[:, None, None], (*per_class[:4], width))
+        mu = ops.reshape(mu, per_class)[..., width:]
+        logvar = ops.reshape(logvar, per_class)[..., width:]
+        fixed = ops.full_like(values, REGION_COLOUR_LOGVAR)
+        mu = ops.reshape(ops.concatenate([values, mu], axis=-1), shape)
         logvar = ops.reshape(ops.concatenate([fixed, logvar], axis=-1), shape)
         return mu, logvar
 
@@ -440,12 +472,31 @@ class GroupDNet(keras.Model):
             >>> images = model.render_features(features, condition)  # what `decode` returns
         """
         self._check_decode_inputs(z, condition)
+        condition = self.decoder_condition(z, condition)
         x = self.fc(z)
         for spec, block in zip(self.schedule.blocks, self.blocks, strict=True):
             if spec.upsample:
                 x = self.upsample(x)
             x = block(x, condition, training=training)
         return x
+
+    def decoder_condition(self, z, condition):
+        """What CGNorm sees: the `condition`, and with `region_texture_code` every class's
+        texture wave from its code (the grid's mean of its texture channels) drawn inside the
+        class's region, after the class's condition channels, so that CGNorm's per-class groups
+        keep them together: (B, H, W, decoder_condition_channels)."""
+        if not self.region_texture_code:
+            return condition
+        c, latent = self.num_classes, self.schedule.latent_channels
+        shape = ops.shape(condition)
+        start = self.region_colour_channels
+        per_class = ops.reshape(z, (*ops.shape(z)[:3], c, latent))
+        waves = ops.mean(per_class[..., start : start + REGION_TEXTURE_CHANNELS], axis=(1, 2))
+        carriers = ops.cast(texture_carriers(waves, self.image_size), condition.dtype)
+        grouped = ops.reshape(condition, (*shape[:3], c, self.condition_channels // c))
+        carriers = carriers * grouped[..., 0]  # the class's segmap channel
+        paired = ops.concatenate([grouped, carriers[..., None]], axis=-1)
+        return ops.reshape(paired, (*shape[:3], self.decoder_condition_channels))
 
     @renamed_keywords(segmap="condition")
     def render_features(self, features, condition):
@@ -488,14 +539,26 @@ class GroupDNet(keras.Model):
         Args:
             like: a batch of codes (B, h, w, K) whose shape and dtype the draw takes.
             spatially_shared: draw one code per sample and repeat it over the h x w grid
-                (False: every grid position draws its own, the official sampling).
+                (False: every grid position draws its own, the official sampling; with
+                `region_texture_code` the texture channels still draw one wave per class, as
+                `sample_z` and the encoder give them).
 
         Examples:
             >>> out = model({"images": images, "masks": labels}, training=True)
             >>> fake = model.decode(model.training_prior_z(out["mu"]), model.segmap(labels))
         """
         zeros = ops.zeros_like(like[:, :1, :1, :] if spatially_shared else like)
-        return ops.broadcast_to(self._sample_training_z(zeros, zeros), ops.shape(like))
+        z = ops.broadcast_to(self._sample_training_z(zeros, zeros), ops.shape(like))
+        if not self.region_texture_code or spatially_shared:
+            return z
+        shape = ops.shape(z)
+        per_class = ops.reshape(z, (*shape[:3], self.num_classes, self.schedule.latent_channels))
+        start, end = self.region_colour_channels, self.measured_code_channels
+        waves = ops.broadcast_to(
+            per_class[:, :1, :1, :, start:end], ops.shape(per_class[..., start:end])
+        )
+        parts = [per_class[..., :start], waves, per_class[..., end:]]
+        return ops.reshape(ops.concatenate(parts, axis=-1), shape)
 
     def _sample_training_z(self, mu, logvar):
         """z = mu + eps * exp(logvar / 2). Under a tf.distribute strategy every replica holds the
@@ -631,6 +694,7 @@ class GroupDNet(keras.Model):
                 "spectral_norm": self.spectral_norm,
                 "use_instance_edges": self.use_instance_edges,
                 "region_colour_code": self.region_colour_code,
+                "region_texture_code": self.region_texture_code,
                 "lowering": self.lowering,
                 "seed": self.seed,
             }

@@ -151,9 +151,10 @@ class Synthesizer:
                 grid (a decoder trained only briefly renders independent positions as
                 blotches; see docs/zoo.md). Only for the standard prior.
             prior: "standard" draws from N(0, 1), the VAE prior of the paper (with
-                `region_colour_code`, whose colour channels are not in the paper, each class's
-                colour channels draw one N(0, 1) colour for the whole grid, clipped to the
-                image range [-1, 1]: a region's mean RGB is one colour in that range); "fitted" from
+                `region_colour_code` or `region_texture_code`, whose channels are not in the
+                paper, each class's colour and texture channels draw one N(0, 1) value for the
+                whole grid, the colours clipped to the image range [-1, 1]: a region's mean RGB
+                is one colour in that range); "fitted" from
                 the model's `code_prior` (a `FittedCodePrior` fitted to the encoder's codes of
                 training images, which zoo presets ship); "auto" (default) uses the fitted
                 prior when the model has one and `spatially_shared` is False, else N(0, 1).
@@ -181,11 +182,14 @@ class Synthesizer:
         shape = (batch_size, 1, 1, channels) if spatially_shared else (batch_size, h, w, channels)
         z = np.asarray(ops.convert_to_numpy(keras.random.normal(shape, seed=seed)), "float32")
         z = np.broadcast_to(z, (batch_size, h, w, channels)).copy()  # writable, C order
-        colour = getattr(self.model, "region_colour_channels", 0)
-        if colour:
-            # Per-position colours decode to far worse images (docs/zoo.md, N(0, 1) codes).
+        measured = getattr(self.model, "measured_code_channels", 0)
+        if measured:
+            # Per-position colours decode to far worse images (docs/zoo.md, N(0, 1) codes); the
+            # measured channels are one value per region in training.
             per_class = z.reshape(batch_size, h, w, self.model.num_classes, -1)
-            per_class[..., :colour] = np.clip(per_class[:, :1, :1, :, :colour], -1.0, 1.0)
+            per_class[..., :measured] = per_class[:, :1, :1, :, :measured]
+            colour = self.model.region_colour_channels
+            per_class[..., :colour] = np.clip(per_class[..., :colour], -1.0, 1.0)
         return z
 
     # ------------------------------------------------------------------ class codes

@@ -1,0 +1,170 @@
+"""Code channels measured from the image rather than encoded: a region's mean colour and its
+dominant texture wave (GroupDNet's `region_colour_code` and `region_texture_code`, not in the
+paper).
+
+Both are per-class summaries of the real image that the decoder receives noise-free in training
+and that generation draws from the code prior like the encoder's channels. The texture wave is
+also rendered at full resolution inside its region (`texture_carriers`), because a decoder fed
+a spatially constant code has no coordinate from which to draw a wave of a given phase: it sees
+a constant code and a label map, and everything it computes from them is invariant to a shift
+of the texture.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from keras import ops
+
+#: Latent channels per class that carry the region's mean RGB with `region_colour_code`.
+REGION_COLOUR_CHANNELS = 3
+#: Their log-variance: a noise standard deviation of 0.0067, negligible against colours in
+#: [-1, 1]. The KL term counts these channels like the others (about 4.5 nats each).
+REGION_COLOUR_LOGVAR = -10.0
+#: Latent channels per class, after the colour channels, that carry the region's dominant wave
+#: with `region_texture_code`: (fx, fy) / `REGION_TEXTURE_FREQUENCY_SCALE` and the complex
+#: amplitude (a cos phi, a sin phi).
+REGION_TEXTURE_CHANNELS = 4
+#: Cycles per unit (the image spans one unit) that a frequency channel's 1.0 stands for: the
+#: benchmark's textures have 4 to 10, so a standard normal draw covers them.
+REGION_TEXTURE_FREQUENCY_SCALE = 8.0
+#: Lower frequencies are the region's shape, not a texture.
+REGION_TEXTURE_MIN_FREQUENCY = 2.0
+#: FFT size over the image size: 2 resolves 0.5 cycles per unit on a 64-pixel image.
+REGION_TEXTURE_PADDING = 2
+#: Waves of a smaller amplitude (image units) are numerical noise of a flat region: their
+#: channels are set to 0.
+REGION_TEXTURE_MIN_AMPLITUDE = 0.02
+
+
+def region_mean_colours(images, segmap):
+    """(B, C, 3) float32 mean RGB of every class's region in `images` (B, H, W, 3) under the
+    one-hot `segmap` (B, H, W, C); 0 for a class absent from an image.
+
+    Examples:
+        >>> labels = np.random.randint(0, 4, (2, 32, 32))
+        >>> segmap = np.eye(4, dtype="float32")[labels]
+        >>> region_mean_colours(np.random.uniform(-1, 1, (2, 32, 32, 3)), segmap).shape
+        (2, 4, 3)
+    """
+    segmap = ops.cast(segmap, "float32")
+    area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)
+    totals = ops.einsum("bhwc,bhwk->bck", segmap, ops.cast(images, "float32"))
+    return totals / area[..., None]
+
+
+def _frequency_grid(height: int, width: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fy, fx) of every bin of a (padding H, padding W) FFT, in cycles per unit (the image
+    spans one unit from its first to its last pixel centre), flattened."""
+    rows, cols = padding * height, padding * width
+    fy = np.fft.fftfreq(rows) * (height - 1)
+    fx = np.fft.fftfreq(cols) * (width - 1)
+    fy, fx = np.meshgrid(fy, fx, indexing="ij")
+    return fy.reshape(-1).astype("float32"), fx.reshape(-1).astype("float32")
+
+
+def region_texture_waves(images, segmap, padding: int = REGION_TEXTURE_PADDING):
+    """(B, C, 4) float32 dominant wave of every class's region: (fx, fy) over
+    `REGION_TEXTURE_FREQUENCY_SCALE` and the complex amplitude (a cos phi, a sin phi).
+
+    Each region, less its mean colour and zero outside, is transformed channel by channel
+    (zero-padded 2D FFT); the highest peak of the summed power at a frequency of at least
+    `REGION_TEXTURE_MIN_FREQUENCY` gives the wave vector, taken in the half-plane fy > 0 (or
+    fy = 0, fx > 0) since a real wave has two. The amplitude `a` is the RGB norm of the peak's
+    coefficients over half the region's area, the phase `phi` that of its strongest channel:
+    `a cos(2 pi (fx x + fy y) + phi)` is the region's wave, x and y the pixel centres in units
+    (`texture_carriers` draws it). A flat or absent region gives zeros. The amplitude channels
+    are differentiable in the images (the latent-regression term reads them back from
+    generated images); the frequencies, an argmax, are not.
+
+    Examples:
+        >>> batch = SyntheticShapes(64, seed=1000).batch(np.arange(5))
+        >>> batch["texture"][4, 1], batch["params"][4, 1, :2]  # striped class 1 of scene 4
+        (1, array([9.12, 2.471]))
+        >>> waves = np.asarray(region_texture_waves(batch["images"], np.eye(8)[batch["masks"]]))
+        >>> fx, fy = waves[4, 1, :2] * REGION_TEXTURE_FREQUENCY_SCALE
+        >>> np.hypot(fx, fy), np.arctan2(fy, fx)  # about 9.1 and 2.47
+    """
+    images = ops.cast(images, "float32")
+    segmap = ops.cast(segmap, "float32")
+    height, width = int(images.shape[1]), int(images.shape[2])
+    rows, cols = padding * height, padding * width
+    centred = images[:, :, :, None, :] - region_mean_colours(images, segmap)[:, None, None]
+    centred = ops.transpose(centred * segmap[..., None], (0, 3, 4, 1, 2))  # (B, C, 3, H, W)
+    padded = ops.pad(centred, [(0, 0)] * 3 + [(0, rows - height), (0, cols - width)])
+    real, imag = ops.fft2((padded, ops.zeros_like(padded)))
+    power = ops.sum(real * real + imag * imag, axis=2)  # (B, C, rows, cols)
+    power = ops.stop_gradient(ops.reshape(power, (*ops.shape(power)[:2], rows * cols)))
+    fy, fx = _frequency_grid(height, width, padding)
+    upper = (fy > 0) | ((fy == 0) & (fx > 0))
+    allowed = ops.convert_to_tensor(upper & (np.hypot(fx, fy) >= REGION_TEXTURE_MIN_FREQUENCY))
+    index = ops.argmax(ops.where(allowed[None, None], power, -1.0), axis=-1)  # (B, C)
+    row, col = index // cols, index % cols
+
+    def log_power(row_step: int, col_step: int):
+        neighbour = ((row + row_step) % rows) * cols + (col + col_step) % cols
+        return ops.log(ops.take_along_axis(power, neighbour[..., None], axis=-1)[..., 0] + 1e-12)
+
+    # The peak between bins: a parabola through the log power of the bin and its neighbours.
+    centre = log_power(0, 0)
+    refined = []
+    for grid, steps, spacing in (
+        (fx, (0, 1), (width - 1) / cols),
+        (fy, (1, 0), (height - 1) / rows),
+    ):
+        below, above = log_power(-steps[0], -steps[1]), log_power(*steps)
+        curvature = below - 2.0 * centre + above
+        offset = 0.5 * (below - above) / ops.where(curvature < -1e-6, curvature, -1.0)
+        offset = ops.where(curvature < -1e-6, ops.clip(offset, -0.5, 0.5), 0.0)
+        refined.append(ops.take(ops.convert_to_tensor(grid), index) + offset * spacing)
+    wave_fx, wave_fy = refined
+
+    # The complex amplitude at that frequency, summed over the region's pixels.
+    x = ops.convert_to_tensor(np.linspace(0.0, 1.0, width, dtype="float32"))
+    y = ops.convert_to_tensor(np.linspace(0.0, 1.0, height, dtype="float32"))
+    angle = (2.0 * math.pi) * (
+        wave_fx[..., None, None] * x[None, None, None, :]
+        + wave_fy[..., None, None] * y[None, None, :, None]
+    )  # (B, C, H, W)
+    peak_real = ops.sum(centred * ops.cos(angle)[:, :, None], axis=(-2, -1))  # (B, C, 3)
+    peak_imag = -ops.sum(centred * ops.sin(angle)[:, :, None], axis=(-2, -1))
+    magnitude = peak_real * peak_real + peak_imag * peak_imag
+    strongest = ops.one_hot(ops.argmax(magnitude, axis=-1), 3, dtype="float32")
+    ref_real = ops.sum(peak_real * strongest, axis=-1)
+    ref_imag = ops.sum(peak_imag * strongest, axis=-1)
+    area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)
+    # The small constants keep the square roots' gradients finite for flat or absent regions.
+    amplitude = 2.0 * ops.sqrt(ops.sum(magnitude, axis=-1) + 1e-12) / area
+    phase_norm = ops.sqrt(ref_real * ref_real + ref_imag * ref_imag + 1e-12)
+    textured = ops.cast(amplitude >= REGION_TEXTURE_MIN_AMPLITUDE, "float32")
+    scale = textured / REGION_TEXTURE_FREQUENCY_SCALE
+    waves = [
+        wave_fx * scale,
+        wave_fy * scale,
+        textured * amplitude * ref_real / phase_norm,
+        textured * amplitude * ref_imag / phase_norm,
+    ]
+    return ops.stack(waves, axis=-1)
+
+
+def texture_carriers(waves, size: tuple[int, int]):
+    """(B, H, W, C) every class's wave `a cos(2 pi (fx x + fy y) + phi)` over the whole image,
+    from `waves` (B, C, 4) as `region_texture_waves` returns them (x, y: pixel centres in units,
+    0 to 1 from the first to the last).
+
+    Examples:
+        >>> waves = region_texture_waves(images, segmap)
+        >>> texture_carriers(waves, (64, 64)) * segmap  # each class's wave inside its region
+    """
+    height, width = size
+    waves = ops.cast(waves, "float32")
+    fx = waves[..., 0] * REGION_TEXTURE_FREQUENCY_SCALE
+    fy = waves[..., 1] * REGION_TEXTURE_FREQUENCY_SCALE
+    x = ops.convert_to_tensor(np.linspace(0.0, 1.0, width, dtype="float32"))
+    y = ops.convert_to_tensor(np.linspace(0.0, 1.0, height, dtype="float32"))
+    angle = (2.0 * math.pi) * (
+        fx[:, None, None, :] * x[None, None, :, None]
+        + fy[:, None, None, :] * y[None, :, None, None]
+    )
+    return waves[:, None, None, :, 2] * ops.cos(angle) - waves[:, None, None, :, 3] * ops.sin(angle)
