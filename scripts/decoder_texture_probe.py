@@ -1,7 +1,8 @@
 """Can a preset's decoder draw the benchmark's textures from some code, or is it the codes it
 is given that lack them? The class codes of held-out real scenes are optimised (Adam, per
 scene, the decoder's weights fixed) to reconstruct each scene, starting from the encoder's
-means; the region colour channels (`region_colour_code`) keep the region's true mean colour.
+means; the channels measured from the image (`region_colour_code`, `region_texture_code`) keep
+the region's true values.
 The table compares the reconstructions from the encoder's means with those from the optimised
 codes: texture agreement of striped and checked regions (`texture_agreement`, as
 `texture_and_morph.py`), the segmenter's mIoU, the pixel L1, and the codes' mean absolute value.
@@ -44,13 +45,13 @@ ENCODER_BATCH = 16
 def posterior_snr(model, mu: np.ndarray, logvar: np.ndarray) -> tuple[float, float]:
     """(the median over code elements of each element's spread of the means across scenes over
     its mean posterior sigma, the median of those sigmas), over the encoder's channels only (the
-    region colour channels have no noise)."""
+    channels measured from the image, region colour and texture, have no noise)."""
     channels = model.schedule.latent_channels
-    colour = getattr(model, "region_colour_channels", 0)
+    measured = getattr(model, "measured_code_channels", 0)
 
     def own(t: np.ndarray) -> np.ndarray:
         per_class = np.asarray(t, "float64").reshape(*t.shape[:3], model.num_classes, channels)
-        return per_class[..., colour:]
+        return per_class[..., measured:]
 
     spread = own(mu).std(axis=0)
     sigma = np.exp(0.5 * own(logvar)).mean(axis=0)
@@ -134,7 +135,8 @@ def invert_codes(
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """(the encoder's means, the optimised codes, the loss every step): codes that minimise
     the pixel L1 (plus `spectrum_weight` x `region_spectrum_loss`) of `model.decode` against
-    `images`, from the encoder's means, the colour channels held at the regions' mean colours."""
+    `images`, from the encoder's means, the measured channels (colour, texture) held at the
+    regions' values."""
     import keras
     import tensorflow as tf
 
@@ -143,7 +145,7 @@ def invert_codes(
     mu = np.asarray(model.encode(images, labels)[0], "float32")
     per_class = (*mu.shape[:3], model.num_classes, model.schedule.latent_channels)
     free = np.ones(per_class, "float32")
-    free[..., : getattr(model, "region_colour_channels", 0)] = 0.0
+    free[..., : getattr(model, "measured_code_channels", 0)] = 0.0
     free = tf.constant(free.reshape(mu.shape))
     codes = tf.Variable(mu)
     optimizer = keras.optimizers.Adam(learning_rate)
