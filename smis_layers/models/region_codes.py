@@ -168,3 +168,42 @@ def texture_carriers(waves, size: tuple[int, int]):
         + fy[:, None, None, :] * y[None, :, None, None]
     )
     return waves[:, None, None, :, 2] * ops.cos(angle) - waves[:, None, None, :, 3] * ops.sin(angle)
+
+
+def weights_for_texture_code(source, target) -> list[np.ndarray]:
+    """`source`'s weights for `target`, the same network with `region_texture_code` switched on:
+    fine-tuning a trained model into the texture code. Every CGNorm's shared kernel gains
+    inputs for the classes' texture carriers, starting at zero, so that `target` decodes a code
+    as `source` does until training moves them; the other weights are copied.
+
+    Examples:
+        >>> source = GroupDNet.from_preset("groupdnet_shapes64")
+        >>> target = GroupDNet.from_config({**source.get_config(), "region_texture_code": True})
+        >>> target.set_weights(weights_for_texture_code(source, target))
+    """
+    ignored = ("name", "dtype", "trainable", "seed")
+    wanted = {**source.get_config(), "region_texture_code": True}
+    actual = target.get_config()
+    differ = sorted(
+        key
+        for key in set(wanted) | set(actual)
+        if key not in ignored and wanted.get(key) != actual.get(key)
+    )
+    if getattr(source, "region_texture_code", True) or differ:
+        raise ValueError(
+            "`target` must be `source` with `region_texture_code` switched on; received a "
+            f"source with region_texture_code={getattr(source, 'region_texture_code', None)} "
+            f"and configs that differ in {differ}"
+        )
+    per_class = source.condition_channels // source.num_classes  # condition channels per class
+    weights = []
+    for old, new in zip(source.get_weights(), target.get_weights(), strict=True):
+        if old.shape != new.shape:
+            # (kh, kw, inputs per group, filters): each class's `per_class` condition channels
+            # are followed by its carrier in `target`.
+            local = np.arange(old.shape[2])
+            widened = np.zeros(new.shape, old.dtype)
+            widened[:, :, local + local // per_class] = old
+            old = widened
+        weights.append(old)
+    return weights

@@ -87,3 +87,38 @@ def test_waves_are_the_same_for_a_shifted_phase_up_to_the_phase():
     # The phase is taken at the pixel origin: the frequencies' small differences (the peak
     # refined on other pixels) move it by up to 2 pi 0.03 over the unit image.
     assert abs(abs(turned) - np.pi / 2) < 0.35
+
+
+@pytest.mark.parametrize("instance_edges", [False, True])
+def test_a_model_fine_tuned_into_the_texture_code_starts_as_it_was(instance_edges):
+    """`weights_for_texture_code`: the widened network decodes every code as the source did
+    (the carrier inputs start at zero) and refuses a target that differs otherwise."""
+    from smis_layers import GroupDecreasingSchedule
+    from smis_layers.models import GroupDNet
+    from smis_layers.models.region_codes import weights_for_texture_code
+
+    classes, size = 4, 32
+    config = {
+        "num_classes": classes,
+        "image_size": size,
+        "schedule": GroupDecreasingSchedule.decreasing(classes, 2, size).get_config(),
+        "encoder_channels": 8,
+        "region_colour_code": True,
+        "use_instance_edges": instance_edges,
+    }
+    source = GroupDNet(**config, seed=1)
+    target = GroupDNet(**config, region_texture_code=True, seed=2)
+    target.set_weights(weights_for_texture_code(source, target))
+    labels = np.random.default_rng(0).integers(0, classes, (2, size, size))
+    condition = source.condition_segmap(
+        source.segmap(labels), instance_edges=np.zeros((2, size, size), "float32")
+    )
+    z = np.random.default_rng(1).normal(size=(2, *source.latent_shape)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(target.decode(z, condition)), to_numpy(source.decode(z, condition)), atol=1e-5
+    )
+    other = GroupDNet(**{**config, "encoder_channels": 4}, region_texture_code=True)
+    with pytest.raises(ValueError, match=r"differ in \['encoder_channels'\]"):
+        weights_for_texture_code(source, other)
+    with pytest.raises(ValueError, match="region_texture_code=True"):
+        weights_for_texture_code(target, target)

@@ -187,6 +187,38 @@ def test_a_new_run_starts_from_a_preset_with_init_from(tmp_path):
         train_run(out=tmp_path / "other", init_from=str(source), **{**frozen, "d_filters": 4})
 
 
+def test_init_from_widens_a_preset_into_the_texture_code(tmp_path):
+    """A run whose model adds `texture=1` to the preset's starts from the preset's weights,
+    the CGNorms' carrier inputs at zero: it decodes every code as the preset does."""
+    import warnings
+
+    from smis_layers.models import MultiScaleDiscriminator, build_architecture
+    from smis_layers.presets import save_preset
+    from smis_layers.training import SMISTrainer
+
+    spec = "groupdnet:classes=4,size=64,width=1,encoder=4,colour=1"
+
+    def trainer(name, seed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            generator = build_architecture(name, seed=seed)
+            return SMISTrainer(generator, MultiScaleDiscriminator(num_layers=2, base_filters=4))
+
+    source = trainer(spec, seed=1)
+    save_preset(source.generator, tmp_path / "source", discriminator=source.discriminator)
+    textured = trainer(spec + ",texture=1", seed=2)
+    run_module._start_from_preset(textured, str(tmp_path / "source"))
+    labels = np.random.default_rng(0).integers(0, 4, (2, 64, 64))
+    z = source.generator.sample_z(2, seed=0, prior="standard")
+    np.testing.assert_allclose(
+        textured.generator.generate(labels, z=z), source.generator.generate(labels, z=z), atol=1e-5
+    )
+    for ours, theirs in zip(
+        textured.discriminator.get_weights(), source.discriminator.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-2, atol=1e-4)  # shipped in bfloat16
+
+
 def test_non_finite_loss_stops_without_saving(tmp_path):
     class Model:
         stop_training = False
