@@ -8,7 +8,10 @@ of 0.02 to 0.62 in the shipped GroupDNet, docs/zoo.md), so N(0, 1) codes are out
 and decode to noise. Ex-post density estimation (Ghosh et al., "From Variational to Deterministic
 Autoencoders", ICLR 2020) fits a density to the posterior means of training images after
 training and samples from it instead; this module fits one full-covariance Gaussian per class
-(or one over the whole code for models whose code belongs to no class).
+(or one over the whole code for models whose code belongs to no class). A model's texture
+channels (`region_texture_code`) are drawn instead from the waves measured in the training
+regions: flat regions (all zero) and waves of one frequency band make a mixture that a Gaussian
+would fill with faint waves of every frequency.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from smis_layers.utils.deprecation import renamed_keywords
 from smis_layers.utils.validation import require_positive_int
 
 _ARRAYS = ("mean", "scale", "counts", "latent_shape")
+#: Optional arrays: the texture waves measured in the training regions, by class.
+_WAVE_ARRAYS = ("waves", "wave_counts", "wave_channels")
 #: Where `sample_z(prior=...)` draws random codes from.
 CODE_PRIORS = ("auto", "standard", "fitted")
 
@@ -45,6 +50,11 @@ class FittedCodePrior:
         scale: (G, d, r): group g's codes are mean[g] + scale[g] @ eps, eps ~ N(0, I_r).
         counts: (G,) the number of codes each group was fitted to (0: standard prior).
         latent_shape: (h, w, channels), the model's `latent_shape`.
+        waves: (N, k) texture-channel values of training regions, class by class (k =
+            `REGION_TEXTURE_CHANNELS`), or None: `sample` draws each class's texture
+            channels, one row for the whole grid, from its rows instead of its Gaussian.
+        wave_counts: (G,) each class's rows in `waves` (0: the Gaussian's values are kept).
+        wave_channels: (first, end) of the texture channels in each class's code.
 
     Examples:
         >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
@@ -56,7 +66,9 @@ class FittedCodePrior:
         density estimation).
     """
 
-    def __init__(self, mean, scale, counts, latent_shape):
+    def __init__(
+        self, mean, scale, counts, latent_shape, waves=None, wave_counts=None, wave_channels=None
+    ):
         self.mean = np.asarray(mean, "float32")
         self.scale = np.asarray(scale, "float32")
         self.counts = np.asarray(counts, "int64")
@@ -81,6 +93,28 @@ class FittedCodePrior:
             raise ValueError(f"`counts` must have shape {(groups,)}; received {self.counts.shape}")
         if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all()):
             raise ValueError("`mean` and `scale` must be finite")
+        self.waves = None if waves is None else np.asarray(waves, "float32")
+        self.wave_counts = None if wave_counts is None else np.asarray(wave_counts, "int64")
+        self.wave_channels = (
+            None if wave_channels is None else tuple(int(v) for v in np.ravel(wave_channels))
+        )
+        given = [v is not None for v in (self.waves, self.wave_counts, self.wave_channels)]
+        if any(given) and not all(given):
+            raise ValueError("`waves`, `wave_counts` and `wave_channels` go together")
+        if all(given):
+            first, end = self.wave_channels
+            rows, width = self.waves.shape if self.waves.ndim == 2 else (-1, -1)
+            if (
+                self.wave_counts.shape != (groups,)
+                or self.wave_counts.sum() != rows
+                or not 0 <= first < end <= channels // groups
+                or width != end - first
+            ):
+                raise ValueError(
+                    f"`waves` ({self.waves.shape}) must hold `wave_counts` ({self.wave_counts}) "
+                    f"rows of the channels `wave_channels` {self.wave_channels} of each of the "
+                    f"{groups} groups' {channels // groups} channels"
+                )
 
     @property
     def num_groups(self) -> int:
@@ -138,14 +172,24 @@ class FittedCodePrior:
         labels = labels.reshape(len(labels), -1)
         h, w, channels = model.latent_shape
         k = channels // model.num_classes
-        groups = []
+        groups, waves = [], []
+        first = getattr(model, "region_colour_channels", 0)
+        end = first + getattr(model, "region_texture_channels", 0)
         for c in range(model.num_classes):
             present = (labels == c).sum(1) >= min_pixels
             codes = mu[present][..., c * k : (c + 1) * k]
+            waves.append(codes[:, 0, 0, first:end])  # the same over the grid
             codes = codes.reshape(len(codes), h * w * k)
             groups.append(_gaussian(codes, shrinkage, max_rank))
         mean, scale, counts = (np.stack(arrays) for arrays in zip(*groups, strict=True))
-        return cls(mean, scale, counts, model.latent_shape)
+        if end == first:
+            return cls(mean, scale, counts, model.latent_shape)
+        bank = {
+            "waves": np.concatenate(waves),
+            "wave_counts": [len(rows) for rows in waves],
+            "wave_channels": (first, end),
+        }
+        return cls(mean, scale, counts, model.latent_shape, **bank)
 
     def sample(self, batch_size: int, seed: int | None = None) -> np.ndarray:
         """Codes (batch_size, h, w, channels) as a float32 NumPy array."""
@@ -157,13 +201,21 @@ class FittedCodePrior:
         ).astype("float32")
         codes = self.mean[None] + np.einsum("gdr,bgr->bgd", self.scale, eps)
         codes = codes.reshape(batch_size, groups, h, w, channels // groups)
+        if self.waves is not None:
+            rng = np.random.default_rng(seed)
+            first, end = self.wave_channels
+            starts = np.concatenate([[0], np.cumsum(self.wave_counts)[:-1]])
+            for g in np.flatnonzero(self.wave_counts):
+                rows = starts[g] + rng.integers(0, self.wave_counts[g], batch_size)
+                codes[:, g, :, :, first:end] = self.waves[rows][:, None, None]
         return np.ascontiguousarray(codes.transpose(0, 2, 3, 1, 4).reshape(batch_size, h, w, -1))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the prior as a compressed .npz (no pickled objects)."""
         from smis_layers.utils.io import atomic_save_arrays
 
-        atomic_save_arrays(path, {name: np.asarray(getattr(self, name)) for name in _ARRAYS})
+        names = _ARRAYS + (_WAVE_ARRAYS if self.waves is not None else ())
+        atomic_save_arrays(path, {name: np.asarray(getattr(self, name)) for name in names})
         return Path(path)
 
     @classmethod
@@ -175,7 +227,7 @@ class FittedCodePrior:
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise ValueError(f"{path} is not a code prior: it lacks the arrays {missing}")
-        return cls(**{name: arrays[name] for name in _ARRAYS})
+        return cls(**{name: arrays[name] for name in _ARRAYS + _WAVE_ARRAYS if name in arrays})
 
 
 def _gaussian(codes: np.ndarray, shrinkage: float, max_rank: int):

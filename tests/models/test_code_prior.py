@@ -190,3 +190,51 @@ def test_vspade_prior_is_one_gaussian_over_the_whole_code(tmp_path):
     np.testing.assert_array_equal(
         VSPADE.from_preset(tmp_path / "p").sample_z(2, seed=0), model.sample_z(2, seed=0)
     )
+
+
+def test_texture_channels_are_drawn_from_the_measured_waves(tmp_path):
+    """With `region_texture_code` the prior keeps every class's measured waves (the regions of
+    at least `min_pixels`) and draws a class's texture channels as one of its rows, the same
+    over the grid; the rows survive save / load. Without the option there is no bank."""
+    from smis_layers.data import SyntheticShapes
+    from smis_layers.models.region_codes import region_texture_waves
+
+    classes, size = 4, 64
+    schedule = GroupDecreasingSchedule.decreasing(classes, 1, size, norm_hidden_channels=4)
+    model = GroupDNet(
+        num_classes=classes,
+        image_size=size,
+        schedule=schedule,
+        encoder_channels=8,
+        region_colour_code=True,
+        region_texture_code=True,
+    )
+    batch = SyntheticShapes(size, num_classes=classes, seed=0).batch(np.arange(24))
+    prior = FittedCodePrior.fit(model, batch["images"], batch["masks"], min_pixels=16)
+    segmap = np.eye(classes, dtype="float32")[batch["masks"]]
+    measured = np.asarray(region_texture_waves(batch["images"], segmap))
+    present = (segmap.sum(axis=(1, 2)) >= 16).T  # (C, N)
+    np.testing.assert_allclose(
+        prior.waves, np.concatenate([measured[p, c] for c, p in enumerate(present)]), atol=1e-6
+    )
+    assert prior.wave_counts.tolist() == present.sum(1).tolist() and prior.wave_channels == (3, 7)
+    loaded = FittedCodePrior.load(prior.save(tmp_path / "prior.npz"))
+    z = loaded.sample(32, seed=1).reshape(32, 4, 4, classes, 8)
+    for c in range(classes):
+        drawn = z[..., c, 3:7]
+        np.testing.assert_array_equal(drawn, np.broadcast_to(drawn[:, :1, :1], drawn.shape))
+        rows = measured[present[c], c]
+        gaps = np.abs(drawn[:, 0, 0, None] - rows[None]).max(-1).min(-1)
+        assert gaps.max() < 1e-6  # every draw is one of the class's measured waves
+    plain = GroupDNet(
+        num_classes=classes,
+        image_size=size,
+        schedule=schedule,
+        encoder_channels=8,
+        region_colour_code=True,
+    )
+    assert FittedCodePrior.fit(plain, batch["images"], batch["masks"]).waves is None
+    with pytest.raises(ValueError, match="go together"):
+        FittedCodePrior(
+            prior.mean, prior.scale, prior.counts, prior.latent_shape, waves=prior.waves
+        )
