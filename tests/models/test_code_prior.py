@@ -201,14 +201,14 @@ def test_texture_channels_are_drawn_from_the_measured_waves(tmp_path):
 
     classes, size = 4, 64
     schedule = GroupDecreasingSchedule.decreasing(classes, 1, size, norm_hidden_channels=4)
-    model = GroupDNet(
-        num_classes=classes,
-        image_size=size,
-        schedule=schedule,
-        encoder_channels=8,
-        region_colour_code=True,
-        region_texture_code=True,
-    )
+    config = {
+        "num_classes": classes,
+        "image_size": size,
+        "schedule": schedule,
+        "encoder_channels": 8,
+        "region_colour_code": True,
+    }
+    model = GroupDNet(**config, region_texture_code=True)
     batch = SyntheticShapes(size, num_classes=classes, seed=0).batch(np.arange(24))
     prior = FittedCodePrior.fit(model, batch["images"], batch["masks"], min_pixels=16)
     segmap = np.eye(classes, dtype="float32")[batch["masks"]]
@@ -226,13 +226,7 @@ def test_texture_channels_are_drawn_from_the_measured_waves(tmp_path):
         rows = measured[present[c], c]
         gaps = np.abs(drawn[:, 0, 0, None] - rows[None]).max(-1).min(-1)
         assert gaps.max() < 1e-6  # every draw is one of the class's measured waves
-    plain = GroupDNet(
-        num_classes=classes,
-        image_size=size,
-        schedule=schedule,
-        encoder_channels=8,
-        region_colour_code=True,
-    )
+    plain = GroupDNet(**config)
     assert FittedCodePrior.fit(plain, batch["images"], batch["masks"]).waves is None
     with pytest.raises(ValueError, match="go together"):
         FittedCodePrior(
