@@ -312,8 +312,9 @@ class GroupDNet(keras.Model):
             )
 
     def _validate_condition_groups(self):
-        """Every CGNorm's shared convolution splits the decoder's condition (C channels, 2C
-        with instance edges) into `norm_shared_groups` groups."""
+        """Every CGNorm's shared convolution splits what it sees (C channels; one more per
+        class with instance edges, and another with `region_texture_code`) into
+        `norm_shared_groups` groups."""
         for spec in self.schedule.blocks:
             if self.decoder_condition_channels % spec.norm_shared_groups:
                 raise ValueError(
