@@ -232,15 +232,18 @@ def build_models(name: str, seed: int = 0):
     """(generator, discriminator) of a benchmarked configuration, built under the current
     dtype policy.
 
-    Discriminators: 2 scales, 4 layers, 32 filters for the *_shapes64 models (what `smis
-    train` uses), 16 filters for the reduced DeepFashion model, the official 64 for the official
-    model, 2 layers of 8 filters for the tiny models.
+    A small-architecture spec (`FAMILY:key=value,...`, `build_architecture`) is benchmarked
+    like the *_shapes64 models, e.g. `groupdnet_shapes64`'s with an option switched on.
+
+    Discriminators: 2 scales, 4 layers, 32 filters for the *_shapes64 models and specs (what
+    `smis train` uses), 16 filters for the reduced DeepFashion model, the official 64 for the
+    official model, 2 layers of 8 filters for the tiny models.
     """
     from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
     from smis_layers.models import GroupDNet, MulNet, MultiScaleDiscriminator, build_architecture
 
     keras.utils.set_random_seed(seed)
-    if name in SHAPES64:
+    if name in SHAPES64 or ":" in name:
         return build_architecture(name, seed=seed), MultiScaleDiscriminator(base_filters=32)
     if name == DEEPFASHION_SMALL:
         generator = GroupDNet.official("deepfashion", seed=seed, **deepfashion_small_config())

@@ -302,3 +302,13 @@ def test_batch_norm_ab_times_both_layers_and_restores_the_library_class(capsys):
     row = capsys.readouterr().out.strip().splitlines()[-1].split("|")
     assert row[1].strip() == "groupdnet_tiny" and float(row[5]) > 0
     assert normalization.BatchNormalization is fused
+
+
+def test_build_models_takes_a_small_architecture_spec():
+    """A spec builds like the *_shapes64 models (their discriminator); an unknown name says
+    which are known."""
+    generator, discriminator = common.build_models("groupdnet:classes=4,size=64,width=1,texture=1")
+    assert generator.region_texture_code and generator.num_classes == 4
+    assert discriminator.base_filters == 32
+    with pytest.raises(ValueError, match="Unknown benchmark configuration 'nothing'"):
+        common.build_models("nothing")

@@ -8,8 +8,8 @@ class's code carries about the image (an upper bound on the mutual information).
 
 With `region_colour_code=True` (or `region_texture_code=True`) the first channels of every
 class's code are not the encoder's: they hold the region's mean colour (and texture wave) with a
-fixed, tiny variance, so their KL (about 4.5 nats per
-channel and latent cell whatever the image) says nothing about what the encoder passes on.
+fixed, tiny variance, so their KL (about 4.5 nats per channel and latent cell whatever the
+image) says nothing about what the encoder passes on.
 `code_information` leaves them out and counts only the encoder's channels.
 """
 

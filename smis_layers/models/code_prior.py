@@ -178,11 +178,12 @@ class FittedCodePrior:
         for c in range(model.num_classes):
             present = (labels == c).sum(1) >= min_pixels
             codes = mu[present][..., c * k : (c + 1) * k]
-            waves.append(codes[:, 0, 0, first:end])  # the same over the grid
+            if end > first:
+                waves.append(codes[:, 0, 0, first:end])  # the same over the grid
             codes = codes.reshape(len(codes), h * w * k)
             groups.append(_gaussian(codes, shrinkage, max_rank))
         mean, scale, counts = (np.stack(arrays) for arrays in zip(*groups, strict=True))
-        if end == first:
+        if not waves:
             return cls(mean, scale, counts, model.latent_shape)
         bank = {
             "waves": np.concatenate(waves),

@@ -64,6 +64,17 @@ def _frequency_grid(height: int, width: int, padding: int) -> tuple[np.ndarray, 
     return fy.reshape(-1).astype("float32"), fx.reshape(-1).astype("float32")
 
 
+def _wave_angles(fx, fy, size: tuple[int, int]):
+    """(B, C, H, W) `2 pi (fx x + fy y)` for wave vectors `fx`, `fy` (B, C) in cycles per unit,
+    x and y the pixel centres in units (0 to 1 from the first to the last)."""
+    height, width = size
+    x = ops.convert_to_tensor(np.linspace(0.0, 1.0, width, dtype="float32"))
+    y = ops.convert_to_tensor(np.linspace(0.0, 1.0, height, dtype="float32"))
+    return (2.0 * math.pi) * (
+        fx[..., None, None] * x[None, None, None, :] + fy[..., None, None] * y[None, None, :, None]
+    )
+
+
 def region_texture_waves(images, segmap, padding: int = REGION_TEXTURE_PADDING):
     """(B, C, 4) float32 dominant wave of every class's region: (fx, fy) over
     `REGION_TEXTURE_FREQUENCY_SCALE` and the complex amplitude (a cos phi, a sin phi).
@@ -121,12 +132,7 @@ def region_texture_waves(images, segmap, padding: int = REGION_TEXTURE_PADDING):
     wave_fx, wave_fy = refined
 
     # The complex amplitude at that frequency, summed over the region's pixels.
-    x = ops.convert_to_tensor(np.linspace(0.0, 1.0, width, dtype="float32"))
-    y = ops.convert_to_tensor(np.linspace(0.0, 1.0, height, dtype="float32"))
-    angle = (2.0 * math.pi) * (
-        wave_fx[..., None, None] * x[None, None, None, :]
-        + wave_fy[..., None, None] * y[None, None, :, None]
-    )  # (B, C, H, W)
+    angle = _wave_angles(wave_fx, wave_fy, (height, width))
     peak_real = ops.sum(centred * ops.cos(angle)[:, :, None], axis=(-2, -1))  # (B, C, 3)
     peak_imag = -ops.sum(centred * ops.sin(angle)[:, :, None], axis=(-2, -1))
     magnitude = peak_real * peak_real + peak_imag * peak_imag
@@ -157,17 +163,13 @@ def texture_carriers(waves, size: tuple[int, int]):
         >>> waves = region_texture_waves(images, segmap)
         >>> texture_carriers(waves, (64, 64)) * segmap  # each class's wave inside its region
     """
-    height, width = size
     waves = ops.cast(waves, "float32")
-    fx = waves[..., 0] * REGION_TEXTURE_FREQUENCY_SCALE
-    fy = waves[..., 1] * REGION_TEXTURE_FREQUENCY_SCALE
-    x = ops.convert_to_tensor(np.linspace(0.0, 1.0, width, dtype="float32"))
-    y = ops.convert_to_tensor(np.linspace(0.0, 1.0, height, dtype="float32"))
-    angle = (2.0 * math.pi) * (
-        fx[:, None, None, :] * x[None, None, :, None]
-        + fy[:, None, None, :] * y[None, :, None, None]
+    scaled = waves[..., :2] * REGION_TEXTURE_FREQUENCY_SCALE
+    angle = _wave_angles(scaled[..., 0], scaled[..., 1], size)  # (B, C, H, W)
+    carriers = waves[..., 2, None, None] * ops.cos(angle) - waves[..., 3, None, None] * ops.sin(
+        angle
     )
-    return waves[:, None, None, :, 2] * ops.cos(angle) - waves[:, None, None, :, 3] * ops.sin(angle)
+    return ops.transpose(carriers, (0, 2, 3, 1))
 
 
 def weights_for_texture_code(source, target) -> list[np.ndarray]:

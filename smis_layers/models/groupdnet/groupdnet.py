@@ -442,18 +442,20 @@ class GroupDNet(keras.Model):
         """`mu` / `logvar` whose leading channels of every class hold `measured` ((B, C, k)
         summaries of its region, in order) over the whole latent grid, with
         `REGION_COLOUR_LOGVAR`."""
-        c, latent = self.num_classes, self.schedule.latent_channels
         values = ops.cast(ops.concatenate(measured, axis=-1), mu.dtype)
         width = self.measured_code_channels
-        shape = ops.shape(mu)
-        per_class = (shape[0], shape[1], shape[2], c, latent)
-        values = ops.broadcast_to(values[:, None, None], (*per_class[:4], width))
-        mu = ops.reshape(mu, per_class)[..., width:]
-        logvar = ops.reshape(logvar, per_class)[..., width:]
+        mu, logvar = self._per_class(mu)[..., width:], self._per_class(logvar)[..., width:]
+        values = ops.broadcast_to(values[:, None, None], (*ops.shape(mu)[:4], width))
         fixed = ops.full_like(values, REGION_COLOUR_LOGVAR)
+        shape = (*ops.shape(mu)[:3], self.latent_shape[-1])
         mu = ops.reshape(ops.concatenate([values, mu], axis=-1), shape)
         logvar = ops.reshape(ops.concatenate([fixed, logvar], axis=-1), shape)
         return mu, logvar
+
+    def _per_class(self, codes):
+        """Codes (B, h, w, K) as (B, h, w, C, latent_channels): class c's at [..., c, :]."""
+        shape = ops.shape(codes)
+        return ops.reshape(codes, (*shape[:3], self.num_classes, self.schedule.latent_channels))
 
     @renamed_keywords(segmap="condition")
     def decode(self, z, condition, training=None):
@@ -485,14 +487,20 @@ class GroupDNet(keras.Model):
         """What CGNorm sees: the `condition`, and with `region_texture_code` every class's
         texture wave from its code (the grid's mean of its texture channels) drawn inside the
         class's region, after the class's condition channels, so that CGNorm's per-class groups
-        keep them together: (B, H, W, decoder_condition_channels)."""
+        keep them together: (B, H, W, decoder_condition_channels).
+
+        Examples:
+            >>> model = GroupDNet(num_classes=4, image_size=32, region_texture_code=True)
+            >>> condition = model.segmap(labels)  # (B, 32, 32, 4)
+            >>> model.decoder_condition(model.sample_z(len(labels), seed=0), condition).shape
+            (2, 32, 32, 8)
+        """
         if not self.region_texture_code:
             return condition
-        c, latent = self.num_classes, self.schedule.latent_channels
+        c = self.num_classes
         shape = ops.shape(condition)
-        start = self.region_colour_channels
-        per_class = ops.reshape(z, (*ops.shape(z)[:3], c, latent))
-        waves = ops.mean(per_class[..., start : start + REGION_TEXTURE_CHANNELS], axis=(1, 2))
+        texture = self._per_class(z)[..., self.region_colour_channels : self.measured_code_channels]
+        waves = ops.mean(texture, axis=(1, 2))
         carriers = ops.cast(texture_carriers(waves, self.image_size), condition.dtype)
         grouped = ops.reshape(condition, (*shape[:3], c, self.condition_channels // c))
         carriers = carriers * grouped[..., 0]  # the class's segmap channel
@@ -552,14 +560,13 @@ class GroupDNet(keras.Model):
         z = ops.broadcast_to(self._sample_training_z(zeros, zeros), ops.shape(like))
         if not self.region_texture_code or spatially_shared:
             return z
-        shape = ops.shape(z)
-        per_class = ops.reshape(z, (*shape[:3], self.num_classes, self.schedule.latent_channels))
+        per_class = self._per_class(z)
         start, end = self.region_colour_channels, self.measured_code_channels
         waves = ops.broadcast_to(
             per_class[:, :1, :1, :, start:end], ops.shape(per_class[..., start:end])
         )
         parts = [per_class[..., :start], waves, per_class[..., end:]]
-        return ops.reshape(ops.concatenate(parts, axis=-1), shape)
+        return ops.reshape(ops.concatenate(parts, axis=-1), ops.shape(z))
 
     def _sample_training_z(self, mu, logvar):
         """z = mu + eps * exp(logvar / 2). Under a tf.distribute strategy every replica holds the
