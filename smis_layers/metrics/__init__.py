@@ -48,7 +48,7 @@ from smis_layers.metrics.segmentation import (
     scores_from_confusion,
     segmentation_scores,
 )
-from smis_layers.metrics.texture import dominant_frequency, texture_agreement
+from smis_layers.metrics.texture import dominant_frequency, frequency_peaks, texture_agreement
 
 #: The streaming FID metric under its usual name (any feature extractor).
 FrechetInceptionDistance = FrechetDistance
@@ -76,6 +76,7 @@ __all__ = [
     "evaluate_presets",
     "feature_statistics",
     "frechet_distance",
+    "frequency_peaks",
     "gaussian_kl_nats",
     "generator_flops",
     "images_per_second",

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from smis_layers.data.synthetic import SyntheticShapes
-from smis_layers.metrics.texture import dominant_frequency, texture_agreement
+from smis_layers.data.synthetic import TEXTURES, SyntheticShapes
+from smis_layers.metrics.texture import dominant_frequency, frequency_peaks, texture_agreement
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,42 @@ def test_a_checker_peaks_on_its_diagonal_at_freq_over_sqrt_2():
     assert (angle - 0.2 - np.pi / 4) % (np.pi / 2) == pytest.approx(0.0, abs=0.05) or (
         angle - 0.2 - np.pi / 4
     ) % (np.pi / 2) == pytest.approx(np.pi / 2, abs=0.05)
+
+
+def test_a_checker_has_two_equal_peaks_a_right_angle_apart_and_stripes_one():
+    everywhere = np.ones((64, 64), bool)
+    checker = frequency_peaks(_field("checker", 8.0, 0.2), everywhere)
+    assert checker[:, 0] == pytest.approx([8.0 / np.sqrt(2)] * 2, rel=0.05)
+    assert np.degrees(checker[1, 1] - checker[0, 1]) % 180 == pytest.approx(90.0, abs=3.0)
+    assert checker[1, 2] / checker[0, 2] > 0.8
+    stripes = frequency_peaks(_field("stripes", 7.0, 0.3), everywhere)
+    assert stripes[0, :2] == pytest.approx(
+        dominant_frequency(_field("stripes", 7.0, 0.3), everywhere)
+    )
+    assert np.degrees(abs(stripes[1, 1] - stripes[0, 1])) % 180 > 45.0
+    assert stripes[1, 2] / stripes[0, 2] < 0.05
+    assert np.isnan(frequency_peaks(np.zeros((64, 64)), everywhere)).all()
+
+
+def test_stripes_along_a_checkers_diagonal_pass_the_dominant_peak_but_not_both(held_out):
+    # What a one-wave texture code draws for a checked region: stripes at the checker's
+    # dominant peak (frequency freq / sqrt 2, angle + 45 degrees).
+    dataset, batch = held_out
+    checked = batch["texture"] == TEXTURES.index("checker")
+    texture, params = batch["texture"].copy(), batch["params"].copy()
+    texture[checked] = TEXTURES.index("stripes")
+    params[checked, 0] /= np.sqrt(2.0)
+    params[checked, 1] += np.pi / 4
+    striped = dataset.render(batch["masks"], batch["palette"], texture, params)
+    dominant = _scores(striped, batch, families=("checker",))["checker"]
+    both = _scores(striped, batch, families=("checker",), second_peak_ratio=0.25)["checker"]
+    real = _scores(batch["images"], batch, families=("checker", "dots"), second_peak_ratio=0.25)
+    assert dominant["agreement"] >= 0.8 and both["agreement"] <= 0.05
+    assert np.median(both["power_ratio"]) < 0.2
+    assert real["checker"]["agreement"] >= 0.8 and real["dots"]["agreement"] >= 0.8
+    assert np.median(real["checker"]["power_ratio"]) > 0.8
+    stripes = _scores(batch["images"], batch, second_peak_ratio=0.25)["stripes"]
+    assert "power_ratio" not in stripes and stripes["agreement"] >= 0.95
 
 
 def test_the_benchmarks_own_images_match_their_parameters(held_out):
@@ -101,6 +137,8 @@ def test_bad_arguments_are_named(held_out):
         texture_agreement(images, labels, texture[:, :3], params[:, :3])
     with pytest.raises(ValueError, match=r"`min_pixels` must be a positive integer"):
         texture_agreement(images, labels, texture, params, min_pixels=0)
+    with pytest.raises(ValueError, match=r"`second_peak_ratio` must be None or in \(0, 1\]; rec"):
+        texture_agreement(images, labels, texture, params, second_peak_ratio=1.5)
     region = labels[0] == labels[0, 0, 0]
     with pytest.raises(ValueError, match=r"`region` must be \(H, W\) = \(64, 64\)"):
         dominant_frequency(images[0], region[:32])
@@ -110,3 +148,5 @@ def test_bad_arguments_are_named(held_out):
         dominant_frequency(images[0], np.zeros((64, 64), bool))
     with pytest.raises(ValueError, match=r"`image` must be \(H, W, channels\)"):
         dominant_frequency(images, region)
+    with pytest.raises(ValueError, match=r"`separation_deg` must be in \[0, 90\]; received 120"):
+        frequency_peaks(images[0], region, separation_deg=120)
