@@ -71,7 +71,9 @@ TINY_ARGS = {
 }
 
 
-def small_trainer(feature_extractor=None, lowering: str = "native", **generator_config):
+def small_trainer(
+    feature_extractor=None, lowering: str = "native", latent_channels: int = 8, **generator_config
+):
     """A GroupDNet trainer (4 classes, 64x64, one-layer discriminator) small enough for XLA's CPU
     compile of the whole JAX train step (native grouped kernels compile fastest); shared by the
     JAX trainer tests and the cross-backend parity check."""
@@ -81,7 +83,9 @@ def small_trainer(feature_extractor=None, lowering: str = "native", **generator_
     from smis_layers.models import GroupDNet, MultiScaleDiscriminator
     from smis_layers.training import SMISTrainer
 
-    schedule = GroupDecreasingSchedule.decreasing(4, 2, 64, latent_size=16, norm_hidden_channels=4)
+    schedule = GroupDecreasingSchedule.decreasing(
+        4, 2, 64, latent_size=16, norm_hidden_channels=4, latent_channels=latent_channels
+    )
     generator = GroupDNet(
         num_classes=4,
         image_size=64,

@@ -12,10 +12,12 @@ from smis_layers.data.datasets import DATASETS
 from smis_layers.layers.group_decreasing_schedule import GroupDecreasingSchedule
 from smis_layers.models.baselines import VSPADE, GroupEnc, GroupNet, MulNet
 from smis_layers.models.groupdnet.groupdnet import GroupDNet
+from smis_layers.models.region_codes import REGION_TEXTURE_MAX_WAVES
 
 SHAPES64_CLASSES = 8
 SHAPES64_SIZE = 64
 SHAPES64_HIDDEN = 64
+SHAPES64_LATENT = 8
 
 
 def _recipe(
@@ -26,11 +28,16 @@ def _recipe(
     groups: int | None,
     encoder_channels: int,
     hidden: int,
+    latent_channels: int = SHAPES64_LATENT,
     width_multipliers: tuple[int, ...] | None = None,
 ):
     """(model class, config) of the small-model recipe: a decreasing schedule from `classes`
     groups (`groups` None) or a constant one, crop_resize split."""
-    widths = {"norm_hidden_channels": hidden, "width_multipliers": width_multipliers}
+    widths = {
+        "norm_hidden_channels": hidden,
+        "width_multipliers": width_multipliers,
+        "latent_channels": latent_channels,
+    }
     if groups is None:
         schedule = GroupDecreasingSchedule.decreasing(classes, base_filters, size, **widths)
     else:
@@ -63,7 +70,7 @@ def _shapes64(
         groups,
         encoder_channels,
         hidden,
-        width_multipliers,
+        width_multipliers=width_multipliers,
     )
 
 
@@ -94,7 +101,7 @@ OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the tabl
 
 
 #: Small models for any dataset, by family:
-#: `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1][,texture=1]`
+#: `FAMILY:classes=C,size=S,width=W[,encoder=E][,latent=K][,colour=1][,texture=N]`
 #: (see `small_architecture`).
 SMALL_FAMILIES = {
     "groupdnet": GroupDNet,
@@ -103,9 +110,9 @@ SMALL_FAMILIES = {
     "groupenc": GroupEnc,
     "vspade": VSPADE,
 }
-SMALL_KEYS = ("classes", "size", "width", "encoder", "colour", "texture")
-#: Settings that switch an option on (1) or off (0) rather than count something.
-SMALL_SWITCHES = ("colour", "texture")
+SMALL_KEYS = ("classes", "size", "width", "encoder", "latent", "colour", "texture")
+#: Settings that may be 0, with their largest value: switches (1 on, 0 off) and counts.
+SMALL_SWITCHES = {"colour": 1, "texture": REGION_TEXTURE_MAX_WAVES}
 SMALL_DEFAULTS = {"size": 64, "width": 16}
 
 
@@ -122,8 +129,12 @@ def parse_small_architecture(name: str) -> tuple[str, dict[str, int]]:
         if key not in SMALL_KEYS:
             raise ValueError(f"Unknown setting {key!r} in {name!r}; expected keys {SMALL_KEYS}")
         if key in SMALL_SWITCHES:
-            if value not in ("0", "1"):
-                raise ValueError(f"Setting {key} in {name!r} must be 0 or 1; received {value!r}")
+            allowed = [str(v) for v in range(SMALL_SWITCHES[key] + 1)]
+            if value not in allowed:
+                raise ValueError(
+                    f"Setting {key} in {name!r} must be one of {', '.join(allowed)}; received "
+                    f"{value!r}"
+                )
         elif not value.isdigit() or int(value) < 1:
             raise ValueError(
                 f"Setting {key} in {name!r} must be a positive integer; received {value!r}"
@@ -143,13 +154,14 @@ def complete_architecture_name(name: str, num_classes: int) -> str:
 
 
 def small_architecture(name: str):
-    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E][,colour=1]
-    [,texture=1]`: the
-    recipe of the *_shapes64 models at any class count and size. S is the square image size (a
-    power of two times the 4x4 latent), W the width unit (`base_filters`: the first blocks are 16W
-    wide), E the encoder's base channels (a multiple of C for the grouped encoders; default 2C,
-    8 for VSPADE's ungrouped one); `colour=1` switches `region_colour_code` on and `texture=1`
-    `region_texture_code` (neither in the paper; docs/zoo.md). GroupDNet's groups
+    """(model class, config) of `FAMILY:classes=C,size=S,width=W[,encoder=E][,latent=K]
+    [,colour=1][,texture=N]`: the recipe of the *_shapes64 models at any class count and size.
+    S is the square image size (a power of two times the 4x4 latent), W the width unit
+    (`base_filters`: the first blocks are 16W wide), E the encoder's base channels (a multiple
+    of C for the grouped encoders; default 2C, 8 for VSPADE's ungrouped one), K the latent
+    channels per class (default 8); `colour=1` switches `region_colour_code` on and
+    `texture=N` gives `region_texture_code` N waves per class, 1 or 2 (neither in the paper;
+    docs/zoo.md; the colour and two waves take 11 channels, so `latent=12`). GroupDNet's groups
     decrease from C (`GroupDecreasingSchedule.decreasing`, which warns when W makes its first
     layers mix classes); GroupNet and MulNet keep C groups; GroupEnc and VSPADE use 1."""
     family, settings = parse_small_architecture(name)
@@ -163,11 +175,12 @@ def small_architecture(name: str):
     groups = None if family == "groupdnet" else 1 if spade else c
     # VSPADE's single encoder is not grouped: per-class widths would make it the largest part.
     encoder = settings.get("encoder", 8 if family == "vspade" else 2 * c)
-    model_class, config = _recipe(model_class, c, size, width, groups, encoder, hidden)
+    latent = settings.get("latent", SHAPES64_LATENT)
+    model_class, config = _recipe(model_class, c, size, width, groups, encoder, hidden, latent)
     if settings.get("colour"):
         config["region_colour_code"] = True
     if settings.get("texture"):
-        config["region_texture_code"] = True
+        config["region_texture_code"] = True if settings["texture"] == 1 else settings["texture"]
     return model_class, config
 
 

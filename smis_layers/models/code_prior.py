@@ -50,9 +50,10 @@ class FittedCodePrior:
         scale: (G, d, r): group g's codes are mean[g] + scale[g] @ eps, eps ~ N(0, I_r).
         counts: (G,) the number of codes each group was fitted to (0: standard prior).
         latent_shape: (h, w, channels), the model's `latent_shape`.
-        waves: (N, k) texture-channel values of training regions, class by class (k =
-            `REGION_TEXTURE_CHANNELS`), or None: `sample` draws each class's texture
-            channels, one row for the whole grid, from its rows instead of its Gaussian.
+        waves: (N, k) texture-channel values of training regions, class by class (k: the
+            model's `region_texture_channels`, 4 per wave), or None: `sample` draws each
+            class's texture channels, one row for the whole grid, from its rows instead of its
+            Gaussian.
         wave_counts: (G,) each class's rows in `waves` (0: the Gaussian's values are kept).
         wave_channels: (first, end) of the texture channels in each class's code.
 

@@ -285,8 +285,9 @@ def train_run(
         init_from: fine-tuning: a preset (zoo name or folder, with its discriminator) whose
             generator and discriminator weights a new run starts from instead of random ones
             (the optimizers start afresh); `model` and the `d_*` settings must build the
-            preset's networks, or for the generator the preset's with `texture=1` added (its
-            CGNorms gain zero-initialised carrier inputs: `weights_for_texture_code`). Recorded
+            preset's networks, or for the generator the preset's with `texture=N` added or
+            raised (and `latent=K` for a second wave: the new inputs start at zero,
+            `weights_for_texture_code`). Recorded
             in run.json; a resumed run continues from its own checkpoint.
         code_prior_samples: the exported preset ships a `FittedCodePrior` fitted to the
             generator's codes of this many training samples (`fit_code_prior`), which
@@ -412,7 +413,8 @@ def _check_init_from(init_from: str | None) -> None:
 
 def _start_from_preset(trainer, init_from: str) -> None:
     """Sets the new run's generator and discriminator weights to the preset's (a generator
-    with `region_texture_code` may start from one without it: `weights_for_texture_code`)."""
+    with `region_texture_code` may start from one without it or with fewer waves:
+    `weights_for_texture_code`)."""
     from smis_layers.models.region_codes import weights_for_texture_code
     from smis_layers.presets import load_preset, load_preset_discriminator
 
@@ -423,7 +425,7 @@ def _start_from_preset(trainer, init_from: str) -> None:
     for name, network, load, settings in networks:
         source = load(init_from)
         weights = source.get_weights()
-        if getattr(network, "region_texture_code", False) and not source.region_texture_code:
+        if getattr(network, "region_texture_code", 0) > getattr(source, "region_texture_code", 0):
             weights = weights_for_texture_code(source, network)
         shapes = [tuple(w.shape) for w in network.get_weights()]
         if shapes != [tuple(w.shape) for w in weights]:

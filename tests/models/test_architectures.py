@@ -42,7 +42,7 @@ def test_small_spec_colour_switch():
     assert complete_architecture_name("groupdnet:colour=1", 8) == (
         "groupdnet:classes=8,size=64,width=16,colour=1"
     )
-    with pytest.raises(ValueError, match=r"Setting colour in .* must be 0 or 1; received '2'"):
+    with pytest.raises(ValueError, match=r"Setting colour in .* must be one of 0, 1; received '2'"):
         small_architecture("groupdnet:classes=8,colour=2")
     _, textured = small_architecture("groupnet:classes=8,colour=1,texture=1")
     assert textured["region_texture_code"] is True and textured["region_colour_code"] is True
@@ -50,3 +50,11 @@ def test_small_spec_colour_switch():
     assert complete_architecture_name("mulnet:texture=1", 8) == (
         "mulnet:classes=8,size=64,width=16,texture=1"
     )
+    _, two = small_architecture("groupdnet:classes=8,width=12,encoder=16,latent=12,texture=2")
+    assert two["region_texture_code"] == 2 and two["schedule"]["latent_channels"] == 12
+    assert small_architecture("groupdnet:classes=8")[1]["schedule"]["latent_channels"] == 8
+    assert complete_architecture_name("groupdnet:texture=2,latent=12", 8) == (
+        "groupdnet:classes=8,size=64,width=16,latent=12,texture=2"
+    )
+    with pytest.raises(ValueError, match=r"Setting texture in .* must be one of 0, 1, 2; recei"):
+        small_architecture("groupdnet:classes=8,texture=3")

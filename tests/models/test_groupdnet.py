@@ -206,8 +206,51 @@ def test_region_texture_code_carries_each_class_wave_and_hands_it_to_cgnorm():
     np.testing.assert_array_equal(np.delete(moved, 3, axis=-1), 0.0)
     changed = model.generate(labels, z=retextured) - model.generate(labels, z=mu)
     assert np.abs(changed)[labels == 1].mean() > 1e-4
-    assert GroupDNet.from_config(model.get_config()).region_texture_code
-    assert tiny().get_config()["region_texture_code"] is False
+    assert GroupDNet.from_config(model.get_config()).region_texture_code == 1
+    assert tiny().get_config()["region_texture_code"] == 0
+
+
+def test_two_texture_waves_take_eight_channels_and_share_one_carrier():
+    """`region_texture_code=2`: channels 3-10 of each class hold its region's two waves
+    (`region_texture_waves(waves=2)`), CGNorm sees their sum as the class's one carrier, and a
+    class's second wave moves its carrier alone. Two waves and the colour need 12 latent
+    channels per class."""
+    from smis_layers.models.region_codes import region_texture_waves, texture_carriers
+
+    images, labels = _images(), _labels()
+    segmap = np.eye(C, dtype="float32")[labels]
+    schedule = GroupDecreasingSchedule.decreasing(
+        C, base_filters=2, image_size=SIZE, latent_channels=12
+    )
+    model = tiny(schedule=schedule, region_colour_code=True, region_texture_code=2, seed=3)
+    assert (model.measured_code_channels, model.decoder_condition_channels) == (11, 2 * C)
+    mu, logvar = model.encode(images, labels)
+    per_class = mu.reshape(2, 4, 4, C, 12)
+    waves = to_numpy(region_texture_waves(images, segmap, waves=2))
+    np.testing.assert_allclose(
+        per_class[..., 3:11], np.broadcast_to(waves[:, None, None], (2, 4, 4, C, 8)), atol=1e-5
+    )
+    assert np.all(logvar.reshape(2, 4, 4, C, 12)[..., :11] == -10.0)
+    condition = to_numpy(model.decoder_condition(mu, segmap))
+    carriers = to_numpy(texture_carriers(waves, (SIZE, SIZE))) * segmap
+    np.testing.assert_allclose(condition[..., 1::2], carriers, atol=1e-4)
+    second = per_class.copy()
+    second[..., 1, 7:11] = [0.5, 0.25, 1.0, 0.0]  # class 1's second wave: fx 4, fy 2
+    moved = np.abs(to_numpy(model.decoder_condition(second.reshape(mu.shape), segmap)) - condition)
+    assert moved[..., 3][labels == 1].max() > 0.5
+    np.testing.assert_array_equal(np.delete(moved, 3, axis=-1), 0.0)
+    z = model.sample_z(16, seed=4, prior="standard").reshape(16, 4, 4, C, 12)
+    np.testing.assert_array_equal(
+        z[..., :11], np.broadcast_to(z[:, :1, :1, :, :11], z[..., :11].shape)
+    )
+    assert GroupDNet.from_config(model.get_config()).region_texture_code == 2
+    with pytest.raises(ValueError, match=r"needs more than 11 latent channels per class; the sch"):
+        tiny(region_colour_code=True, region_texture_code=2)
+    for bad in (3, -1, "2", 1.5):
+        with pytest.raises(
+            ValueError, match=r"`region_texture_code` must be False, True or a number of texture"
+        ):
+            tiny(region_texture_code=bad)
 
 
 def test_region_texture_code_draws_one_wave_per_class_and_checks_its_room():
@@ -228,7 +271,7 @@ def test_region_texture_code_draws_one_wave_per_class_and_checks_its_room():
     )
     with pytest.raises(
         ValueError,
-        match=r"`region_colour_code=True` and `region_texture_code=True` needs more than 7 "
+        match=r"`region_colour_code` and `region_texture_code` needs more than 7 "
         "latent channels per class",
     ):
         tiny(schedule=schedule, region_colour_code=True, region_texture_code=True)

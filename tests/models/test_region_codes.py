@@ -69,6 +69,38 @@ def test_flat_and_absent_regions_give_zeros(scenes):
     assert min(np.hypot(*waves[b, c, 2:]) for b, c in textured) > 0.3
 
 
+def test_a_second_wave_is_a_checkers_other_diagonal_and_absent_from_stripes(scenes):
+    """`waves=2`: checked and dotted regions get a second wave of about the first's frequency
+    and amplitude, 90 degrees from it, and their summed carrier follows the pixels better than
+    the first wave's alone; striped regions get none."""
+    batch, segmap, one = scenes
+    two = to_numpy(region_texture_waves(batch["images"], segmap, waves=2))
+    np.testing.assert_array_equal(two[..., :4], one)
+    carriers = to_numpy(texture_carriers(two, (SIZE, SIZE)))
+    first_only = to_numpy(texture_carriers(one, (SIZE, SIZE)))
+    means = to_numpy(region_mean_colours(batch["images"], segmap))
+    gains, turns, frequencies, amplitudes = [], [], [], []
+    for b, c in _regions(batch, "checker") + _regions(batch, "dots"):
+        first, second = two[b, c, :4], two[b, c, 4:]
+        turn = np.degrees(np.arctan2(second[1], second[0]) - np.arctan2(first[1], first[0]))
+        turns.append(abs(turn % 180 - 90))
+        frequencies.append(np.hypot(*second[:2]) / np.hypot(*first[:2]))
+        amplitudes.append(np.hypot(*second[2:]) / np.hypot(*first[2:]))
+        region = batch["masks"][b] == c
+        pixels = (batch["images"][b] - means[b, c])[region].sum(axis=-1)
+        gains.append(
+            abs(np.corrcoef(pixels, carriers[b][..., c][region])[0, 1])
+            - abs(np.corrcoef(pixels, first_only[b][..., c][region])[0, 1])
+        )
+    assert len(gains) >= 6 and np.median(gains) > 0.1, gains
+    assert np.median(turns) < 2.0 and np.mean(np.less(turns, 10.0)) >= 0.8, turns
+    assert np.median(np.abs(np.log(frequencies))) < 0.05 and np.median(amplitudes) > 0.8
+    stripes = _regions(batch, "stripes")
+    assert np.mean([not two[b, c, 4:].any() for b, c in stripes]) >= 0.9
+    with pytest.raises(ValueError, match=r"`waves` must be 1 or 2; received 3"):
+        region_texture_waves(batch["images"][:1], segmap[:1], waves=3)
+
+
 def test_waves_are_the_same_for_a_shifted_phase_up_to_the_phase():
     """Moving a stripe pattern's phase by a quarter period turns the complex amplitude by a
     quarter turn and leaves the wave vector and the amplitude."""
@@ -120,5 +152,52 @@ def test_a_model_fine_tuned_into_the_texture_code_starts_as_it_was(instance_edge
     other = GroupDNet(**{**config, "encoder_channels": 4}, region_texture_code=True)
     with pytest.raises(ValueError, match=r"differ in \['encoder_channels'\]"):
         weights_for_texture_code(source, other)
-    with pytest.raises(ValueError, match="region_texture_code=True"):
+    with pytest.raises(ValueError, match="region_texture_code 1 -> 1, latent channels 8 -> 8"):
         weights_for_texture_code(target, target)
+
+
+def test_a_one_wave_model_fine_tuned_into_two_waves_starts_as_it_was():
+    """Two waves need 12 latent channels per class: the 4 inserted after the first wave start
+    at zero in the decoder's `fc`, the encoder's channel moves after them, so the widened
+    network decodes and encodes as the one-wave one (its second waves zero)."""
+    from smis_layers import GroupDecreasingSchedule
+    from smis_layers.models import GroupDNet
+    from smis_layers.models.region_codes import weights_for_texture_code
+
+    classes, size = 4, 32
+
+    def model(latent_channels, waves, seed):
+        schedule = GroupDecreasingSchedule.decreasing(
+            classes, 2, size, latent_channels=latent_channels
+        )
+        return GroupDNet(
+            classes,
+            size,
+            schedule=schedule,
+            encoder_channels=8,
+            region_colour_code=True,
+            region_texture_code=waves,
+            seed=seed,
+        )
+
+    source, target = model(8, 1, seed=1), model(12, 2, seed=2)
+    target.set_weights(weights_for_texture_code(source, target))
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, classes, (2, size, size))
+    condition = source.segmap(labels)
+    z = rng.normal(size=(2, 4, 4, classes, 8)).astype("float32")
+    z[..., 3:7] = z[:, :1, :1, :, 3:7]  # one wave per class over the grid
+    widened = np.zeros((2, 4, 4, classes, 12), "float32")
+    widened[..., :7], widened[..., 11] = z[..., :7], z[..., 7]
+    np.testing.assert_allclose(
+        to_numpy(target.decode(widened.reshape(2, 4, 4, -1), condition)),
+        to_numpy(source.decode(z.reshape(2, 4, 4, -1), condition)),
+        atol=1e-5,
+    )
+    images = rng.uniform(-1, 1, (2, size, size, 3)).astype("float32")
+    ours = to_numpy(target.encode_segmap(images, condition)[0]).reshape(2, 4, 4, classes, 12)
+    theirs = to_numpy(source.encode_segmap(images, condition)[0]).reshape(2, 4, 4, classes, 8)
+    np.testing.assert_allclose(ours[..., :7], theirs[..., :7], atol=1e-5)
+    np.testing.assert_allclose(ours[..., 11], theirs[..., 7], atol=1e-5)
+    with pytest.raises(ValueError, match="latent channels 12 -> 8"):
+        weights_for_texture_code(model(12, 0, seed=3), model(8, 1, seed=3))

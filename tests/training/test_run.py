@@ -187,9 +187,13 @@ def test_a_new_run_starts_from_a_preset_with_init_from(tmp_path):
         train_run(out=tmp_path / "other", init_from=str(source), **{**frozen, "d_filters": 4})
 
 
-def test_init_from_widens_a_preset_into_the_texture_code(tmp_path):
-    """A run whose model adds `texture=1` to the preset's starts from the preset's weights,
-    the CGNorms' carrier inputs at zero: it decodes every code as the preset does."""
+@pytest.mark.parametrize(
+    "source_codes, target_codes", [("", ",texture=1"), (",texture=1", ",latent=12,texture=2")]
+)
+def test_init_from_widens_a_preset_into_the_texture_code(tmp_path, source_codes, target_codes):
+    """A run whose model adds `texture=1` to the preset's (or a second wave, with 12 latent
+    channels) starts from the preset's weights, the new inputs at zero: it decodes every code
+    as the preset does (the inserted channels zero)."""
     import warnings
 
     from smis_layers.models import MultiScaleDiscriminator, build_architecture
@@ -204,14 +208,19 @@ def test_init_from_widens_a_preset_into_the_texture_code(tmp_path):
             generator = build_architecture(name, seed=seed)
             return SMISTrainer(generator, MultiScaleDiscriminator(num_layers=2, base_filters=4))
 
-    source = trainer(spec, seed=1)
+    source = trainer(spec + source_codes, seed=1)
     save_preset(source.generator, tmp_path / "source", discriminator=source.discriminator)
-    textured = trainer(spec + ",texture=1", seed=2)
+    textured = trainer(spec + target_codes, seed=2)
     run_module._start_from_preset(textured, str(tmp_path / "source"))
     labels = np.random.default_rng(0).integers(0, 4, (2, 64, 64))
     z = source.generator.sample_z(2, seed=0, prior="standard")
+    per_class = z.reshape(2, 4, 4, 4, 8)
+    inserted = textured.generator.schedule.latent_channels - 8  # after the first wave
+    widened = np.insert(per_class, [7] * inserted, 0.0, axis=-1).reshape(2, 4, 4, -1)
     np.testing.assert_allclose(
-        textured.generator.generate(labels, z=z), source.generator.generate(labels, z=z), atol=1e-5
+        textured.generator.generate(labels, z=widened),
+        source.generator.generate(labels, z=z),
+        atol=1e-5,
     )
     for ours, theirs in zip(
         textured.discriminator.get_weights(), source.discriminator.get_weights(), strict=True

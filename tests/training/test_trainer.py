@@ -17,12 +17,13 @@ pytestmark = pytest.mark.skipif(BACKEND != "tensorflow", reason="the trainer nee
 C, SIZE = 8, 64
 
 
-def tiny_generator(model_class=GroupDNet, **config):
+def tiny_generator(model_class=GroupDNet, latent_channels=8, **config):
     constant = model_class is MulNet
+    widths = {"norm_hidden_channels": 16, "latent_channels": latent_channels}
     schedule = (
-        GroupDecreasingSchedule.constant(C, 8, SIZE, norm_hidden_channels=16)
+        GroupDecreasingSchedule.constant(C, 8, SIZE, **widths)
         if constant
-        else GroupDecreasingSchedule.decreasing(C, 4, SIZE, norm_hidden_channels=16)
+        else GroupDecreasingSchedule.decreasing(C, 4, SIZE, **widths)
     )
     return model_class(
         num_classes=C, image_size=SIZE, schedule=schedule, encoder_channels=8, **config
@@ -189,13 +190,16 @@ def test_latent_regression_asks_the_decoder_for_the_codes_back():
         trainer.compile(latent_weight=-1.0)
 
 
-def test_region_texture_code_model_trains_and_reads_its_waves_back():
-    """With the texture code the latent-regression term reaches the weights that read the
-    texture carriers (the CGNorm shared kernels' carrier inputs), through the amplitude
-    channels measured from the generated images."""
+@pytest.mark.parametrize("waves", [1, 2])
+def test_region_texture_code_model_trains_and_reads_its_waves_back(waves):
+    """With the texture code (one wave or two) the latent-regression term reaches the weights
+    that read the texture carriers (the CGNorm shared kernels' carrier inputs), through the
+    amplitude channels measured from the generated images."""
     import tensorflow as tf
 
-    trainer = tiny_trainer(region_colour_code=True, region_texture_code=True)
+    trainer = tiny_trainer(
+        latent_channels=4 + 4 * waves, region_colour_code=True, region_texture_code=waves
+    )
     trainer.compile(**{**ONLY_PRIOR_GAN, "prior_gan_weight": 0.0, "latent_weight": 1.0})
     generator = trainer.generator
     with tf.GradientTape() as tape:

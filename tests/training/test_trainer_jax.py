@@ -120,7 +120,10 @@ def test_evaluate_runs_the_stateless_test_step(fitted):
 
 @pytest.mark.parametrize(
     "codes",
-    [{"region_colour_code": True}, {"region_colour_code": True, "region_texture_code": True}],
+    [
+        {"region_colour_code": True},
+        {"region_colour_code": True, "region_texture_code": 2, "latent_channels": 12},
+    ],
 )
 def test_region_code_models_train_with_the_random_code_terms(codes):
     trainer = small_trainer(**codes)

@@ -46,7 +46,10 @@ def test_fit_runs_and_updates_both_networks(model_class):
 
 @pytest.mark.parametrize(
     "codes",
-    [{"region_colour_code": True}, {"region_colour_code": True, "region_texture_code": True}],
+    [
+        {"region_colour_code": True},
+        {"region_colour_code": True, "region_texture_code": 2, "latent_channels": 12},
+    ],
 )
 def test_region_code_models_train_with_the_random_code_terms(codes):
     trainer = tiny_trainer(**codes)

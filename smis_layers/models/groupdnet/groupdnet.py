@@ -19,6 +19,7 @@ from smis_layers.models.region_codes import (
     REGION_COLOUR_CHANNELS,
     REGION_COLOUR_LOGVAR,
     REGION_TEXTURE_CHANNELS,
+    REGION_TEXTURE_MAX_WAVES,
     region_mean_colours,
     region_texture_waves,
     texture_carriers,
@@ -86,15 +87,18 @@ class GroupDNet(keras.Model):
             code in use (docs/zoo.md). At generation such channels are drawn like the others
             (the fitted code prior learns the data's colours). Needs per-class codes and at
             least 4 latent channels per class.
-        region_texture_code: not in the paper (default False): the 4 latent channels of each
-            class after the colour channels hold its region's dominant texture wave, measured
-            from the image (`region_codes.region_texture_waves`: wave vector and complex
-            amplitude) and not sampled in training, and the decoder's CGNorms see that wave
-            drawn at full resolution inside the region (`texture_carriers`), paired with the
-            class's condition channels: a decoder fed only a constant code and the label map
-            cannot place stripes of a given angle and phase. Generation draws these channels
-            like the others, so a class's code sets its texture. Needs per-class codes and
-            more latent channels per class than the colour and texture channels together.
+        region_texture_code: not in the paper (default False, 0): the number of texture waves
+            each class's code holds, 1 (True) or 2. The 4 latent channels per wave after the
+            colour channels hold its region's dominant texture wave (and with 2 the strongest
+            in another direction, a checker's second diagonal), measured from the image
+            (`region_codes.region_texture_waves`: wave vector and complex amplitude) and not
+            sampled in training, and the decoder's CGNorms see the waves' sum drawn at full
+            resolution inside the region (`texture_carriers`), paired with the class's
+            condition channels: a decoder fed only a constant code and the label map cannot
+            place stripes of a given angle and phase. Generation draws these channels like
+            the others, so a class's code sets its texture. Needs per-class codes and more
+            latent channels per class than the colour and texture channels together (two
+            waves and the colour: 12, `latent=12` in a small spec).
         lowering: grouped-convolution lowering, see `GroupConv2D`.
         seed: seed of the model's `keras.random.SeedGenerator` (training-time sampling).
         **kwargs: `keras.Model` keyword arguments (`name`, `dtype`, ...).
@@ -134,7 +138,7 @@ class GroupDNet(keras.Model):
         spectral_norm: bool = True,
         use_instance_edges: bool = False,
         region_colour_code: bool = False,
-        region_texture_code: bool = False,
+        region_texture_code: bool | int = False,
         lowering: str = "auto",
         seed: int | None = None,
         **kwargs,
@@ -161,7 +165,7 @@ class GroupDNet(keras.Model):
         self.spectral_norm = bool(spectral_norm)
         self.use_instance_edges = bool(use_instance_edges)
         self.region_colour_code = bool(region_colour_code)
-        self.region_texture_code = bool(region_texture_code)
+        self.region_texture_code = self._texture_waves(region_texture_code)
         self._validate_measured_channels()
         self.lowering = lowering
         self.seed = seed
@@ -287,6 +291,17 @@ class GroupDNet(keras.Model):
                 f"`image_size` is {self.image_size}"
             )
 
+    @staticmethod
+    def _texture_waves(region_texture_code) -> int:
+        """`region_texture_code` as its number of waves (False 0, True 1), validated."""
+        waves = int(region_texture_code) if isinstance(region_texture_code, (bool, int)) else None
+        if waves is None or not 0 <= waves <= REGION_TEXTURE_MAX_WAVES:
+            raise ValueError(
+                "`region_texture_code` must be False, True or a number of texture waves "
+                f"per class from 0 to {REGION_TEXTURE_MAX_WAVES}; received {region_texture_code!r}"
+            )
+        return waves
+
     def _validate_measured_channels(self):
         options = [
             name
@@ -298,7 +313,7 @@ class GroupDNet(keras.Model):
         ]
         if not options:
             return
-        switched = " and ".join(f"`{name}=True`" for name in options)
+        switched = " and ".join(f"`{name}`" for name in options)
         if not self.class_owned_codes:
             raise ValueError(
                 f"{switched} needs per-class codes; {type(self).__name__}'s code belongs to no "
@@ -349,8 +364,8 @@ class GroupDNet(keras.Model):
     @property
     def region_texture_channels(self) -> int:
         """Channels of every class's code, after its colour channels, that hold its region's
-        dominant texture wave: `REGION_TEXTURE_CHANNELS` with `region_texture_code`, else 0."""
-        return REGION_TEXTURE_CHANNELS if self.region_texture_code else 0
+        texture waves: `REGION_TEXTURE_CHANNELS` per wave of `region_texture_code`, else 0."""
+        return REGION_TEXTURE_CHANNELS * self.region_texture_code
 
     @property
     def measured_code_channels(self) -> int:
@@ -365,7 +380,7 @@ class GroupDNet(keras.Model):
 
     @property
     def decoder_condition_channels(self) -> int:
-        """Channels CGNorm sees: the condition's, plus every class's texture wave with
+        """Channels CGNorm sees: the condition's, plus every class's texture carrier with
         `region_texture_code` (`decoder_condition`)."""
         return self.condition_channels + (self.num_classes if self.region_texture_code else 0)
 
@@ -433,7 +448,7 @@ class GroupDNet(keras.Model):
         if self.region_colour_code:
             measured.append(region_mean_colours(images, segmap))
         if self.region_texture_code:
-            measured.append(region_texture_waves(images, segmap))
+            measured.append(region_texture_waves(images, segmap, waves=self.region_texture_code))
         if measured:
             mu, logvar = self._with_measured_channels(mu, logvar, measured)
         return mu, logvar
@@ -485,7 +500,7 @@ class GroupDNet(keras.Model):
 
     def decoder_condition(self, z, condition):
         """What CGNorm sees: the `condition`, and with `region_texture_code` every class's
-        texture wave from its code (the grid's mean of its texture channels) drawn inside the
+        texture waves from its code (the grid's mean of its texture channels) drawn inside the
         class's region, after the class's condition channels, so that CGNorm's per-class groups
         keep them together: (B, H, W, decoder_condition_channels).
 
@@ -549,7 +564,7 @@ class GroupDNet(keras.Model):
             like: a batch of codes (B, h, w, K) whose shape and dtype the draw takes.
             spatially_shared: draw one code per sample and repeat it over the h x w grid
                 (False: every grid position draws its own, the official sampling; with
-                `region_texture_code` the texture channels still draw one wave per class, as
+                `region_texture_code` the texture channels still draw one set of waves per class, as
                 `sample_z` and the encoder give them).
 
         Examples:
