@@ -17,7 +17,8 @@ On held-out scenes (samples 0 .. n - 1 of `SyntheticShapes(64, C, seed=1000 + se
   the middle frame's FID at most 1.5 times the end frames'.
 
 `--figure PATH` writes a PNG: a few real striped / checked regions next to each preset's
-reconstruction, with the true and measured frequency and angle.
+reconstruction, with the true and measured frequency and angle (a checked region's "match"
+asks for both of its peaks).
 
     python scripts/texture_and_morph.py groupdnet_shapes64 --n-images 32 --figure texture.png
 """
@@ -184,7 +185,7 @@ def main() -> None:
         scores, both = score(rebuilt)
         lines += texture_rows(f"{name} reconstructions", scores)
         lines += texture_rows(f"{name} reconstructions", both, ", both peaks")
-        columns.append((name, rebuilt, scores))
+        columns.append((name, rebuilt, {**scores, "checker": both["checker"]}))
         result = morph_fid_ratio(
             model, segmenter.features, real, labels, images_b, other, steps=args.steps
         )
@@ -203,7 +204,9 @@ def main() -> None:
             f"| {name} | {r['fid_ends']:.2f} | {r['fid_middle']:.2f} | {r['ratio']:.2f} | {steps} |"
         )
     if args.figure:
-        figure(args.figure, real, labels, reference, columns)
+        figure(
+            args.figure, real, labels, {**reference, "checker": reference_both["checker"]}, columns
+        )
         print(f"\nwrote {args.figure}")
 
 
