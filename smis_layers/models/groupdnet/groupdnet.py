@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 
 import keras
@@ -294,7 +295,10 @@ class GroupDNet(keras.Model):
     @staticmethod
     def _texture_waves(region_texture_code) -> int:
         """`region_texture_code` as its number of waves (False 0, True 1), validated."""
-        waves = int(region_texture_code) if isinstance(region_texture_code, (bool, int)) else None
+        try:
+            waves = operator.index(region_texture_code)  # bools and NumPy integers too
+        except TypeError:
+            waves = None
         if waves is None or not 0 <= waves <= REGION_TEXTURE_MAX_WAVES:
             raise ValueError(
                 "`region_texture_code` must be False, True or a number of texture waves "
@@ -564,8 +568,8 @@ class GroupDNet(keras.Model):
             like: a batch of codes (B, h, w, K) whose shape and dtype the draw takes.
             spatially_shared: draw one code per sample and repeat it over the h x w grid
                 (False: every grid position draws its own, the official sampling; with
-                `region_texture_code` the texture channels still draw one set of waves per class, as
-                `sample_z` and the encoder give them).
+                `region_texture_code` the texture channels still draw one set of waves per
+                class, as `sample_z` and the encoder give them).
 
         Examples:
             >>> out = model({"images": images, "masks": labels}, training=True)
