@@ -1,13 +1,14 @@
 """Code channels measured from the image rather than encoded: a region's mean colour and its
-dominant texture wave (GroupDNet's `region_colour_code` and `region_texture_code`, not in the
-paper).
+texture waves, the dominant one and optionally a second in another direction (GroupDNet's
+`region_colour_code` and `region_texture_code`, not in the paper).
 
 Both are per-class summaries of the real image that the decoder receives noise-free in training
-and that generation draws from the code prior like the encoder's channels. The texture wave is
-also rendered at full resolution inside its region (`texture_carriers`), because a decoder fed
-a spatially constant code has no coordinate from which to draw a wave of a given phase: it sees
-a constant code and a label map, and everything it computes from them is invariant to a shift
-of the texture.
+and that generation draws from the code prior like the encoder's channels. The texture waves
+are also rendered at full resolution inside their region (`texture_carriers`), because a
+decoder fed a spatially constant code has no coordinate from which to draw a wave of a given
+phase: it sees a constant code and a label map, and everything it computes from them is
+invariant to a shift of the texture. One wave draws stripes; a checker or a dot lattice has
+two fundamentals, 90 degrees apart, whose sum the second wave completes.
 """
 
 from __future__ import annotations
