@@ -127,7 +127,8 @@ def region_texture_waves(images, segmap, padding: int = REGION_TEXTURE_PADDING, 
     candidates = ops.where(allowed[None, None], power, -1.0)
     area = ops.maximum(ops.sum(segmap, axis=(1, 2)), 1.0)
     first = ops.argmax(candidates, axis=-1)  # (B, C)
-    found = [_region_wave(centred, power, first, area, (height, width), padding)]
+    grid = (fy, fx, padding)
+    found = [_region_wave(centred, power, first, area, grid)]
     if waves == 2:
         # Directions in [0, pi): the bins' and the first peak's.
         direction = ops.convert_to_tensor(np.arctan2(fy, fx) % np.pi)
@@ -135,7 +136,7 @@ def region_texture_waves(images, segmap, padding: int = REGION_TEXTURE_PADDING, 
         turn = ops.abs(ops.mod(turn + 0.5 * math.pi, math.pi) - 0.5 * math.pi)
         apart = turn > math.radians(REGION_TEXTURE_SEPARATION_DEG)
         second = ops.argmax(ops.where(apart, candidates, -1.0), axis=-1)
-        wave = _region_wave(centred, power, second, area, (height, width), padding)
+        wave = _region_wave(centred, power, second, area, grid)
         first_amplitude = ops.sqrt(ops.sum(ops.square(found[0][..., 2:]), axis=-1))
         amplitude = ops.sqrt(ops.sum(ops.square(wave[..., 2:]), axis=-1))
         strong = amplitude >= REGION_TEXTURE_SECOND_WAVE_RATIO * first_amplitude
@@ -143,12 +144,14 @@ def region_texture_waves(images, segmap, padding: int = REGION_TEXTURE_PADDING, 
     return ops.concatenate(found, axis=-1)
 
 
-def _region_wave(centred, power, index, area, size: tuple[int, int], padding: int):
+def _region_wave(centred, power, index, area, grid: tuple[np.ndarray, np.ndarray, int]):
     """(B, C, 4) the wave at FFT bin `index` (B, C) of every class: the frequency refined
-    between bins, the complex amplitude over the region (`region_texture_waves`)."""
-    height, width = size
+    between bins, the complex amplitude over the region (`region_texture_waves`). `grid`:
+    `_frequency_grid`'s (fy, fx) and the padding it was made with."""
+    fy, fx, padding = grid
+    height, width = int(centred.shape[-2]), int(centred.shape[-1])
+    size = (height, width)
     rows, cols = padding * height, padding * width
-    fy, fx = _frequency_grid(height, width, padding)
     row, col = index // cols, index % cols
 
     def log_power(row_step: int, col_step: int):
