@@ -5,13 +5,15 @@ posterior matches the prior, which the KL term enforces only as strongly as its 
 With the small KL weights that keep the codes informative on the synthetic benchmark, the
 posterior means of a trained model lie far inside the unit ball (per-class standard deviations
 of 0.02 to 0.62 in the shipped GroupDNet, docs/zoo.md), so N(0, 1) codes are out of distribution
-and decode to noise. Ex-post density estimation (Ghosh et al., "From Variational to Deterministic
-Autoencoders", ICLR 2020) fits a density to the posterior means of training images after
-training and samples from it instead; this module fits one full-covariance Gaussian per class
-(or one over the whole code for models whose code belongs to no class). A model's texture
-channels (`region_texture_code`) are drawn instead from the waves measured in the training
-regions: flat regions (all zero) and waves of one frequency band make a mixture that a Gaussian
-would fill with faint waves of every frequency.
+and decode to noise. Ex-post density estimation (Ghosh et al., "From Variational to
+Deterministic Autoencoders", ICLR 2020) fits a density to the posterior means of training images
+after training and samples from it instead; this module fits one full-covariance Gaussian per
+class (or one over the whole code for models whose code belongs to no class). A model's measured
+channels (`region_colour_code`, `region_texture_code`: a region's mean colour and texture waves,
+not learned codes) are drawn instead, together, from the values measured in the training
+regions: a class's regions come in a few discrete appearances (a palette, flat or textured),
+which a Gaussian fills with colours and faint waves that no region of the class has, and a
+colour goes with its texture.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from smis_layers.utils.deprecation import renamed_keywords
 from smis_layers.utils.validation import require_positive_int
 
 _ARRAYS = ("mean", "scale", "counts", "latent_shape")
-#: Optional arrays: the texture waves measured in the training regions, by class.
-_WAVE_ARRAYS = ("waves", "wave_counts", "wave_channels")
+#: Optional arrays: the measured channels (colour, waves) of the training regions, by class.
+_MEASURED_ARRAYS = ("measured", "measured_counts", "measured_channels")
 #: Where `sample_z(prior=...)` draws random codes from.
 CODE_PRIORS = ("auto", "standard", "fitted")
 
@@ -41,7 +43,9 @@ class FittedCodePrior:
     `min_pixels` pixels (a class seen in fewer than two images keeps the standard prior N(0, 1));
     for a whole code, every image. `scale` holds the covariance's leading eigenvectors times the
     square roots of their eigenvalues, at most `max_rank` of them (all of them for the classes'
-    codes of the official sizes). Attach one to a model (`model.code_prior = prior`) and
+    codes of the official sizes). A model's measured channels (its regions' mean colour and
+    texture waves) are drawn instead as one row of the training regions' values, the same over
+    the grid. Attach one to a model (`model.code_prior = prior`) and
     `sample_z` draws from it; presets ship it as `code_prior.npz`, which `from_preset` loads.
 
     Args:
@@ -50,12 +54,13 @@ class FittedCodePrior:
         scale: (G, d, r): group g's codes are mean[g] + scale[g] @ eps, eps ~ N(0, I_r).
         counts: (G,) the number of codes each group was fitted to (0: standard prior).
         latent_shape: (h, w, channels), the model's `latent_shape`.
-        waves: (N, k) texture-channel values of training regions, class by class (k: the
-            model's `region_texture_channels`, 4 per wave), or None: `sample` draws each
-            class's texture channels, one row for the whole grid, from its rows instead of its
-            Gaussian.
-        wave_counts: (G,) each class's rows in `waves` (0: the Gaussian's values are kept).
-        wave_channels: (first, end) of the texture channels in each class's code.
+        measured: (N, k) measured-channel values of training regions, class by class (k: the
+            model's `measured_code_channels`: 3 for the colour, 4 per texture wave), or None:
+            `sample` draws each class's measured channels, one row for the whole grid, from its
+            rows instead of its Gaussian.
+        measured_counts: (G,) each class's rows in `measured` (0: the Gaussian's values are
+            kept).
+        measured_channels: (first, end) of the measured channels in each class's code.
 
     Examples:
         >>> batch = SyntheticShapes(64, seed=0).batch(np.arange(2048))
@@ -68,7 +73,14 @@ class FittedCodePrior:
     """
 
     def __init__(
-        self, mean, scale, counts, latent_shape, waves=None, wave_counts=None, wave_channels=None
+        self,
+        mean,
+        scale,
+        counts,
+        latent_shape,
+        measured=None,
+        measured_counts=None,
+        measured_channels=None,
     ):
         self.mean = np.asarray(mean, "float32")
         self.scale = np.asarray(scale, "float32")
@@ -94,27 +106,33 @@ class FittedCodePrior:
             raise ValueError(f"`counts` must have shape {(groups,)}; received {self.counts.shape}")
         if not (np.isfinite(self.mean).all() and np.isfinite(self.scale).all()):
             raise ValueError("`mean` and `scale` must be finite")
-        self.waves = None if waves is None else np.asarray(waves, "float32")
-        self.wave_counts = None if wave_counts is None else np.asarray(wave_counts, "int64")
-        self.wave_channels = (
-            None if wave_channels is None else tuple(int(v) for v in np.ravel(wave_channels))
+        self.measured = None if measured is None else np.asarray(measured, "float32")
+        self.measured_counts = (
+            None if measured_counts is None else np.asarray(measured_counts, "int64")
         )
-        given = [v is not None for v in (self.waves, self.wave_counts, self.wave_channels)]
+        self.measured_channels = (
+            None
+            if measured_channels is None
+            else tuple(int(v) for v in np.ravel(measured_channels))
+        )
+        bank = (self.measured, self.measured_counts, self.measured_channels)
+        given = [v is not None for v in bank]
         if any(given) and not all(given):
-            raise ValueError("`waves`, `wave_counts` and `wave_channels` go together")
+            raise ValueError("`measured`, `measured_counts` and `measured_channels` go together")
         if all(given):
-            first, end = self.wave_channels
-            rows, width = self.waves.shape if self.waves.ndim == 2 else (-1, -1)
+            first, end = self.measured_channels
+            rows, width = self.measured.shape if self.measured.ndim == 2 else (-1, -1)
             if (
-                self.wave_counts.shape != (groups,)
-                or self.wave_counts.sum() != rows
+                self.measured_counts.shape != (groups,)
+                or self.measured_counts.sum() != rows
                 or not 0 <= first < end <= channels // groups
                 or width != end - first
             ):
                 raise ValueError(
-                    f"`waves` ({self.waves.shape}) must hold `wave_counts` ({self.wave_counts}) "
-                    f"rows of the channels `wave_channels` {self.wave_channels} of each of the "
-                    f"{groups} groups' {channels // groups} channels"
+                    f"`measured` ({self.measured.shape}) must hold `measured_counts` "
+                    f"({self.measured_counts}) rows of the channels `measured_channels` "
+                    f"{self.measured_channels} of each of the {groups} groups' "
+                    f"{channels // groups} channels"
                 )
 
     @property
@@ -173,23 +191,22 @@ class FittedCodePrior:
         labels = labels.reshape(len(labels), -1)
         h, w, channels = model.latent_shape
         k = channels // model.num_classes
-        groups, waves = [], []
-        first = getattr(model, "region_colour_channels", 0)
-        end = first + getattr(model, "region_texture_channels", 0)
+        groups, rows = [], []
+        width = getattr(model, "measured_code_channels", 0)
         for c in range(model.num_classes):
             present = (labels == c).sum(1) >= min_pixels
             codes = mu[present][..., c * k : (c + 1) * k]
-            if end > first:
-                waves.append(codes[:, 0, 0, first:end])  # the same over the grid
+            if width:
+                rows.append(codes[:, 0, 0, :width])  # the same over the grid
             codes = codes.reshape(len(codes), h * w * k)
             groups.append(_gaussian(codes, shrinkage, max_rank))
         mean, scale, counts = (np.stack(arrays) for arrays in zip(*groups, strict=True))
-        if not waves:
+        if not rows:
             return cls(mean, scale, counts, model.latent_shape)
         bank = {
-            "waves": np.concatenate(waves),
-            "wave_counts": [len(rows) for rows in waves],
-            "wave_channels": (first, end),
+            "measured": np.concatenate(rows),
+            "measured_counts": [len(r) for r in rows],
+            "measured_channels": (0, width),
         }
         return cls(mean, scale, counts, model.latent_shape, **bank)
 
@@ -203,20 +220,20 @@ class FittedCodePrior:
         ).astype("float32")
         codes = self.mean[None] + np.einsum("gdr,bgr->bgd", self.scale, eps)
         codes = codes.reshape(batch_size, groups, h, w, channels // groups)
-        if self.waves is not None:
+        if self.measured is not None:
             rng = np.random.default_rng(seed)
-            first, end = self.wave_channels
-            starts = np.concatenate([[0], np.cumsum(self.wave_counts)[:-1]])
-            for g in np.flatnonzero(self.wave_counts):
-                rows = starts[g] + rng.integers(0, self.wave_counts[g], batch_size)
-                codes[:, g, :, :, first:end] = self.waves[rows][:, None, None]
+            first, end = self.measured_channels
+            starts = np.concatenate([[0], np.cumsum(self.measured_counts)[:-1]])
+            for g in np.flatnonzero(self.measured_counts):
+                rows = starts[g] + rng.integers(0, self.measured_counts[g], batch_size)
+                codes[:, g, :, :, first:end] = self.measured[rows][:, None, None]
         return np.ascontiguousarray(codes.transpose(0, 2, 3, 1, 4).reshape(batch_size, h, w, -1))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the prior as a compressed .npz (no pickled objects)."""
         from smis_layers.utils.io import atomic_save_arrays
 
-        names = _ARRAYS + (_WAVE_ARRAYS if self.waves is not None else ())
+        names = _ARRAYS + (_MEASURED_ARRAYS if self.measured is not None else ())
         atomic_save_arrays(path, {name: np.asarray(getattr(self, name)) for name in names})
         return Path(path)
 
@@ -229,7 +246,7 @@ class FittedCodePrior:
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise ValueError(f"{path} is not a code prior: it lacks the arrays {missing}")
-        return cls(**{name: arrays[name] for name in _ARRAYS + _WAVE_ARRAYS if name in arrays})
+        return cls(**{name: arrays[name] for name in _ARRAYS + _MEASURED_ARRAYS if name in arrays})
 
 
 def _gaussian(codes: np.ndarray, shrinkage: float, max_rank: int):

@@ -192,12 +192,13 @@ def test_vspade_prior_is_one_gaussian_over_the_whole_code(tmp_path):
     )
 
 
-def test_texture_channels_are_drawn_from_the_measured_waves(tmp_path):
-    """With `region_texture_code` the prior keeps every class's measured waves (the regions of
-    at least `min_pixels`) and draws a class's texture channels as one of its rows, the same
-    over the grid; the rows survive save / load. Without the option there is no bank."""
+def test_measured_channels_are_drawn_together_from_the_training_regions(tmp_path):
+    """With `region_colour_code` and `region_texture_code` the prior keeps every class's
+    measured colour and waves (the regions of at least `min_pixels`) and draws a class's
+    measured channels as one of its rows, colour and waves from the same region, the same over
+    the grid; the rows survive save / load. Without measured channels there is no bank."""
     from smis_layers.data import SyntheticShapes
-    from smis_layers.models.region_codes import region_texture_waves
+    from smis_layers.models.region_codes import region_mean_colours, region_texture_waves
 
     classes, size = 4, 64
     schedule = GroupDecreasingSchedule.decreasing(classes, 1, size, norm_hidden_channels=4)
@@ -206,29 +207,44 @@ def test_texture_channels_are_drawn_from_the_measured_waves(tmp_path):
         "image_size": size,
         "schedule": schedule,
         "encoder_channels": 8,
-        "region_colour_code": True,
     }
-    model = GroupDNet(**config, region_texture_code=True)
+    model = GroupDNet(**config, region_colour_code=True, region_texture_code=True)
     batch = SyntheticShapes(size, num_classes=classes, seed=0).batch(np.arange(24))
     prior = FittedCodePrior.fit(model, batch["images"], batch["masks"], min_pixels=16)
     segmap = np.eye(classes, dtype="float32")[batch["masks"]]
-    measured = np.asarray(region_texture_waves(batch["images"], segmap))
+    measured = np.concatenate(
+        [
+            region_mean_colours(batch["images"], segmap),
+            region_texture_waves(batch["images"], segmap),
+        ],
+        axis=-1,
+    )
     present = (segmap.sum(axis=(1, 2)) >= 16).T  # (C, N)
     np.testing.assert_allclose(
-        prior.waves, np.concatenate([measured[p, c] for c, p in enumerate(present)]), atol=1e-6
+        prior.measured,
+        np.concatenate([measured[p, c] for c, p in enumerate(present)]),
+        atol=1e-6,
     )
-    assert prior.wave_counts.tolist() == present.sum(1).tolist() and prior.wave_channels == (3, 7)
+    assert prior.measured_counts.tolist() == present.sum(1).tolist()
+    assert prior.measured_channels == (0, 7)
     loaded = FittedCodePrior.load(prior.save(tmp_path / "prior.npz"))
     z = loaded.sample(32, seed=1).reshape(32, 4, 4, classes, 8)
     for c in range(classes):
-        drawn = z[..., c, 3:7]
+        drawn = z[..., c, :7]
         np.testing.assert_array_equal(drawn, np.broadcast_to(drawn[:, :1, :1], drawn.shape))
         rows = measured[present[c], c]
         gaps = np.abs(drawn[:, 0, 0, None] - rows[None]).max(-1).min(-1)
-        assert gaps.max() < 1e-6  # every draw is one of the class's measured waves
-    plain = GroupDNet(**config)
-    assert FittedCodePrior.fit(plain, batch["images"], batch["masks"]).waves is None
+        assert gaps.max() < 1e-6  # colour and waves of one and the same training region
+        learned = z[..., c, 7]
+        assert np.std(learned) > 0  # the encoder's channel still comes from the Gaussian
+    colour_only = FittedCodePrior.fit(
+        GroupDNet(**config, region_colour_code=True), batch["images"], batch["masks"]
+    )
+    assert colour_only.measured_channels == (0, 3) and colour_only.measured.shape[1] == 3
+    assert (
+        FittedCodePrior.fit(GroupDNet(**config), batch["images"], batch["masks"]).measured is None
+    )
     with pytest.raises(ValueError, match="go together"):
         FittedCodePrior(
-            prior.mean, prior.scale, prior.counts, prior.latent_shape, waves=prior.waves
+            prior.mean, prior.scale, prior.counts, prior.latent_shape, measured=prior.measured
         )
