@@ -220,14 +220,35 @@ class FittedCodePrior:
         ).astype("float32")
         codes = self.mean[None] + np.einsum("gdr,bgr->bgd", self.scale, eps)
         codes = codes.reshape(batch_size, groups, h, w, channels // groups)
-        if self.measured is not None:
-            rng = np.random.default_rng(seed)
-            first, end = self.measured_channels
-            starts = np.concatenate([[0], np.cumsum(self.measured_counts)[:-1]])
-            for g in np.flatnonzero(self.measured_counts):
-                rows = starts[g] + rng.integers(0, self.measured_counts[g], batch_size)
-                codes[:, g, :, :, first:end] = self.measured[rows][:, None, None]
-        return np.ascontiguousarray(codes.transpose(0, 2, 3, 1, 4).reshape(batch_size, h, w, -1))
+        codes = codes.transpose(0, 2, 3, 1, 4).reshape(batch_size, h, w, -1)
+        return self.with_measured_channels(codes, seed)
+
+    def with_measured_channels(self, codes, seed: int | None = None) -> np.ndarray:
+        """A float32 copy of `codes` (B, h, w, channels) whose classes' measured channels are
+        each one training region's values, the same over the grid (`codes` itself when the prior
+        holds none). `sample` draws them so; `sample_z(prior="standard")` too, since they are
+        region measurements, not codes of the VAE's N(0, 1) prior.
+
+        Examples:
+            >>> z = model.code_prior.with_measured_channels(np.random.randn(2, 4, 4, 96), seed=0)
+        """
+        codes = np.array(codes, dtype="float32", copy=True)
+        if codes.ndim != 4 or codes.shape[1:] != self.latent_shape:
+            raise ValueError(
+                f"`codes` must be (batch, {', '.join(map(str, self.latent_shape))}); received "
+                f"shape {codes.shape}"
+            )
+        if self.measured is None:
+            return codes
+        batch_size, groups = len(codes), self.num_groups
+        per_group = codes.reshape(*codes.shape[:3], groups, -1)  # a view of `codes`
+        rng = np.random.default_rng(seed)
+        first, end = self.measured_channels
+        starts = np.concatenate([[0], np.cumsum(self.measured_counts)[:-1]])
+        for g in np.flatnonzero(self.measured_counts):
+            rows = starts[g] + rng.integers(0, self.measured_counts[g], batch_size)
+            per_group[:, :, :, g, first:end] = self.measured[rows][:, None, None]
+        return codes
 
     def save(self, path: str | os.PathLike) -> Path:
         """Writes the prior as a compressed .npz (no pickled objects)."""

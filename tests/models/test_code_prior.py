@@ -237,6 +237,16 @@ def test_measured_channels_are_drawn_together_from_the_training_regions(tmp_path
         assert gaps.max() < 1e-6  # colour and waves of one and the same training region
         learned = z[..., c, 7]
         assert np.std(learned) > 0  # the encoder's channel still comes from the Gaussian
+    # The standard prior: N(0, 1) for the encoder's channels, the regions' values for the
+    # measured ones (not codes of the VAE's prior); without a bank, one N(0, 1) value per class.
+    plain_standard = model.sample_z(32, seed=2, prior="standard").reshape(32, 4, 4, classes, 8)
+    model.code_prior = loaded
+    standard = model.sample_z(32, seed=2, prior="standard").reshape(32, 4, 4, classes, 8)
+    np.testing.assert_array_equal(standard[..., 7], plain_standard[..., 7])
+    for c in range(classes):
+        rows = measured[present[c], c]
+        gaps = np.abs(standard[:, :, :, c, None, :7] - rows).max(-1).min(-1)
+        assert gaps.max() < 1e-6
     colour_only = FittedCodePrior.fit(
         GroupDNet(**config, region_colour_code=True), batch["images"], batch["masks"]
     )

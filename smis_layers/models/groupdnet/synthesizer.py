@@ -150,11 +150,12 @@ class Synthesizer:
                 grid draws its own code. True: one N(0, 1) code per class, repeated over the
                 grid (a decoder trained only briefly renders independent positions as
                 blotches; see docs/zoo.md). Only for the standard prior.
-            prior: "standard" draws from N(0, 1), the VAE prior of the paper (with
-                `region_colour_code` or `region_texture_code`, whose channels are not in the
-                paper, each class's colour and texture channels draw one N(0, 1) value for the
-                whole grid, the colours clipped to the image range [-1, 1]: a region's mean RGB
-                is one colour in that range); "fitted" from
+            prior: "standard" draws from N(0, 1), the VAE prior of the paper. The measured
+                channels of `region_colour_code` and `region_texture_code` are region
+                measurements, not in the paper: they take one training region's values per
+                class from the model's `code_prior` when it holds them (`FittedCodePrior.
+                with_measured_channels`), else one N(0, 1) value per class for the whole grid,
+                the colours clipped to the image range [-1, 1]; "fitted" from
                 the model's `code_prior` (a `FittedCodePrior` fitted to the encoder's codes of
                 training images, which zoo presets ship); "auto" (default) uses the fitted
                 prior when the model has one and `spatially_shared` is False, else N(0, 1).
@@ -183,6 +184,8 @@ class Synthesizer:
         z = np.asarray(ops.convert_to_numpy(keras.random.normal(shape, seed=seed)), "float32")
         z = np.broadcast_to(z, (batch_size, h, w, channels)).copy()  # writable, C order
         measured = getattr(self.model, "measured_code_channels", 0)
+        if measured and code_prior is not None and code_prior.measured is not None:
+            return code_prior.with_measured_channels(z, seed)
         if measured:
             # Per-position colours decode to far worse images (docs/zoo.md, N(0, 1) codes); the
             # measured channels are one value per region in training.
