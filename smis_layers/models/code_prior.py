@@ -30,6 +30,8 @@ from smis_layers.utils.validation import require_positive_int
 _ARRAYS = ("mean", "scale", "counts", "latent_shape")
 #: Optional arrays: the measured channels (colour, waves) of the training regions, by class.
 _MEASURED_ARRAYS = ("measured", "measured_counts", "measured_channels")
+#: Their names in files written before the bank held the colour too.
+_WAVE_ARRAYS = ("waves", "wave_counts", "wave_channels")
 #: Where `sample_z(prior=...)` draws random codes from.
 CODE_PRIORS = ("auto", "standard", "fitted")
 
@@ -264,6 +266,9 @@ class FittedCodePrior:
         from smis_layers.utils.io import read_npz_arrays
 
         arrays = read_npz_arrays(path, "code prior .npz")
+        for old, new in zip(_WAVE_ARRAYS, _MEASURED_ARRAYS, strict=True):
+            if old in arrays and new not in arrays:
+                arrays[new] = arrays.pop(old)  # the same bank, of the texture channels only
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise ValueError(f"{path} is not a code prior: it lacks the arrays {missing}")

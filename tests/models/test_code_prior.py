@@ -247,6 +247,17 @@ def test_measured_channels_are_drawn_together_from_the_training_regions(tmp_path
         rows = measured[present[c], c]
         gaps = np.abs(standard[:, :, :, c, None, :7] - rows).max(-1).min(-1)
         assert gaps.max() < 1e-6
+    # Files written before the bank held the colour name it `waves`: the same arrays.
+    legacy = tmp_path / "legacy.npz"
+    names = {
+        "measured": "waves",
+        "measured_counts": "wave_counts",
+        "measured_channels": "wave_channels",
+    }
+    np.savez(legacy, **{names.get(k, k): v for k, v in np.load(tmp_path / "prior.npz").items()})
+    np.testing.assert_array_equal(
+        FittedCodePrior.load(legacy).sample(4, seed=3), loaded.sample(4, seed=3)
+    )
     colour_only = FittedCodePrior.fit(
         GroupDNet(**config, region_colour_code=True), batch["images"], batch["masks"]
     )
