@@ -70,7 +70,9 @@ class Recipe:
 
 ZOO = Recipe(
     models={
-        "groupdnet_shapes64": "groupdnet:size=64,width=12,encoder=16,colour=1",
+        # The flagship v3's architecture (two texture waves); the shipped v3 is the v2 flagship,
+        # trained with colour=1 only, fine-tuned with them (its card has the command).
+        "groupdnet_shapes64": "groupdnet:size=64,width=12,encoder=16,latent=12,colour=1,texture=2",
         "mulnet_shapes64": "mulnet:size=64,width=16,encoder=16,colour=1",
         # No small spec expresses its widths; its named architecture has the colour code.
         "groupnet_shapes64": "groupnet_shapes64",

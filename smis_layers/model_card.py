@@ -52,11 +52,19 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
     if fitted_prior:
         from smis_layers.models.code_prior import FittedCodePrior
 
-        per_class = FittedCodePrior.load(directory / CODE_PRIOR_FILE).num_groups > 1
-        gaussian = "a Gaussian per class" if per_class else "one Gaussian over the whole code"
+        prior = FittedCodePrior.load(directory / CODE_PRIOR_FILE)
+        gaussian = (
+            "a Gaussian per class" if prior.num_groups > 1 else "one Gaussian over the whole code"
+        )
+        regions = (
+            "; the measured colour and texture channels drawn from the training regions' values"
+            if prior.measured is not None
+            else ""
+        )
         lines.append(
             f"| random codes | `code_prior.npz`: {gaussian} fitted to the encoder's "
-            "codes of training images (`FittedCodePrior`; `--prior standard` for N(0, 1)) |"
+            f"codes of training images{regions} (`FittedCodePrior`; `--prior standard` for "
+            "N(0, 1)) |"
         )
     size = sum(meta.get("file_bytes", {}).values())
     lines += [f"| files | {size / 1e6:.1f} MB |", f"| library | {meta.get('library_version')} |"]

@@ -104,7 +104,11 @@ def test_shared_codes_are_one_code_per_class_and_standard_backgrounds_stay_flat(
     np.testing.assert_array_equal(z, model.sample_z(3, seed=4, spatially_shared=True))
     for codes in (z, model.sample_z(1, seed=4)):  # callers edit codes in place
         assert codes.flags.writeable and codes.flags.c_contiguous
-    assert np.ptp(model.sample_z(1, seed=4), axis=(1, 2)).min() > 0  # independent positions
+    # Independent positions for the encoder's channels; a region's measured colour and waves
+    # are one value over the grid.
+    spread = np.ptp(model.sample_z(1, seed=4), axis=(1, 2)).reshape(model.num_classes, -1)
+    measured = model.measured_code_channels
+    assert spread[:, measured:].min() > 0 and spread[:, :measured].max() == 0
 
     def background_spread(shared):
         spreads = []

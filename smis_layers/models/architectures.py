@@ -1,9 +1,10 @@
 """Named architectures (untrained): the official GroupDNet networks and the small *_shapes64
 models of the synthetic benchmark, which train on a CPU.
 
-The *_shapes64 models share C=8 classes, 64x64 images, 4x4 latents with 8 channels per class,
-CGNorm hidden width 64 (16 for the SPADE baselines) and a generator budget of roughly 0.5M
-parameters (widths chosen per model to match it; the table is in docs/models.md).
+The *_shapes64 models share C=8 classes, 64x64 images, 4x4 latents with 8 channels per class
+(12 in groupdnet_shapes64, whose region colour and two texture waves take 11), CGNorm hidden
+width 64 (16 for the SPADE baselines) and a generator budget of roughly 0.5M parameters (widths
+chosen per model to match it; the table is in docs/models.md).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def _shapes64(
     encoder_channels: int,
     hidden: int = SHAPES64_HIDDEN,
     width_multipliers: tuple[int, ...] | None = None,
+    latent_channels: int = SHAPES64_LATENT,
 ):
     return _recipe(
         model_class,
@@ -70,19 +72,26 @@ def _shapes64(
         groups,
         encoder_channels,
         hidden,
+        latent_channels=latent_channels,
         width_multipliers=width_multipliers,
     )
 
 
-def _with_region_colour_code(architecture):
+def _with_region_colour_code(architecture, texture_waves: int = 0):
     model_class, config = architecture
-    return model_class, {**config, "region_colour_code": True}
+    config = {**config, "region_colour_code": True}
+    if texture_waves:
+        config["region_texture_code"] = texture_waves
+    return model_class, config
 
 
 ARCHITECTURES = {
     # Zoo v2: the first 3 channels of each class's code carry its region's mean colour, which
-    # keeps every class's code in use (docs/zoo.md); the baselines get it when they are retrained.
-    "groupdnet_shapes64": _with_region_colour_code(_shapes64(GroupDNet, 12, None, 16)),
+    # keeps every class's code in use (docs/zoo.md). The flagship v3 adds two texture waves (8
+    # channels), so 12 latent channels per class.
+    "groupdnet_shapes64": _with_region_colour_code(
+        _shapes64(GroupDNet, 12, None, 16, latent_channels=12), texture_waves=2
+    ),
     # With 8 groups in every block, the default widths (256 ... 16) left each class 2 channels at
     # 64x64 and the preset drew speckle; the last blocks are cheap in parameters, so they keep
     # 8 channels per class (64 wide) within the budget. Trained with the zoo v2 recipe without

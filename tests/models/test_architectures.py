@@ -16,7 +16,8 @@ def test_shapes64_models_have_roughly_equal_generator_budgets():
 def test_shapes64_groupdnet_decreases_its_groups():
     model = build_architecture("groupdnet_shapes64")
     assert model.schedule.groups == (8, 8, 4, 4, 1)
-    assert model.image_size == (64, 64) and model.latent_shape == (4, 4, 64)
+    assert model.image_size == (64, 64) and model.latent_shape == (4, 4, 96)
+    assert model.region_colour_code and model.region_texture_code == 2
 
 
 def test_shapes64_groupnet_keeps_eight_channels_per_class_to_the_last_block():
@@ -34,11 +35,13 @@ def test_unknown_architecture():
 def test_small_spec_colour_switch():
     from smis_layers.models.architectures import complete_architecture_name, small_architecture
 
-    _, config = small_architecture("groupdnet:classes=8,size=64,width=12,encoder=16,colour=1")
+    spec = "groupdnet:classes=8,size=64,width=12,encoder=16,latent=12,colour=1,texture=2"
     _, flagship = ARCHITECTURES["groupdnet_shapes64"]
-    assert config == flagship and flagship["region_colour_code"] is True
-    plain = small_architecture("groupdnet:classes=8,size=64,width=12,encoder=16,colour=0")[1]
-    assert plain == {k: v for k, v in flagship.items() if k != "region_colour_code"}
+    assert small_architecture(spec)[1] == flagship and flagship["region_colour_code"] is True
+    plain = small_architecture(spec.replace("colour=1,texture=2", "colour=0"))[1]
+    assert plain == {
+        k: v for k, v in flagship.items() if k not in ("region_colour_code", "region_texture_code")
+    }
     assert complete_architecture_name("groupdnet:colour=1", 8) == (
         "groupdnet:classes=8,size=64,width=16,colour=1"
     )
