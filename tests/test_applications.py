@@ -55,9 +55,10 @@ def test_resample_class_changes_mostly_that_class(model, scene):
 def test_every_class_code_moves_its_region_and_only_it(model):
     """The paper's claim, per class, on the shipped flagship: redrawing class c's code alone
     changes class c's region (usage: spread of its mean colour) much more than the rest, and
-    reconstructions keep every class's colour. Measured on these 16 held-out scenes (zoo v2,
-    4,800 steps): usage 0.18-0.53, isolation 5.5 (background) to 65, reconstruction error
-    0.07-0.18. The first preset had five dead codes (usage 0.000-0.004, docs/zoo.md)."""
+    reconstructions keep every class's colour. Measured on these 16 held-out scenes (zoo v3):
+    usage 0.19-0.48, isolation 10 (background) to 60, reconstruction error 0.04-0.14 (zoo v2:
+    0.18-0.53, 5.5-65, 0.07-0.18). The first preset had five dead codes (usage 0.000-0.004,
+    docs/zoo.md)."""
     from smis_layers.data.synthetic import HELD_OUT_SEED
     from smis_layers.metrics import class_code_control, reconstruction_colour_errors
 
@@ -66,10 +67,10 @@ def test_every_class_code_moves_its_region_and_only_it(model):
     for c in range(model.num_classes):
         control = class_code_control(model, batch["masks"], c, z=base)
         assert control["usage"].size >= 3, c
-        assert control["usage"].mean() > 0.1, (c, control["usage"])
-        assert np.median(control["isolation"]) > 3.5, (c, control["isolation"])
+        assert control["usage"].mean() > 0.12, (c, control["usage"])
+        assert np.median(control["isolation"]) > 5, (c, control["isolation"])
     errors = reconstruction_colour_errors(model, batch["images"], batch["masks"])
-    assert np.all(errors < 0.25), errors
+    assert np.all(errors < 0.2), errors
 
 
 def test_fitted_and_standard_codes_draw_images_the_segmenter_recognizes(model):
