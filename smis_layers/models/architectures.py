@@ -77,7 +77,9 @@ def _shapes64(
     )
 
 
-def _with_region_colour_code(architecture, texture_waves: int = 0):
+def _with_region_codes(architecture, texture_waves: int = 0):
+    """The architecture with the region colour code, and `texture_waves` waves of the region
+    texture code when given."""
     model_class, config = architecture
     config = {**config, "region_colour_code": True}
     if texture_waves:
@@ -89,21 +91,21 @@ ARCHITECTURES = {
     # Zoo v2: the first 3 channels of each class's code carry its region's mean colour, which
     # keeps every class's code in use (docs/zoo.md). The flagship v3 adds two texture waves (8
     # channels), so 12 latent channels per class.
-    "groupdnet_shapes64": _with_region_colour_code(
+    "groupdnet_shapes64": _with_region_codes(
         _shapes64(GroupDNet, 12, None, 16, latent_channels=12), texture_waves=2
     ),
     # With 8 groups in every block, the default widths (256 ... 16) left each class 2 channels at
     # 64x64 and the preset drew speckle; the last blocks are cheap in parameters, so they keep
     # 8 channels per class (64 wide) within the budget. Trained with the zoo v2 recipe without
     # the colour code, it used 2 of its 8 class codes (docs/zoo.md).
-    "groupnet_shapes64": _with_region_colour_code(
+    "groupnet_shapes64": _with_region_codes(
         _shapes64(GroupNet, 16, SHAPES64_CLASSES, 16, width_multipliers=(16, 8, 4, 4, 4))
     ),
-    "mulnet_shapes64": _with_region_colour_code(_shapes64(MulNet, 16, SHAPES64_CLASSES, 16)),
+    "mulnet_shapes64": _with_region_codes(_shapes64(MulNet, 16, SHAPES64_CLASSES, 16)),
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take
     # most of the budget and left a decoder 3 channels wide at 64x64, which drew blotches. Hidden
     # 16 (still twice C) buys twice the decoder width within the same budget.
-    "groupenc_shapes64": _with_region_colour_code(_shapes64(GroupEnc, 6, 1, 16, hidden=16)),
+    "groupenc_shapes64": _with_region_codes(_shapes64(GroupEnc, 6, 1, 16, hidden=16)),
     "vspade_shapes64": _shapes64(VSPADE, 6, 1, 8, hidden=16),
 }
 OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the table
