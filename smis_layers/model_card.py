@@ -23,6 +23,19 @@ def _training_machine(training: dict) -> str:
     return f"{device} (KERAS_BACKEND={training.get('keras_backend')})"
 
 
+def training_length(training: dict) -> str:
+    """How long a run trained, as a model card and the demo say it: "N steps", and the preset
+    it was fine-tuned from (`init_from`), whose own steps the N do not count.
+
+    Examples:
+        >>> training_length({"completed_steps": 3600, "init_from": "groupdnet_shapes64"})
+        '3600 steps (fine-tuned from the preset `groupdnet_shapes64`)'
+    """
+    steps = f"{training.get('completed_steps')} steps"
+    source = training.get("init_from")
+    return f"{steps} (fine-tuned from the preset `{source}`)" if source else steps
+
+
 def write_model_card(name_or_path: str | os.PathLike) -> Path:
     """Writes a preset's README.md model card from its metadata.json alone: `description`,
     `card_notes` (what a person saw in the samples), parameters, training, metrics, and the
@@ -89,7 +102,7 @@ def write_model_card(name_or_path: str | os.PathLike) -> Path:
         if commands:
             lines += ["```bash", *commands, "```", ""]
         lines += [
-            f"{training.get('completed_steps')} steps at batch {training.get('batch_size')} on "
+            f"{training_length(training)} at batch {training.get('batch_size')} on "
             f"{training.get('data')} data, {training.get('wall_time_s', 0) / 60:.0f} min of "
             f"wall time on {_training_machine(training)}.",
             "",

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from smis_layers.model_card import training_length
 from smis_layers.presets import DEFAULT_PRESET
 from smis_layers.serve.defaults import DEFAULT_PORT
 from smis_layers.serve.engine import (
@@ -98,7 +99,7 @@ def _describe(model, metadata: dict, label: str) -> str:
     ]
     if training.get("completed_steps"):
         parts.append(
-            f"trained on `{training.get('data', '?')}` data for {training['completed_steps']} steps"
+            f"trained on `{training.get('data', '?')}` data for {training_length(training)}"
         )
     return "; ".join(parts) + "."
 
