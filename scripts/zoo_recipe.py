@@ -13,8 +13,9 @@ docs/zoo.md says why each setting was chosen:
 
 The models with class-owned codes get the region colour code (`colour=1`), written as small
 specs (`smis_layers.models.architectures.small_architecture`) that equal their named
-*_shapes64 architectures plus the colour code (`groupdnet_shapes64`'s named architecture has
-it since zoo v2), except GroupNet: its named architecture keeps 64 channels in its last blocks
+*_shapes64 architectures plus the colour code (the retrained presets' named architectures have
+it since zoo v2, and the zoo v3 ones the texture code, `texture=2,latent=12`), except
+GroupNet: its named architecture keeps 64 channels in its last blocks
 (`width_multipliers=(16, 8, 4, 4, 4)`), which no small spec expresses, so it trains as
 `groupnet_shapes64`, whose named architecture has the colour code (trained without it, GroupNet
 used 2 of its 8 class codes). VSPADE has one code for the whole image and refuses the colour
@@ -70,10 +71,10 @@ class Recipe:
 
 ZOO = Recipe(
     models={
-        # The flagship v3's architecture (two texture waves); the shipped v3 is the v2 flagship,
-        # trained with colour=1 only, fine-tuned with them (its card has the command).
+        # Zoo v3's architectures (two texture waves); the shipped v3 presets are the v2 ones,
+        # trained with colour=1 only, fine-tuned with them (their cards have the commands).
         "groupdnet_shapes64": "groupdnet:size=64,width=12,encoder=16,latent=12,colour=1,texture=2",
-        "mulnet_shapes64": "mulnet:size=64,width=16,encoder=16,colour=1",
+        "mulnet_shapes64": "mulnet:size=64,width=16,encoder=16,latent=12,colour=1,texture=2",
         # No small spec expresses its widths; its named architecture has the colour code.
         "groupnet_shapes64": "groupnet_shapes64",
         "groupenc_shapes64": "groupenc:size=64,width=6,encoder=16,colour=1",

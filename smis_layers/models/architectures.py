@@ -2,7 +2,7 @@
 models of the synthetic benchmark, which train on a CPU.
 
 The *_shapes64 models share C=8 classes, 64x64 images, 4x4 latents with 8 channels per class
-(12 in groupdnet_shapes64, whose region colour and two texture waves take 11), CGNorm hidden
+(12 in the zoo v3 presets, whose region colour and two texture waves take 11), CGNorm hidden
 width 64 (16 for the SPADE baselines) and a generator budget of roughly 0.5M parameters (widths
 chosen per model to match it; the table is in docs/models.md).
 """
@@ -89,8 +89,8 @@ def _with_region_codes(architecture, texture_waves: int = 0):
 
 ARCHITECTURES = {
     # Zoo v2: the first 3 channels of each class's code carry its region's mean colour, which
-    # keeps every class's code in use (docs/zoo.md). The flagship v3 adds two texture waves (8
-    # channels), so 12 latent channels per class.
+    # keeps every class's code in use (docs/zoo.md). Zoo v3 (the flagship, MulNet) adds two
+    # texture waves (8 channels), so 12 latent channels per class.
     "groupdnet_shapes64": _with_region_codes(
         _shapes64(GroupDNet, 12, None, 16, latent_channels=12), texture_waves=2
     ),
@@ -101,7 +101,9 @@ ARCHITECTURES = {
     "groupnet_shapes64": _with_region_codes(
         _shapes64(GroupNet, 16, SHAPES64_CLASSES, 16, width_multipliers=(16, 8, 4, 4, 4))
     ),
-    "mulnet_shapes64": _with_region_codes(_shapes64(MulNet, 16, SHAPES64_CLASSES, 16)),
+    "mulnet_shapes64": _with_region_codes(
+        _shapes64(MulNet, 16, SHAPES64_CLASSES, 16, latent_channels=12), texture_waves=2
+    ),
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take
     # most of the budget and left a decoder 3 channels wide at 64x64, which drew blotches. Hidden
     # 16 (still twice C) buys twice the decoder width within the same budget.

@@ -95,7 +95,8 @@ def test_recipe_command_line_prints_the_shell_words():
     assert words("phases") == ["800", "1600", "2400", "4800"]
     assert words("seeds") == ["0", "1", "2"]
     args = words("args", "mulnet_shapes64", "--seed", "2")
-    assert args[:4] == ["--model", "mulnet:size=64,width=16,encoder=16,colour=1", "--seed", "2"]
+    spec = "mulnet:size=64,width=16,encoder=16,latent=12,colour=1,texture=2"
+    assert args[:4] == ["--model", spec, "--seed", "2"]
     assert "--kl-weight 0.0002 --prior-gan-weight 1 --lr-g 4e-4 --lr-d 1e-4" in " ".join(args)
     assert words("next", "/nonexistent/run") == ["--steps", "800"]
 
