@@ -77,7 +77,7 @@ ZOO = Recipe(
         "mulnet_shapes64": "mulnet:size=64,width=16,encoder=16,latent=12,colour=1,texture=2",
         # No small spec expresses its widths; its named architecture has the colour code.
         "groupnet_shapes64": "groupnet_shapes64",
-        "groupenc_shapes64": "groupenc:size=64,width=6,encoder=16,colour=1",
+        "groupenc_shapes64": "groupenc:size=64,width=6,encoder=16,latent=12,colour=1,texture=2",
         "vspade_shapes64": "vspade_shapes64",  # one code for the image: no colour code
     },
     arguments=_words(

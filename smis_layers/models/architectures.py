@@ -89,8 +89,8 @@ def _with_region_codes(architecture, texture_waves: int = 0):
 
 ARCHITECTURES = {
     # Zoo v2: the first 3 channels of each class's code carry its region's mean colour, which
-    # keeps every class's code in use (docs/zoo.md). Zoo v3 (the flagship, MulNet) adds two
-    # texture waves (8 channels), so 12 latent channels per class.
+    # keeps every class's code in use (docs/zoo.md). Zoo v3 (the flagship, MulNet, GroupEnc)
+    # adds two texture waves (8 channels), so 12 latent channels per class.
     "groupdnet_shapes64": _with_region_codes(
         _shapes64(GroupDNet, 12, None, 16, latent_channels=12), texture_waves=2
     ),
@@ -107,7 +107,9 @@ ARCHITECTURES = {
     # The SPADE baselines' CGNorm convolutions are dense (groups 1): at hidden width 64 they take
     # most of the budget and left a decoder 3 channels wide at 64x64, which drew blotches. Hidden
     # 16 (still twice C) buys twice the decoder width within the same budget.
-    "groupenc_shapes64": _with_region_codes(_shapes64(GroupEnc, 6, 1, 16, hidden=16)),
+    "groupenc_shapes64": _with_region_codes(
+        _shapes64(GroupEnc, 6, 1, 16, hidden=16, latent_channels=12), texture_waves=2
+    ),
     "vspade_shapes64": _shapes64(VSPADE, 6, 1, 8, hidden=16),
 }
 OFFICIAL = tuple(DATASETS)  # the official networks, one per dataset of the table
